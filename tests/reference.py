@@ -1,0 +1,79 @@
+"""Slow, loop-based FSS assignment written straight from the eight rules of issue 3 (test oracle only)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def reference_fss(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt, pd_obj=None, *, num_classes,
+                  alpha=0.5, beta=6.0, u=2.0, q=10, stride=(8, 16, 32), prior=True, fixed_k=None):
+    """Return (labels, bboxes, scores, fg_mask, gt_idx, weights, k) computed with Python loops in float64."""
+    b, n, _ = pd_scores.shape
+    m = gt_bboxes.shape[1]
+    stride_val = stride[1] if len(stride) > 1 else stride[0]
+    labels = torch.full((b, n), num_classes, dtype=torch.long)
+    bboxes = torch.zeros(b, n, 4, dtype=gt_bboxes.dtype)
+    target = torch.zeros(b, n, num_classes)
+    fg = torch.zeros(b, n, dtype=torch.bool)
+    gt_idx = torch.zeros(b, n, dtype=torch.long)
+    weights = torch.zeros(b, n)
+    ks = torch.zeros(b, m, dtype=torch.long)
+    f = lambda t: t.float().tolist()  # noqa: E731, float32 values, compared in Python floats
+    anc = f(anc_points)
+    for i in range(b):
+        chosen = {}  # anchor -> list of (gt, s, iou)
+        for j in range(m):
+            if not mask_gt[i, j, 0]:
+                continue
+            x1, y1, x2, y2 = f(gt_bboxes[i, j])
+            c = int(gt_labels[i, j, 0])
+            cx, cy, w, h = (x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1
+            # Rule 1 (TAL: sides below stride_val are set to stride_val about the centre)
+            w1, h1 = (stride_val if w < stride_val else w), (stride_val if h < stride_val else h)
+            lx, ly, rx, ry = cx - w1 / 2, cy - h1 / 2, cx + w1 / 2, cy + h1 / 2
+            cand = [a for a in range(n) if anc[a][0] - lx > 1e-9 and anc[a][1] - ly > 1e-9
+                    and rx - anc[a][0] > 1e-9 and ry - anc[a][1] > 1e-9]
+            # Rule 2
+            iou, s = {}, {}
+            for a in cand:
+                px1, py1, px2, py2 = f(pd_bboxes[i, a])
+                inter = max(0.0, min(x2, px2) - max(x1, px1)) * max(0.0, min(y2, py2) - max(y1, py1))
+                union = (x2 - x1) * (y2 - y1 + 1e-7) + (px2 - px1) * (py2 - py1 + 1e-7) - inter + 1e-7
+                iou[a] = max(0.0, inter / union)
+                p = float(pd_scores[i, a, c]) * (float(pd_obj[i, a, 0]) if pd_obj is not None else 1.0)
+                s[a] = p**alpha * iou[a] ** beta
+            ks[i, j] = 1 if fixed_k is None else fixed_k
+            if not cand:
+                continue
+            # Rule 3
+            best = min(cand, key=lambda a: (-s[a], (anc[a][0] - cx) ** 2 + (anc[a][1] - cy) ** 2, a))
+            mx, my = anc[best]
+            # Rule 4
+            g = {a: math.exp(-0.5 * (((anc[a][0] - mx) / max(w, stride_val)) ** 2
+                                     + ((anc[a][1] - my) / max(h, stride_val)) ** 2)) for a in cand}
+            # Rule 5
+            if fixed_k is None:
+                rank_key = (lambda a: (-g[a] * iou[a], a)) if prior else (lambda a: (-iou[a], a))
+                top = sorted(cand, key=rank_key)[:q]
+                ks[i, j] = max(1, math.floor(sum(iou[a] for a in top)))
+            # Rule 6
+            for a in sorted(cand, key=lambda a: (-s[a], -g[a], a))[: int(ks[i, j])]:
+                chosen.setdefault(a, []).append((j, s[a], iou[a]))
+        # Rule 7
+        final = {a: min(v, key=lambda t: (-t[1], -t[2], t[0])) for a, v in chosen.items()}
+        # Rule 8
+        per_gt = {}
+        for a, (j, sv, _) in final.items():
+            per_gt.setdefault(j, []).append(sv)
+        exp = 1.0 / (u * (alpha + beta))
+        for a, (j, sv, iv) in final.items():
+            mean = sum(per_gt[j]) / len(per_gt[j])
+            weights[i, a] = (sv / mean) ** exp if mean > 0 else 1.0
+            labels[i, a] = int(gt_labels[i, j, 0])
+            bboxes[i, a] = gt_bboxes[i, j]
+            target[i, a, labels[i, a]] = iv
+            fg[i, a] = True
+            gt_idx[i, a] = j
+    return labels, bboxes, target, fg, gt_idx, weights, ks

@@ -1,0 +1,23 @@
+"""FSS (Focusing on Suboptimal Samples) label assignment for Ultralytics YOLO.
+
+`FSSAssigner` (the paper's math), `FSSDetectionLoss` (Eq. 9) and `FSSTrainer` (Ultralytics glue). The DOTA tiler is
+`ultralytics_fss.tile_dota` and is not imported here, so `import ultralytics_fss` stays light.
+"""
+
+__version__ = "0.1.0"
+
+from ultralytics_fss.assigner import FSSAssigner, FSSAssignResult
+from ultralytics_fss.cfg import FSS_DEFAULTS, check_fss_args
+from ultralytics_fss.loss import FSSDetectionLoss, build_fss_criterion
+from ultralytics_fss.trainer import FSSTrainer
+
+__all__ = [
+    "FSSAssigner",
+    "FSSAssignResult",
+    "FSSDetectionLoss",
+    "FSSTrainer",
+    "FSS_DEFAULTS",
+    "build_fss_criterion",
+    "check_fss_args",
+    "__version__",
+]

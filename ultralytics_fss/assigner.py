@@ -1,0 +1,232 @@
+"""FSS label assignment: the math of sections 3.1 and 3.2 of the paper, and nothing else.
+
+Reference:
+    "FSS: Focusing on Suboptimal Samples for Detector-Agnostic Label Assignment in Object Detection" (2026),
+    Eqs. (2)-(8). The loss of Eq. (9) lives in `ultralytics_fss.loss`.
+
+Axes: b images, M ground truths (padded), N anchors, C classes, P candidate (GT, anchor) pairs. Boxes are xyxy
+pixels, `pd_scores` are probabilities. Only the P in-box pairs (about 1% of b*M*N on dense images) are ever scored,
+so apart from one boolean (b, M, N) candidate mask every tensor is (P,) sized: this keeps time and peak memory
+below Ultralytics' TaskAlignedAssigner, which materialises about 16 (b, M, N) tensors.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from ultralytics.utils.metrics import bbox_iou
+from ultralytics.utils.tal import TaskAlignedAssigner
+
+
+class FSSAssignResult(NamedTuple):
+    """Result of `FSSAssigner`, one row per anchor; unpacks positionally like the six-tuple interface.
+
+    Attributes:
+        labels (torch.Tensor): (b, N) int64 class of the assigned GT; `num_classes` for background.
+        bboxes (torch.Tensor): (b, N, 4) assigned GT box, xyxy pixels in `gt_bboxes`' dtype; 0 for background.
+        scores (torch.Tensor): (b, N, C) float32 soft classification target: IoU_i at the assigned class, else 0.
+        fg_mask (torch.Tensor): (b, N) bool, True for positives.
+        gt_idx (torch.Tensor): (b, N) int64 0-based index of the assigned GT; 0 for background (read with fg_mask).
+        weights (torch.Tensor): (b, N) float32 Eq. (8) weight of each positive; 0 for background.
+    """
+
+    labels: torch.Tensor
+    bboxes: torch.Tensor
+    scores: torch.Tensor
+    fg_mask: torch.Tensor
+    gt_idx: torch.Tensor
+    weights: torch.Tensor
+
+
+def _order_within_groups(group: torch.Tensor, *keys: torch.Tensor, num_groups: int) -> tuple[torch.Tensor, ...]:
+    """Sort pairs by `group` ascending, then by each key descending; remaining ties keep their input order.
+
+    Args:
+        group (torch.Tensor): (P,) int64 group id of each pair (a GT, or an anchor), in [0, num_groups).
+        *keys (torch.Tensor): (P,) sort keys, most significant first, each sorted descending.
+        num_groups (int): Number of groups.
+
+    Returns:
+        order (torch.Tensor): (P,) int64 permutation of the pairs.
+        rank (torch.Tensor): (P,) int64 position of `order[p]` inside its group (0 = best).
+    """
+    order = torch.arange(group.numel(), device=group.device)
+    for key in reversed(keys):  # stable sorts from least to most significant key (LSD radix order)
+        order = order[torch.sort(key[order], descending=True, stable=True).indices]
+    order = order[torch.sort(group[order], stable=True).indices]
+    counts = torch.bincount(group, minlength=num_groups)  # (num_groups,)
+    starts = counts.cumsum(0) - counts  # first position of each group in `order`
+    rank = torch.arange(order.numel(), device=group.device) - starts[group[order]]
+    return order, rank
+
+
+class FSSAssigner(TaskAlignedAssigner):
+    """Focusing on Suboptimal Samples: dynamic-k selection around a Gaussian prior, with Eq. (8) weights.
+
+    Subclasses Ultralytics' `TaskAlignedAssigner` only to reuse its candidate rule (`select_candidates_in_gts`);
+    `forward` is FSS's own. Per image and per valid GT j (class c_j, size w_j x h_j), in order:
+
+    1. Candidates C_j: anchor centres strictly inside the GT box, each side floored to `stride_val` about its
+       centre (Ultralytics TAL's rule; `stride_val` = stride[1] with several levels, else stride[0]).
+    2. Scores, Eq. (3): s_ij = (p_cls_i[c_j] * p_obj_i)^alpha * IoU_ij^beta, with plain IoU clamped at 0.
+    3. Potentially optimal sample, Eq. (2): argmax_i s_ij; ties go to the centre nearest the GT centre, then to the
+       lower anchor index.
+    4. Gaussian prior, Eq. (6): g_ij = exp(-((x_i - mu_x)^2 / w_j^2 + (y_i - mu_y)^2 / h_j^2) / 2) around that
+       anchor, with w_j, h_j floored to `stride_val` as in step 1.
+    5. Dynamic k, Eqs. (4), (5), (7): k_j = max(1, floor(sum of IoU_ij over the top min(q, |C_j|) candidates by
+       g_ij * IoU_ij)); ties in g*IoU go to the lower anchor index.
+    6. Suboptimal samples: the top min(k_j, |C_j|) candidates by s_ij (ties: larger g_ij, then lower anchor index).
+    7. Conflicts: an anchor chosen by several GTs keeps the one with the largest s_ij (ties: larger IoU, then lower
+       GT index).
+    8. Weights, Eq. (8): w_i = (s_ij / mean_{psi(j)} s)^(1 / (u * (alpha + beta))) over GT j's final positives
+       psi(j); all w_i = 1 when that mean is 0.
+
+    Ablation switches (not in the paper's method): `prior=False` ranks step 5 by IoU alone (Eq. (4) instead of
+    Eq. (7)); `fixed_k` replaces the dynamic k of step 5 by a constant (1 for end-to-end one-to-one heads).
+
+    Examples:
+        >>> assigner = FSSAssigner(num_classes=80, alpha=0.5, beta=6.0, u=2.0, q=10, stride=[8, 16, 32])
+        >>> labels, bboxes, scores, fg_mask, gt_idx, weights = assigner(
+        ...     pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt
+        ... )
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 80,
+        alpha: float = 0.5,
+        beta: float = 6.0,
+        u: float = 2.0,
+        q: int = 10,
+        stride: list[int] | None = None,
+        prior: bool = True,
+        fixed_k: int | None = None,
+    ):
+        """Initialize the assigner.
+
+        Args:
+            num_classes (int): Number of classes C.
+            alpha (float): Exponent of the classification term in Eq. (3).
+            beta (float): Exponent of the IoU term in Eq. (3).
+            u (float): Smoothing factor of the Eq. (8) exponent 1 / (u * (alpha + beta)).
+            q (int): Number of candidates summed into the dynamic k, Eqs. (4), (7).
+            stride (list[int], optional): Feature-level strides, as in `TaskAlignedAssigner`.
+            prior (bool): Rank the dynamic-k candidates by g * IoU (Eq. (7)) rather than IoU (Eq. (4)).
+            fixed_k (int, optional): Use this k for every GT instead of the dynamic k.
+        """
+        super().__init__(topk=q, num_classes=num_classes, alpha=alpha, beta=beta, stride=stride)
+        self.u = u
+        self.q = q
+        self.prior = prior
+        self.fixed_k = fixed_k
+
+    @torch.no_grad()
+    def forward(self, pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt, pd_obj=None) -> FSSAssignResult:
+        """Assign GTs to anchors; see `assign` for arguments. Returns the `FSSAssignResult` only."""
+        return self.assign(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt, pd_obj)[0]
+
+    @torch.no_grad()
+    def assign(
+        self,
+        pd_scores: torch.Tensor,
+        pd_bboxes: torch.Tensor,
+        anc_points: torch.Tensor,
+        gt_labels: torch.Tensor,
+        gt_bboxes: torch.Tensor,
+        mask_gt: torch.Tensor,
+        pd_obj: torch.Tensor | None = None,
+    ) -> tuple[FSSAssignResult, torch.Tensor]:
+        """Run the eight assignment steps, in float32 whatever the input dtype, without gradient.
+
+        Args:
+            pd_scores (torch.Tensor): (b, N, C) class probabilities p_cls.
+            pd_bboxes (torch.Tensor): (b, N, 4) decoded predicted boxes, xyxy pixels.
+            anc_points (torch.Tensor): (N, 2) anchor centres, pixels.
+            gt_labels (torch.Tensor): (b, M, 1) GT classes.
+            gt_bboxes (torch.Tensor): (b, M, 4) GT boxes, xyxy pixels.
+            mask_gt (torch.Tensor): (b, M, 1) 1 for real GTs, 0 for padding.
+            pd_obj (torch.Tensor, optional): (b, N, 1) objectness probabilities p_obj; 1 when None.
+
+        Returns:
+            result (FSSAssignResult): Per-anchor targets and weights.
+            k (torch.Tensor): (b, M) int64 number of suboptimal samples asked for per GT (0 for padding GTs).
+        """
+        b, n = pd_scores.shape[:2]
+        m = gt_bboxes.shape[1]
+        device = pd_scores.device
+        gt_labels = gt_labels.long().view(b, m)  # (b, M)
+
+        # Step 1: candidates, as (P,) index triples into (b, M, N); nonzero lists them by (image, GT, anchor).
+        valid = mask_gt.view(b, m, 1).bool()
+        in_gts = self.select_candidates_in_gts(anc_points, gt_bboxes, valid) if m else valid.new_zeros(b, 0, n)
+        bi, gi, ai = (in_gts & valid).nonzero(as_tuple=True)  # (P,) each
+        group = bi * m + gi  # (P,) one group per (image, GT)
+        num_groups = b * m
+
+        # Step 2: Eq. (3) on the candidate pairs only.
+        gt_boxes = gt_bboxes[bi, gi].float()  # (P, 4)
+        ious = bbox_iou(gt_boxes, pd_bboxes[bi, ai].float(), xywh=False).squeeze(-1).clamp_(0)  # (P,)
+        p = pd_scores[bi, ai, gt_labels[bi, gi]].float()  # (P,)
+        if pd_obj is not None:
+            p = p * pd_obj[bi, ai, 0].float()
+        scores = p.pow(self.alpha) * ious.pow(self.beta)  # (P,) Eq. (3)
+
+        # Step 3: the potentially optimal sample of each GT, Eq. (2).
+        anchors = anc_points[ai].float()  # (P, 2)
+        centres = (gt_boxes[:, :2] + gt_boxes[:, 2:]) / 2  # (P, 2)
+        dist = (anchors - centres).square().sum(-1)  # (P,)
+        order, rank = _order_within_groups(group, scores, -dist, num_groups=num_groups)
+        best = order[rank == 0]  # (G,) one pair per GT that has candidates
+        mu = anchors.new_zeros(num_groups, 2)
+        mu[group[best]] = anchors[best]  # (b*M, 2)
+
+        # Step 4: Gaussian prior, Eq. (6), with the GT size floored like the candidate region.
+        wh = (gt_boxes[:, 2:] - gt_boxes[:, :2]).clamp(min=self.stride_val)  # (P, 2)
+        prior = torch.exp(-0.5 * ((anchors - mu[group]) / wh).square().sum(-1))  # (P,) Eq. (6)
+
+        # Step 5: dynamic k from the top-q candidates by g * IoU, Eqs. (4), (5), (7).
+        if self.fixed_k is None:
+            order, rank = _order_within_groups(group, prior * ious if self.prior else ious, num_groups=num_groups)
+            top_q = order[rank < self.q]  # (<= q*G,)
+            iou_sum = ious.new_zeros(num_groups).index_add_(0, group[top_q], ious[top_q])  # Eq. (5)
+            k = iou_sum.floor().long().clamp_(min=1)  # (b*M,)
+        else:
+            k = torch.full((num_groups,), self.fixed_k, dtype=torch.long, device=device)
+        k = k * valid.view(-1)  # 0 for padding GTs
+
+        # Step 6: the top-k suboptimal samples by s.
+        order, rank = _order_within_groups(group, scores, prior, num_groups=num_groups)
+        selected = torch.zeros_like(group, dtype=torch.bool)
+        selected[order[rank < k[group[order]]]] = True  # (P,)
+
+        # Step 7: an anchor claimed by several GTs keeps the best s, then IoU, then lower GT index (input order).
+        sel = selected.nonzero().squeeze(1)  # (S,) selected pairs, still in (image, GT, anchor) order
+        anchor_id = bi[sel] * n + ai[sel]  # (S,)
+        order, rank = _order_within_groups(anchor_id, scores[sel], ious[sel], num_groups=b * n)
+        pos = sel[order[rank == 0]]  # (F,) final positive pairs, one per anchor
+
+        # Step 8: Eq. (8) weights, normalised by the mean s of each GT's final positives.
+        g_pos = group[pos]  # (F,)
+        s_sum = scores.new_zeros(num_groups).index_add_(0, g_pos, scores[pos])
+        count = scores.new_zeros(num_groups).index_add_(0, g_pos, torch.ones_like(scores[pos]))
+        s_mean = (s_sum / count.clamp(min=1))[g_pos]  # (F,)
+        exponent = 1.0 / (self.u * (self.alpha + self.beta))
+        weights = torch.where(s_mean > 0, (scores[pos] / s_mean.clamp(min=torch.finfo(s_mean.dtype).tiny)), 1.0)
+        weights = weights.pow(exponent)  # (F,) Eq. (8)
+
+        # Dense per-anchor targets.
+        b_pos, a_pos, gt_pos = bi[pos], ai[pos], gi[pos]
+        labels = torch.full((b, n), self.num_classes, dtype=torch.long, device=device)
+        labels[b_pos, a_pos] = gt_labels[b_pos, gt_pos]
+        bboxes = gt_bboxes.new_zeros(b, n, 4)
+        bboxes[b_pos, a_pos] = gt_bboxes[b_pos, gt_pos]
+        target = torch.zeros(b, n, self.num_classes, dtype=torch.float32, device=device)
+        target[b_pos, a_pos, labels[b_pos, a_pos]] = ious[pos]  # IoU soft target
+        fg_mask = torch.zeros(b, n, dtype=torch.bool, device=device)
+        fg_mask[b_pos, a_pos] = True
+        gt_idx = torch.zeros(b, n, dtype=torch.long, device=device)
+        gt_idx[b_pos, a_pos] = gt_pos
+        w = torch.zeros(b, n, dtype=torch.float32, device=device)
+        w[b_pos, a_pos] = weights
+        return FSSAssignResult(labels, bboxes, target, fg_mask, gt_idx, w), k.view(b, m)

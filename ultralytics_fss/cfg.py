@@ -1,0 +1,71 @@
+"""The `fss_*` hyperparameters: defaults, and the one place they are validated.
+
+They travel like every other Ultralytics argument (overrides, args.yaml, checkpoints' `train_args`) and are read
+back from `model.args` by the loss.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# name: (default, type, check, description of the valid range)
+FSS_KEYS: dict[str, tuple[Any, type, Any, str]] = {
+    "fss_alpha": (0.5, float, lambda v: v >= 0, "a number >= 0 (Eq. 3 exponent of p_cls * p_obj)"),
+    "fss_beta": (6.0, float, lambda v: v >= 0, "a number >= 0 (Eq. 3 exponent of IoU)"),
+    "fss_u": (2.0, float, lambda v: v > 0, "a number > 0 (Eq. 8 smoothing factor)"),
+    "fss_q": (10, int, lambda v: v >= 1, "an integer >= 1 (candidates summed into the dynamic k)"),
+    "fss_norm": ("target", str, lambda v: v in {"target", "npos"}, "'target' (sum of w * IoU) or 'npos' (paper)"),
+    "fss_prior": (True, bool, lambda v: True, "True or False (Gaussian prior in the dynamic k, Eq. 7)"),
+    "fss_weights": (True, bool, lambda v: True, "True or False (Eq. 8 weights in the loss)"),
+    "fss_o2o": ("tal", str, lambda v: v in {"fss", "tal"}, "'fss' (FSS with k = 1) or 'tal' (Ultralytics' own)"),
+}
+FSS_DEFAULTS: dict[str, Any] = {k: v[0] for k, v in FSS_KEYS.items()}
+
+
+def _coerce(key: str, value: Any, kind: type) -> Any:
+    """Return `value` as `kind`, accepting the spellings Ultralytics' CLI and YAML produce, else raise TypeError."""
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in {"true", "false"}:
+            return value.lower() == "true"
+    elif kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+    elif kind is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif isinstance(value, str):
+        return value
+    raise TypeError(f"'{key}={value!r}' has invalid type {type(value).__name__}; expected {FSS_KEYS[key][3]}.")
+
+
+def check_fss_args(args: dict[str, Any]) -> dict[str, Any]:
+    """Validate the `fss_*` entries of `args` and return them completed with defaults.
+
+    Args:
+        args (dict): Any mapping of arguments; keys not starting with `fss_` are ignored.
+
+    Returns:
+        (dict): Every FSS key with a checked, typed value.
+
+    Raises:
+        KeyError: For an unknown `fss_*` key (lists the valid ones).
+        TypeError: For a value of the wrong type.
+        ValueError: For a value out of range, or alpha + beta == 0.
+    """
+    unknown = sorted(k for k in args if k.startswith("fss_") and k not in FSS_KEYS)
+    if unknown:
+        raise KeyError(f"Unknown FSS argument(s) {unknown}; valid FSS arguments are {sorted(FSS_KEYS)}.")
+    out = {}
+    for key, (default, kind, ok, valid) in FSS_KEYS.items():
+        value = args.get(key, default)
+        value = default if value is None else _coerce(key, value, kind)
+        if not ok(value):
+            raise ValueError(f"'{key}={value!r}' is out of range; expected {valid}.")
+        out[key] = value
+    if out["fss_alpha"] + out["fss_beta"] <= 0:
+        raise ValueError("'fss_alpha' + 'fss_beta' must be > 0 (Eq. 8 divides by u * (alpha + beta)).")
+    return out

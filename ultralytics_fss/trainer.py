@@ -1,0 +1,67 @@
+"""`FSSTrainer`: Ultralytics' detection trainer with the FSS criterion installed on the model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ultralytics.cfg import cfg2dict
+from ultralytics.models.yolo.detect import DetectionTrainer
+from ultralytics.utils import DEFAULT_CFG, LOGGER, colorstr
+from ultralytics.utils.torch_utils import unwrap_model
+
+from ultralytics_fss.callbacks import add_stats_callbacks
+from ultralytics_fss.cfg import FSS_DEFAULTS, check_fss_args
+from ultralytics_fss.loss import build_fss_criterion
+
+
+class FSSTrainer(DetectionTrainer):
+    """Detection trainer whose criterion assigns labels with FSS; the model class stays Ultralytics' own.
+
+    The `fss_*` keys (see `ultralytics_fss.cfg.FSS_KEYS`) are accepted in `overrides`, validated, saved in
+    `args.yaml` and checkpoints, and restored on resume. Checkpoints load without `ultralytics_fss`.
+
+    Examples:
+        >>> from ultralytics_fss import FSSTrainer
+        >>> FSSTrainer(overrides=dict(model="yolo11n.yaml", data="data.yaml", epochs=1, fss_beta=4.0)).train()
+        >>> from ultralytics import YOLO
+        >>> YOLO("yolo11n.yaml").train(trainer=FSSTrainer, data="data.yaml", epochs=1)
+    """
+
+    def __init__(self, cfg=DEFAULT_CFG, overrides: dict[str, Any] | None = None, _callbacks: dict | None = None):
+        """Validate `fss_*` overrides, then declare the FSS keys in the base config so Ultralytics accepts them.
+
+        Args:
+            cfg (str | dict | SimpleNamespace): Base configuration, Ultralytics' defaults by default.
+            overrides (dict, optional): Arguments, `fss_*` keys included.
+            _callbacks (dict, optional): Ultralytics callbacks.
+        """
+        overrides = dict(overrides or {})
+        base = cfg2dict(cfg)
+        check_fss_args({**base, **overrides})  # fail before any run directory is made
+        super().__init__({**FSS_DEFAULTS, **base}, overrides, _callbacks)
+        for key, value in check_fss_args(vars(self.args)).items():  # a stock checkpoint resumed here lacks them
+            setattr(self.args, key, value)
+        add_stats_callbacks(self)
+
+    def resume_training(self, ckpt):
+        """Resume as Ultralytics does, then install FSS: this is the last setup step, after the EMA copy is made and
+        after Ultralytics rebuilds a stock criterion for end-to-end heads, so it covers fresh and resumed runs."""
+        super().resume_training(ckpt)
+        self.install_criterion()
+
+    def install_criterion(self) -> None:
+        """Put the FSS criterion on the training model and on its EMA copy (which computes validation losses).
+
+        The one-to-many / one-to-one loss schedule of end-to-end heads (`E2ELoss.updates`) is carried over.
+        """
+        model = unwrap_model(self.model)
+        previous = getattr(model, "criterion", None)
+        for target in (model, self.ema.ema if self.ema else None):
+            if target is None:
+                continue
+            criterion = build_fss_criterion(target)
+            if hasattr(previous, "updates"):  # E2ELoss rebuilt by Ultralytics on resume
+                criterion.updates, criterion.o2m, criterion.o2o = previous.updates, previous.o2m, previous.o2o
+            target.criterion = criterion
+        fss = {k: getattr(self.args, k) for k in FSS_DEFAULTS}
+        LOGGER.info(f"{colorstr('FSS:')} " + ", ".join(f"{k}={v}" for k, v in fss.items()))
