@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from copy import copy
+
 from ultralytics.cfg import cfg2dict
-from ultralytics.models.yolo.detect import DetectionTrainer
-from ultralytics.utils import DEFAULT_CFG, LOGGER, colorstr
+from ultralytics.models.yolo.detect import DetectionTrainer, DetectionValidator
+from ultralytics.utils import DEFAULT_CFG, LOGGER, IterableSimpleNamespace, colorstr
 from ultralytics.utils.torch_utils import unwrap_model
 
 from ultralytics_fss.callbacks import add_stats_callbacks
@@ -42,6 +44,12 @@ class FSSTrainer(DetectionTrainer):
         for key, value in check_fss_args(vars(self.args)).items():  # a stock checkpoint resumed here lacks them
             setattr(self.args, key, value)
         add_stats_callbacks(self)
+
+    def get_validator(self) -> DetectionValidator:
+        """Return the stock validator; overridden because it re-checks its args against Ultralytics' defaults, which
+        have no `fss_*` keys (validation losses still use FSS: the EMA model carries the FSS criterion)."""
+        args = IterableSimpleNamespace(**{k: v for k, v in vars(self.args).items() if not k.startswith("fss_")})
+        return DetectionValidator(self.test_loader, save_dir=self.save_dir, args=copy(args), _callbacks=self.callbacks)
 
     def resume_training(self, ckpt):
         """Resume as Ultralytics does, then install FSS: this is the last setup step, after the EMA copy is made and
