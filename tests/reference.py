@@ -1,10 +1,14 @@
-"""Slow, loop-based FSS assignment written straight from the eight rules of issue 3 (test oracle only)."""
+"""Slow, loop-based FSS assignment written straight from the eight rules of issue 3 (test oracle only).
+
+Per-pair quantities are computed one pair at a time in float32 torch scalars, like the vectorised code, so that exact
+ties (and their tie-break rules) are the same ties in both; comparisons, sorting and bookkeeping are plain Python."""
 
 from __future__ import annotations
 
 import math
 
 import torch
+from ultralytics.utils.metrics import bbox_iou
 
 
 def reference_fss(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt, pd_obj=None, *, num_classes,
@@ -38,12 +42,9 @@ def reference_fss(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_g
             # Rule 2
             iou, s = {}, {}
             for a in cand:
-                px1, py1, px2, py2 = f(pd_bboxes[i, a])
-                inter = max(0.0, min(x2, px2) - max(x1, px1)) * max(0.0, min(y2, py2) - max(y1, py1))
-                union = (x2 - x1) * (y2 - y1 + 1e-7) + (px2 - px1) * (py2 - py1 + 1e-7) - inter + 1e-7
-                iou[a] = max(0.0, inter / union)
-                p = float(pd_scores[i, a, c]) * (float(pd_obj[i, a, 0]) if pd_obj is not None else 1.0)
-                s[a] = p**alpha * iou[a] ** beta
+                iou_t = bbox_iou(gt_bboxes[i, j].float(), pd_bboxes[i, a].float(), xywh=False).clamp(0)
+                p = pd_scores[i, a, c].float() * (pd_obj[i, a, 0].float() if pd_obj is not None else 1.0)
+                iou[a], s[a] = float(iou_t), float(p.pow(alpha) * iou_t.pow(beta))
             ks[i, j] = 1 if fixed_k is None else fixed_k
             if not cand:
                 continue
@@ -51,13 +52,17 @@ def reference_fss(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_g
             best = min(cand, key=lambda a: (-s[a], (anc[a][0] - cx) ** 2 + (anc[a][1] - cy) ** 2, a))
             mx, my = anc[best]
             # Rule 4
-            g = {a: math.exp(-0.5 * (((anc[a][0] - mx) / max(w, stride_val)) ** 2
-                                     + ((anc[a][1] - my) / max(h, stride_val)) ** 2)) for a in cand}
+            sx, sy = torch.tensor(max(w, stride_val)), torch.tensor(max(h, stride_val))
+            g = {a: float(torch.exp(-0.5 * (((torch.tensor(anc[a][0]) - mx) / sx) ** 2
+                                            + ((torch.tensor(anc[a][1]) - my) / sy) ** 2))) for a in cand}
             # Rule 5
             if fixed_k is None:
                 rank_key = (lambda a: (-g[a] * iou[a], a)) if prior else (lambda a: (-iou[a], a))
                 top = sorted(cand, key=rank_key)[:q]
-                ks[i, j] = max(1, math.floor(sum(iou[a] for a in top)))
+                total = torch.zeros(())
+                for a in top:
+                    total += iou[a]  # float32, in rank order
+                ks[i, j] = max(1, math.floor(float(total)))
             # Rule 6
             for a in sorted(cand, key=lambda a: (-s[a], -g[a], a))[: int(ks[i, j])]:
                 chosen.setdefault(a, []).append((j, s[a], iou[a]))

@@ -1,0 +1,204 @@
+"""FSSAssigner against the loop reference, its invariants, and hand-built corner cases."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from reference import reference_fss
+from ultralytics.utils.tal import TaskAlignedAssigner, make_anchors
+
+from ultralytics_fss import FSSAssigner
+
+STRIDES = (8, 16, 32)
+
+
+def anchors(imgsz: int, strides=STRIDES) -> torch.Tensor:
+    """Anchor centres in pixels, (N, 2), as Ultralytics' loss builds them."""
+    feats = [torch.zeros(1, 1, imgsz // s, imgsz // s) for s in strides]
+    points, stride = make_anchors(feats, torch.tensor(strides, dtype=torch.float32), 0.5)
+    return points * stride
+
+
+def random_case(gen, b=2, m=6, imgsz=64, nc=3, max_wh=0.5, valid=0.8, strides=STRIDES, quantize=False, obj=False):
+    """Random predictions and GTs; `quantize` rounds scores and boxes so that ties are frequent."""
+    anc = anchors(imgsz, strides)
+    n = anc.shape[0]
+    xy = torch.rand(b, m, 2, generator=gen) * imgsz
+    wh = torch.rand(b, m, 2, generator=gen) * imgsz * max_wh + 0.5
+    gt = torch.cat([xy - wh / 2, xy + wh / 2], -1).clamp(0, imgsz)
+    mask = (torch.rand(b, m, 1, generator=gen) < valid).float()
+    labels = torch.randint(0, nc, (b, m, 1), generator=gen).float()
+    pxy = anc[None] + torch.randn(b, n, 2, generator=gen) * 3
+    pwh = torch.rand(b, n, 2, generator=gen) * imgsz * max_wh + 1
+    pd = torch.cat([pxy - pwh / 2, pxy + pwh / 2], -1)
+    ps = torch.rand(b, n, nc, generator=gen)
+    if quantize:
+        ps = (ps * 2).round() / 2
+        pd = (pd / 8).round() * 8
+        gt = (gt / 8).round() * 8
+    po = torch.rand(b, n, 1, generator=gen) if obj else None
+    return ps, pd, anc, labels, gt, mask, po
+
+
+def assert_matches_reference(case, **kw):
+    """Compare every output field (and k) with the loop reference."""
+    nc = case[0].shape[-1]
+    assigner = FSSAssigner(num_classes=nc, **kw)
+    result, k = assigner.assign(*case)
+    ref = reference_fss(*case, num_classes=nc, **kw)
+    for name, got, want in zip(result._fields, result, ref):
+        assert got.dtype == want.dtype or name in {"scores", "weights"}, name
+        if got.dtype in (torch.bool, torch.long):
+            assert torch.equal(got, want), name
+        else:
+            torch.testing.assert_close(got.float(), want.float(), atol=2e-5, rtol=1e-4, msg=name)
+    torch.testing.assert_close(k, ref[6] * case[5][..., 0].long())
+    return result
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(),  # 2 images, 6 GTs, 64 px
+        dict(b=1, m=1),
+        dict(b=3, m=20, imgsz=96, max_wh=0.3),  # crowded
+        dict(b=2, m=12, max_wh=0.05),  # tiny boxes: candidate region floored to stride_val
+        dict(b=2, m=8, quantize=True),  # many exact ties in s, IoU and distance
+        dict(b=2, m=6, valid=0.0),  # images without valid GT
+        dict(b=2, m=6, obj=True, nc=1),  # objectness term and a single class
+        dict(b=2, m=5, strides=(8,)),  # one level: stride_val = stride[0]
+    ],
+)
+def test_matches_loop_reference(params):
+    gen = torch.Generator().manual_seed(0)
+    strides = params.get("strides", STRIDES)
+    for _ in range(15):
+        assert_matches_reference(random_case(gen, **params), stride=list(strides))
+
+
+@pytest.mark.parametrize("kw", [dict(alpha=1.0, beta=4.0, u=1.0, q=3), dict(prior=False), dict(fixed_k=1), dict(q=1)])
+def test_matches_reference_other_hyperparameters(kw):
+    gen = torch.Generator().manual_seed(1)
+    for _ in range(10):
+        assert_matches_reference(random_case(gen, m=10), **kw)
+
+
+def test_no_gt_at_all():
+    """M = 0: everything background, in the normal path's dtypes."""
+    gen = torch.Generator().manual_seed(0)
+    ps, pd, anc, labels, gt, mask, _ = random_case(gen)
+    r = FSSAssigner(num_classes=3)(ps, pd, anc, labels[:, :0], gt[:, :0], mask[:, :0])
+    assert not r.fg_mask.any() and r.fg_mask.dtype == torch.bool
+    assert r.labels.dtype == torch.long and (r.labels == 3).all()
+    assert r.gt_idx.dtype == torch.long and r.weights.abs().sum() == 0 and r.scores.abs().sum() == 0
+    assert r.bboxes.shape == pd.shape
+
+
+def test_candidates_are_exactly_tal_rule():
+    """Every positive lies in Ultralytics' own candidate mask, and a GT with candidates gets >= 1 unless it lost
+    all of them to other GTs."""
+    gen = torch.Generator().manual_seed(3)
+    case = random_case(gen, b=2, m=10, max_wh=0.2)
+    ps, pd, anc, labels, gt, mask, _ = case
+    tal = TaskAlignedAssigner(num_classes=3, stride=list(STRIDES))
+    in_gts = tal.select_candidates_in_gts(anc, gt, mask).bool() & mask.bool()  # (b, M, N)
+    r = FSSAssigner(num_classes=3)(*case[:6])
+    b_idx, a_idx = r.fg_mask.nonzero(as_tuple=True)
+    assert in_gts[b_idx, r.gt_idx[b_idx, a_idx], a_idx].all()
+
+
+def test_invariants():
+    """1 <= k <= q; positives per GT <= min(k, |C|); weights rise with s; mean weight per GT <= 1 (Jensen)."""
+    gen = torch.Generator().manual_seed(4)
+    q = 10
+    for _ in range(10):
+        case = random_case(gen, b=2, m=15, imgsz=128, max_wh=0.4)
+        assigner = FSSAssigner(num_classes=3, q=q)
+        r, k = assigner.assign(*case)
+        valid = case[5][..., 0].bool()
+        assert (k[valid] >= 1).all() and (k[valid] <= q).all() and (k[~valid] == 0).all()
+        for i in range(2):
+            counts = torch.bincount(r.gt_idx[i][r.fg_mask[i]], minlength=15)
+            assert (counts <= k[i]).all()
+            for j in counts.nonzero().flatten().tolist():
+                sel = r.fg_mask[i] & (r.gt_idx[i] == j)
+                w = r.weights[i][sel]
+                assert w.mean() <= 1 + 1e-5  # u * (alpha + beta) >= 1
+                iou = r.scores[i][sel].sum(-1)
+                p = case[0][i][sel, int(case[3][i, j, 0])]
+                s = p.sqrt() * iou.pow(6)
+                order = s.argsort()
+                assert (w[order].diff() >= -1e-6).all()  # monotone in s
+        assert (r.weights[~r.fg_mask] == 0).all() and (r.scores[~r.fg_mask] == 0).all()
+
+
+def test_hand_built_scene():
+    """One 48x48 GT at (8..56, 8..56) on a 64-px image with stride-8 anchors only.
+
+    Candidates are the 36 anchors with centres 12, 20, ..., 52 on each axis. Predictions are all perfect boxes
+    (IoU 1) with one class score 0.9 at the anchor (28, 28) and 0.1 elsewhere: s = 0.9^0.5 there, 0.1^0.5 elsewhere.
+    The best sample is (28, 28); the top-10 by g*IoU have IoU 1, so k = 10; the ten positives are (28, 28) and the
+    nine next by g (its eight neighbours... then ties broken by the lower anchor index).
+    """
+    anc = anchors(64, (8,))
+    n = anc.shape[0]
+    gt = torch.tensor([[[8.0, 8.0, 56.0, 56.0]]])
+    pd = gt.expand(1, n, 4).clone()
+    ps = torch.full((1, n, 1), 0.1)
+    best = int(((anc - torch.tensor([28.0, 28.0])).abs().sum(-1) == 0).nonzero())
+    ps[0, best, 0] = 0.9
+    r, k = FSSAssigner(num_classes=1, stride=[8]).assign(ps, pd, anc, torch.zeros(1, 1, 1), gt, torch.ones(1, 1, 1))
+    assert int(k) == 10
+    assert int(r.fg_mask.sum()) == 10 and r.fg_mask[0, best]
+    pos = anc[r.fg_mask[0]]
+    assert ((pos - torch.tensor([28.0, 28.0])).abs().max(-1).values <= 8).sum() == 9  # the 3x3 neighbourhood
+    s_ratio = (0.9**0.5) / ((0.9**0.5 + 9 * 0.1**0.5) / 10)
+    torch.testing.assert_close(r.weights[0, best], torch.tensor(s_ratio ** (1 / 13)))
+    torch.testing.assert_close(r.scores[0, r.fg_mask[0], 0], torch.ones(10))
+
+
+def test_all_zero_scores_give_unit_weights_and_nearest_centre():
+    """All s = 0 (IoU 0): the potentially optimal sample is the candidate nearest the GT centre, k = 1, w = 1."""
+    anc = anchors(64, (8,))
+    n = anc.shape[0]
+    gt = torch.tensor([[[8.0, 8.0, 40.0, 40.0]]])  # centre (24, 24): anchors (20|28, 20|28) are equidistant
+    pd = torch.tensor([100.0, 100.0, 110.0, 110.0]).expand(1, n, 4)  # no overlap at all
+    r = FSSAssigner(num_classes=1, stride=[8])(torch.rand(1, n, 1), pd, anc, torch.zeros(1, 1, 1), gt, torch.ones(1, 1, 1))
+    assert int(r.fg_mask.sum()) == 1
+    a = int(r.fg_mask[0].nonzero())
+    assert anc[a].tolist() == [20.0, 20.0]  # four equidistant: lowest anchor index
+    assert float(r.weights[0, a]) == 1.0 and float(r.scores[0, a].sum()) == 0.0
+
+
+def test_conflict_keeps_larger_s():
+    """Two identical GTs of different classes: every shared anchor goes to the class with the higher score."""
+    anc = anchors(64, (8,))
+    n = anc.shape[0]
+    box = torch.tensor([8.0, 8.0, 56.0, 56.0])
+    gt = box.expand(1, 2, 4).clone()
+    ps = torch.stack([torch.full((n,), 0.2), torch.full((n,), 0.7)], -1)[None]
+    r = FSSAssigner(num_classes=2, stride=[8])(ps, box.expand(1, n, 4), anc, torch.tensor([[[0.0], [1.0]]]), gt,
+                                               torch.ones(1, 2, 1))
+    assert r.fg_mask.any() and (r.gt_idx[r.fg_mask] == 1).all() and (r.labels[r.fg_mask] == 1).all()
+
+
+def test_half_inputs_match_float32():
+    """fp16 inputs give the float32 result on the same values (the assigner upcasts before Eq. 3)."""
+    gen = torch.Generator().manual_seed(5)
+    ps, pd, anc, labels, gt, mask, _ = random_case(gen, m=10)
+    ps, pd, gt = ps.half(), pd.half(), gt.half()
+    a = FSSAssigner(num_classes=3)
+    r16 = a(ps, pd, anc, labels, gt, mask)
+    r32 = a(ps.float(), pd.float(), anc, labels, gt.float(), mask)
+    assert torch.equal(r16.fg_mask, r32.fg_mask) and torch.equal(r16.gt_idx, r32.gt_idx)
+    torch.testing.assert_close(r16.weights, r32.weights)
+    torch.testing.assert_close(r16.scores, r32.scores)
+    assert r16.weights.dtype == torch.float32
+
+
+def test_inputs_untouched():
+    gen = torch.Generator().manual_seed(6)
+    case = random_case(gen)
+    before = [t.clone() for t in case[:6]]
+    FSSAssigner(num_classes=3)(*case[:6])
+    assert all(torch.equal(a, b) for a, b in zip(before, case[:6]))
