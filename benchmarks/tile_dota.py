@@ -59,7 +59,7 @@ def make_dataset(root: Path, images: int, size: int, objects: int, seed: int = 0
         polys = np.stack([cv2.boxPoints(((x, y), (w, h), a)) for (x, y), (w, h), a in zip(c, wh, ang)])  # (n, 4, 2)
         polys = np.clip(polys, 0, size - 1)
         cls = rng.integers(0, len(names), objects)
-        for p, k in zip(polys, cls):
+        for p in polys:
             cv2.fillPoly(im, [p.astype(np.int32)], tuple(int(v) for v in rng.integers(0, 255, 3)))
         stem = f"B{i:04d}"
         cv2.imwrite(str(root / "images" / split / f"{stem}.png"), im)

@@ -41,10 +41,12 @@ def _draw(img: np.ndarray, cls: int, cx: float, cy: float, w: float, h: float, c
         cv2.rectangle(img, (int(cx) - t, y1), (int(cx) + t, y2), color, -1)
 
 
-def make_image(rng: np.random.Generator, imgsz: int, objects: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+def make_image(
+    rng: np.random.Generator, imgsz: int, objects: tuple[int, int], size: tuple[float, float] = (0.06, 0.18)
+) -> tuple[np.ndarray, np.ndarray]:
     """Return one image and its YOLO labels (n, 5): class, normalised xywh.
 
-    Objects are small (4-14% of the image side), packed in clusters so that many overlap, and drawn in a random
+    Objects are small (`size`: 6-18% of the image side by default), packed in clusters so that many overlap, and drawn in a random
     order so later ones occlude earlier ones; boxes stay the full, amodal extent, as in crowded-scene datasets.
     """
     img = rng.integers(60, 120, (imgsz, imgsz, 3), dtype=np.uint8)
@@ -54,7 +56,7 @@ def make_image(rng: np.random.Generator, imgsz: int, objects: tuple[int, int]) -
     labels = []
     for _ in range(n):
         cx, cy = centres[rng.integers(len(centres))] + rng.normal(0, 0.08 * imgsz, 2)
-        w, h = rng.uniform(0.04, 0.14, 2) * imgsz
+        w, h = rng.uniform(*size, 2) * imgsz
         cx, cy = np.clip(cx, w / 2, imgsz - w / 2), np.clip(cy, h / 2, imgsz - h / 2)
         cls = int(rng.integers(len(CLASSES)))
         _draw(img, cls, cx, cy, w, h, COLORS[int(rng.integers(len(COLORS)))])
@@ -62,7 +64,9 @@ def make_image(rng: np.random.Generator, imgsz: int, objects: tuple[int, int]) -
     return img, np.array(labels, dtype=np.float32).reshape(-1, 5)
 
 
-def make_dataset(root: str | Path, images: int = 240, imgsz: int = 192, objects=(12, 30), seed: int = 0) -> Path:
+def make_dataset(
+    root: str | Path, images: int = 240, imgsz: int = 128, objects=(8, 20), size=(0.06, 0.18), seed: int = 0
+) -> Path:
     """Write a dense, occluded detection dataset (80% train, 20% val) and return its data.yaml.
 
     Args:
@@ -70,6 +74,7 @@ def make_dataset(root: str | Path, images: int = 240, imgsz: int = 192, objects=
         images (int): Number of images in total.
         imgsz (int): Image side, pixels.
         objects (tuple[int, int]): Range of objects per image [low, high).
+        size (tuple[float, float]): Range of object sides, as a fraction of the image side.
         seed (int): Random seed; the same seed writes the same dataset.
 
     Returns:
@@ -82,7 +87,7 @@ def make_dataset(root: str | Path, images: int = 240, imgsz: int = 192, objects=
         split = "val" if i < n_val else "train"
         (root / "images" / split).mkdir(parents=True, exist_ok=True)
         (root / "labels" / split).mkdir(parents=True, exist_ok=True)
-        img, labels = make_image(rng, imgsz, objects)
+        img, labels = make_image(rng, imgsz, objects, size)
         cv2.imwrite(str(root / "images" / split / f"{i:05d}.png"), img)
         np.savetxt(root / "labels" / split / f"{i:05d}.txt", labels, fmt="%d %.6f %.6f %.6f %.6f")
     data = root / "data.yaml"

@@ -45,7 +45,13 @@ import numpy as np
 from ultralytics.utils import LOGGER, TQDM, colorstr
 
 from ultralytics_fss.dota import io
-from ultralytics_fss.dota.labels import DOTA_CATEGORIES, dataset_names, load_names_file, read_categories, read_label_file
+from ultralytics_fss.dota.labels import (
+    DOTA_CATEGORIES,
+    dataset_names,
+    load_names_file,
+    read_categories,
+    read_label_file,
+)
 from ultralytics_fss.dota.worker import ImageJob, ImageResult, TileConfig, init_worker, record_path, run_job
 
 __all__ = ["TileSummary", "TilingError", "TilingInterrupted", "main", "tile_dota"]
@@ -167,7 +173,8 @@ def _resolve_names(names: str | Path | None, version: str, splits: list[io.Split
         except (OSError, ValueError) as e:
             raise TilingError(f"cannot read --names {names}: {e}") from None
     classes = {t: i for i, t in enumerate(tokens)}
-    classes.update({t.replace(" ", "-"): i for i, t in enumerate(tokens)})  # "storage tank" names, "storage-tank" labels
+    # data.yaml-style names ("storage tank") also match DOTA's label tokens ("storage-tank")
+    classes.update({t.replace(" ", "-"): i for i, t in enumerate(tokens)})
     return tokens, dataset_names(tokens, builtin), classes
 
 
@@ -185,17 +192,22 @@ def _collect_jobs(src: Path, splits: list[io.SplitSource], classes: dict[str, in
     for s in splits:
         images = io.list_files(s.images, io.IMAGE_SUFFIXES)
         labels = io.list_files(s.labels, (".txt",))
-        summary.warnings += [f"{p}: label file without image, skipped" for st, p in labels.items() if st not in images]
+        if k == 1:  # orphan label files belong to no image, hence to no slice: the first shard reports them
+            summary.warnings += [
+                f"{p}: label file without image, skipped" for st, p in labels.items() if st not in images
+            ]
         entries += [(s, stem, path, labels.get(stem)) for stem, path in images.items()]
     jobs, unknown = [], []
     for i, (s, stem, path, label) in enumerate(entries):
         if i % n != k - 1:  # deterministic round-robin slice of the sorted list: balanced shards
             continue
         if s.labels is not None and label is None:
-            summary.warnings.append(f"{path}: image without label file {s.labels / (stem + '.txt')}, tiled as background")
+            summary.warnings.append(
+                f"{path}: image without label file {s.labels / (stem + '.txt')}, tiled as background"
+            )
         parsed = read_label_file(label, classes) if label is not None else None
-        points, cls = (parsed.points, parsed.cls) if parsed else (np.zeros((0, 4, 2)), np.zeros(0, np.int64))
-        if parsed:
+        points, cls = (np.zeros((0, 4, 2)), np.zeros(0, np.int64)) if parsed is None else (parsed.points, parsed.cls)
+        if parsed is not None:
             summary.warnings += parsed.problems
             unknown += [f"{label}:{ln}: unknown category {c!r}" for c, ln, ci in
                         zip(parsed.categories, parsed.lines.tolist(), parsed.cls.tolist()) if ci < 0]  # fmt: skip
@@ -219,7 +231,9 @@ def _check_state(dst: Path, cfg: TileConfig, overwrite: bool, sharded: bool, tok
     state = dst / io.STATE_DIR
     if overwrite:
         if sharded:
-            raise TilingError("--overwrite clears DST for every shard: run it once without --shard, or clear DST yourself")
+            raise TilingError(
+                "--overwrite clears DST for every shard: run it once without --shard, or clear DST yourself"
+            )
         for name in ("images", "labels", "obb", io.MANIFEST, "data.yaml", io.STATE_DIR):
             p = dst / name
             shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
@@ -248,7 +262,9 @@ def _default_workers(jobs: list[ImageJob], rates: tuple[float, ...]) -> int:
     per_worker = _WORKER_BASE_BYTES + biggest * (2 + 2 * max(rates) ** 2)
     fit = max(1, int(psutil.virtual_memory().available * _MEMORY_SHARE // per_worker))
     if fit < workers:
-        LOGGER.info(f"{PREFIX}{fit} workers instead of {workers}: the largest image needs ~{per_worker / 2**30:.1f} GiB each")
+        LOGGER.info(
+            f"{PREFIX}{fit} workers instead of {workers}: the largest image needs ~{per_worker / 2**30:.1f} GiB each"
+        )
     return min(workers, fit)
 
 
@@ -282,9 +298,11 @@ def _run_pool(jobs, cfg, dst, token, pbar, on_result, workers, start_method, sum
                 on_result(job, future.result())  # re-raises a worker's KeyboardInterrupt, or BrokenProcessPool
                 pbar.update(1)
     except BrokenProcessPool:
-        held = ", ".join(str(j.image) for j in running.values())
+        executor.shutdown(wait=True, cancel_futures=True)
+        lost = [j for j in running.values() if not record_path(dst, j.split, j.stem).is_file()]
+        held = ", ".join(str(j.image) for j in lost)
         summary.errors.append(f"a worker process died (killed, or out of memory?) while tiling one of: {held}")
-        summary.images_failed += len(running)
+        summary.images_failed += len(lost)
     except BaseException:
         for p in list(getattr(executor, "_processes", {}).values()):  # stop busy workers now, idle ones ignore it
             try:
@@ -387,7 +405,10 @@ def tile_dota(
         f"{summary.images_skipped} already done, {len(todo)} to tile with {workers} worker(s) -> {dst}"
     )
 
+    handled = set()
+
     def on_result(job: ImageJob, result: ImageResult) -> None:
+        handled.add((job.split, job.stem))
         if result.error:
             summary.errors.append(result.error)
             summary.images_failed += 1
@@ -410,10 +431,19 @@ def tile_dota(
         if in_main:
             signal.signal(signal.SIGTERM, old_term)
         io.remove_stale_tmp(folders + [dst / io.STATE_DIR, dst], token=token)
+    for job in todo:  # finished while the run was stopping: count them as the manifest will
+        record = record_path(dst, job.split, job.stem)
+        if (job.split, job.stem) not in handled and record.is_file():
+            summary.add(ImageResult(**json.loads(record.read_text(encoding="utf-8"))))
+            summary.images_tiled += 1
     summary.images_pending = summary.images - summary.images_tiled - summary.images_skipped - summary.images_failed
     io.write_manifest(dst, token)
-    for root, fmt in zip(roots, cfg.formats()):
-        io.write_atomic(root / "data.yaml", io.data_yaml_text(root, wanted, yaml_names), token)
+    done_dir = dst / io.STATE_DIR / "done"
+    tiled_splits = wanted + sorted(
+        d.name for d in (done_dir.iterdir() if done_dir.is_dir() else ()) if d.name not in wanted
+    )
+    for root in roots:  # every split tiled into dst so far, also by runs with other --splits
+        io.write_atomic(root / "data.yaml", io.data_yaml_text(root, tiled_splits, yaml_names), token)
     summary.seconds = time.perf_counter() - t0
     log_summary(summary)
     if summary.interrupted:
@@ -478,7 +508,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crop", type=int, default=1024, help="tile side in pixels (default: 1024)")
     p.add_argument("--stride", type=int, default=800, help="step between tiles in pixels (default: 800)")
     p.add_argument("--rates", type=float, nargs="+", default=[1.0], help="image scale factors, e.g. 0.5 1.0 1.5")
-    p.add_argument("--iof", type=float, default=0.7, help="min intersection/object area to keep an object (default: 0.7)")
+    p.add_argument(
+        "--iof", type=float, default=0.7, help="min intersection/object area to keep an object (default: 0.7)"
+    )
     p.add_argument("--format", choices=("detect", "obb", "both"), default="detect", help="label format")
     p.add_argument("--version", choices=tuple(DOTA_CATEGORIES), default="1.5", help="DOTA class list (default: 1.5)")
     p.add_argument("--names", help="class-list file (one per line, or YAML names:) or 'auto'; overrides --version")

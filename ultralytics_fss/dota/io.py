@@ -92,14 +92,22 @@ def detect_layout(src: Path) -> tuple[str, dict[str, SplitSource]]:
             for d in sorted((src / "images").iterdir())
             if d.is_dir()
         }
-    if (src / "labelTxt").is_dir() and (src / "images").is_dir() and not any(p.is_dir() for p in (src / "images").iterdir()):
+    if (
+        (src / "labelTxt").is_dir()
+        and (src / "images").is_dir()
+        and not any(p.is_dir() for p in (src / "images").iterdir())
+    ):
         found["flat"] = {"train": SplitSource("train", src / "images", src / "labelTxt")}
     if not found:
         raise TilingError(f"no DOTA layout found in {src} (layouts tried: {tried})")
     if len(found) > 1:
-        raise TilingError(f"ambiguous source {src}: it matches the {' and '.join(found)} layouts (layouts tried: {tried})")
+        raise TilingError(
+            f"ambiguous source {src}: it matches the {' and '.join(found)} layouts (layouts tried: {tried})"
+        )
     layout, splits = next(iter(found.items()))
-    if not any(list_files(s.images, IMAGE_SUFFIXES) or (s.labels and list_files(s.labels, (".txt",))) for s in splits.values()):
+    if not any(
+        list_files(s.images, IMAGE_SUFFIXES) or (s.labels and list_files(s.labels, (".txt",))) for s in splits.values()
+    ):
         raise TilingError(f"source {src} ({layout} layout: {LAYOUTS[layout]}) holds no images and no label files")
     return layout, splits
 
@@ -170,11 +178,17 @@ def read_image(path: Path, keep_16bit: bool = False) -> np.ndarray:
     Raises:
         ImageError: If the file cannot be read or decoded, or has an unsupported pixel type.
     """
-    try:
-        data = np.fromfile(path, dtype=np.uint8)  # np.fromfile + imdecode: works for non-ASCII paths on Windows too
-    except OSError as e:
-        raise ImageError(f"{path}: cannot read file ({e.strerror or e})") from None
-    im = cv2.imdecode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR) if data.size else None
+    flags = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR  # keeps 16 bits and gray, drops alpha, applies EXIF
+    if os.name != "nt" or str(path).isascii():
+        im = cv2.imread(str(path), flags)  # decodes from the file: no extra copy of a 100 MB PNG
+        if im is None and not os.access(path, os.R_OK):
+            raise ImageError(f"{path}: cannot read file (missing or no permission)")
+    else:  # cv2.imread cannot open non-ASCII paths on Windows
+        try:
+            data = np.fromfile(path, dtype=np.uint8)
+        except OSError as e:
+            raise ImageError(f"{path}: cannot read file ({e.strerror or e})") from None
+        im = cv2.imdecode(data, flags) if data.size else None
     if im is None:
         raise ImageError(f"{path}: not a readable image (corrupt, truncated or unsupported format)")
     if im.dtype == np.uint16 and not keep_16bit:
@@ -191,7 +205,7 @@ def read_image(path: Path, keep_16bit: bool = False) -> np.ndarray:
 
 
 def resize_image(im: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Rescale an image to ``size`` (width, height): area averaging when shrinking, bilinear when enlarging (as Ultralytics).
+    """Rescale an image to ``size`` (width, height): area averaging to shrink, bilinear to enlarge (as Ultralytics).
 
     Args:
         im (np.ndarray): Image, shape (H, W[, C]).
@@ -225,7 +239,7 @@ def crop_tile(im: np.ndarray, window: np.ndarray) -> np.ndarray:
     return tile
 
 
-def encode_image(tile: np.ndarray, ext: str, jpeg_quality: int) -> bytes:
+def encode_image(tile: np.ndarray, ext: str, jpeg_quality: int) -> np.ndarray:
     """Encode a tile, raising instead of returning a failure flag as ``cv2.imwrite`` does.
 
     Args:
@@ -234,13 +248,13 @@ def encode_image(tile: np.ndarray, ext: str, jpeg_quality: int) -> bytes:
         jpeg_quality (int): JPEG quality, 0-100.
 
     Returns:
-        (bytes): The encoded file.
+        (np.ndarray): The encoded file, shape (nbytes,), uint8 (written as is: no copy to bytes).
     """
     params = [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality] if ext == "jpg" else []
     ok, buf = cv2.imencode(f".{ext}", tile, params)
     if not ok:
         raise ImageError(f"cannot encode a {tile.shape} {tile.dtype} tile as {ext}")
-    return buf.tobytes()
+    return buf
 
 
 # ------------------------------------------------------------------------------------------------------ atomic files
@@ -249,7 +263,7 @@ def tmp_path(path: Path, token: str) -> Path:
     return path.with_name(f".{path.name}.{token}{TMP_SUFFIX}")
 
 
-def write_atomic(path: Path, data: bytes | str, token: str) -> None:
+def write_atomic(path: Path, data: bytes | np.ndarray | str, token: str) -> None:
     """Write a file under a temporary name, then rename it over ``path``; no partial file is ever visible.
 
     The temporary file is removed on any exception, KeyboardInterrupt included. A SIGKILL can still leave it behind;
@@ -257,7 +271,7 @@ def write_atomic(path: Path, data: bytes | str, token: str) -> None:
 
     Args:
         path (Path): Final file.
-        data (bytes | str): Contents (str is written as UTF-8).
+        data (bytes | np.ndarray | str): Contents: bytes-like, or str written as UTF-8.
         token (str): Run token, part of the temporary name.
     """
     tmp = tmp_path(path, token)
@@ -314,7 +328,11 @@ def remove_stale_tmp(folders: list[Path], stems: set[str] | None = None, token: 
                     continue
                 if token is not None and not name.endswith(f".{token}{TMP_SUFFIX}"):
                     continue
-                if stems is not None and name[1:].split("__", 1)[0] not in stems and name[1:].rsplit(".", 3)[0] not in stems:
+                if (
+                    stems is not None
+                    and name[1:].split("__", 1)[0] not in stems
+                    and name[1:].rsplit(".", 3)[0] not in stems
+                ):
                     continue
                 Path(e.path).unlink(missing_ok=True)
                 removed += 1
