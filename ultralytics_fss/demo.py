@@ -1,7 +1,7 @@
 """The README's main job: stock TAL vs FSS on a generated dense, occluded small-object dataset, offline.
 
     python -m ultralytics_fss.demo                       # defaults: ~8 min on 2 CPU cores
-    python -m ultralytics_fss.demo --epochs 100 --images 2000 --imgsz 320 --seeds 0 1 2 --device 0   # with a GPU
+    python -m ultralytics_fss.demo --epochs 100 --images 4000 --imgsz 320 --batch 32 --seeds 0 1 2 --device 0  # GPU
 
 Both runs share the data, the model YAML, every hyperparameter and the seed; only the trainer differs
 (`DetectionTrainer` vs `FSSTrainer`). The table is printed and saved as Markdown and CSV.
@@ -42,11 +42,11 @@ def _draw(img: np.ndarray, cls: int, cx: float, cy: float, w: float, h: float, c
 
 
 def make_image(
-    rng: np.random.Generator, imgsz: int, objects: tuple[int, int], size: tuple[float, float] = (0.06, 0.18)
+    rng: np.random.Generator, imgsz: int, objects: tuple[int, int], size: tuple[float, float] = (0.08, 0.2)
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return one image and its YOLO labels (n, 5): class, normalised xywh.
 
-    Objects are small (`size`: 6-18% of the image side by default), packed in clusters so that many overlap, and drawn in a random
+    Objects are small (`size`: 8-20% of the image side by default), packed in clusters so that many overlap, and drawn in a random
     order so later ones occlude earlier ones; boxes stay the full, amodal extent, as in crowded-scene datasets.
     """
     img = rng.integers(60, 120, (imgsz, imgsz, 3), dtype=np.uint8)
@@ -65,7 +65,7 @@ def make_image(
 
 
 def make_dataset(
-    root: str | Path, images: int = 240, imgsz: int = 128, objects=(8, 20), size=(0.06, 0.18), seed: int = 0
+    root: str | Path, images: int = 400, imgsz: int = 128, objects=(8, 20), size=(0.08, 0.2), seed: int = 0
 ) -> Path:
     """Write a dense, occluded detection dataset (80% train, 20% val) and return its data.yaml.
 
@@ -143,10 +143,11 @@ def main(argv: list[str] | None = None) -> Path:
     """Parse arguments, build the data, train both runs per seed, print and save the table; return its path."""
     p = argparse.ArgumentParser(prog="python -m ultralytics_fss.demo", description=__doc__.split("\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--images", type=int, default=240, help="generated images (80%% train, 20%% val)")
-    p.add_argument("--imgsz", type=int, default=192, help="image size of the data and of training")
+    p.add_argument("--images", type=int, default=400, help="generated images (80%% train, 20%% val)")
+    p.add_argument("--imgsz", type=int, default=128, help="image size of the data and of training")
     p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--lr0", type=float, default=0.005, help="AdamW learning rate")
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--model", default="yolo11n.yaml", help="model YAML (trained from scratch) or weights")
     p.add_argument("--device", default="cpu", help="'cpu', '0', '0,1', ...")
@@ -156,8 +157,11 @@ def main(argv: list[str] | None = None) -> Path:
 
     project = Path(a.project).resolve()
     data = make_dataset(project / "data", images=a.images, imgsz=a.imgsz, seed=1234)
+    # Short from-scratch schedule tuned so that stock reaches mAP50 > 0.3 on CPU in ~4 min: AdamW, 1 warmup
+    # epoch, no mosaic (it slows early convergence on 128-px images); both runs get exactly these settings.
     train_args = dict(model=a.model, epochs=a.epochs, imgsz=a.imgsz, batch=a.batch, device=a.device,
-                      workers=a.workers, pretrained=False, amp=a.device != "cpu", close_mosaic=max(a.epochs // 4, 1))
+                      workers=a.workers, pretrained=False, optimizer="AdamW", lr0=a.lr0, warmup_epochs=1,
+                      mosaic=0.0, close_mosaic=0)
     rows = []
     for seed in a.seeds:
         rows += train_pair(data, project, seed, **train_args)

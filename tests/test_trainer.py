@@ -1,0 +1,151 @@
+"""FSSTrainer end to end on tiny generated data: Python API, fss_* keys, checkpoints, resume, validation losses."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+from ultralytics import YOLO
+from ultralytics.nn.tasks import DetectionModel
+from ultralytics.utils import YAML
+from ultralytics.utils.loss import E2ELoss, v8DetectionLoss
+from ultralytics.utils.torch_utils import get_flops
+
+from ultralytics_fss import FSSDetectionLoss, FSSTrainer
+
+
+class StopAfterFirstEpoch(Exception):
+    """Raised by a callback to kill a run after its first epoch was saved."""
+
+
+def fss_losses(criterion) -> list:
+    """The FSS loss objects of a criterion (both branches for end-to-end heads)."""
+    losses = [criterion.one2many, criterion.one2one] if isinstance(criterion, E2ELoss) else [criterion]
+    assert all(isinstance(x, FSSDetectionLoss) for x in losses), type(criterion)
+    return losses
+
+
+def read_csv(path) -> list[dict]:
+    with open(path) as f:
+        return [{k.strip(): v for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def test_python_api_keys_checkpoint_and_val_losses(train_args):
+    """fss_* overrides reach the criterion, args.yaml and the checkpoint; train and val losses both use FSS."""
+    seen = {}
+
+    def record(trainer):
+        seen["train"] = type(trainer.model.criterion)
+        seen["ema"] = trainer.ema.ema.criterion  # the model the validator computes val/* losses with
+
+    trainer = FSSTrainer(overrides={**train_args, "fss_beta": 4, "fss_q": 7, "fss_norm": "npos"})
+    trainer.add_callback("on_fit_epoch_end", record)
+    trainer.train()
+
+    (loss,) = fss_losses(trainer.model.criterion)
+    assert (loss.assigner.beta, loss.assigner.q, loss.fss["fss_norm"]) == (4.0, 7, "npos")
+    assert seen["train"] is FSSDetectionLoss
+    (ema_loss,) = fss_losses(seen["ema"])
+    assert ema_loss is not loss and ema_loss.assigner.beta == 4.0
+
+    args = YAML.load(trainer.save_dir / "args.yaml")
+    assert (args["fss_beta"], args["fss_q"], args["fss_norm"], args["fss_alpha"]) == (4, 7, "npos", 0.5)
+    ckpt = torch.load(trainer.best, weights_only=False)  # final checkpoint: Ultralytics keeps fss_* in model.args
+    assert ckpt["model"].args["fss_beta"] == 4.0 and ckpt["model"].args["fss_q"] == 7
+    assert type(ckpt["model"]) is DetectionModel  # Ultralytics' own class, no criterion pickled
+    assert getattr(ckpt["model"], "criterion", None) is None
+
+    row = read_csv(trainer.csv)[-1]
+    for key in ("train/box_loss", "train/cls_loss", "train/dfl_loss", "val/box_loss", "val/cls_loss"):
+        assert float(row[key]) > 0, key
+    assert float(row["fss/pos_per_gt"]) > 0 and "fss/k_mean" in row
+
+
+def test_yolo_train_with_trainer_class(train_args):
+    model = YOLO("yolo11n.yaml")
+    model.train(trainer=FSSTrainer, **{k: v for k, v in train_args.items() if k != "model"}, fss_alpha=1.0)
+    assert isinstance(model.trainer, FSSTrainer)
+    (loss,) = fss_losses(model.trainer.model.criterion)
+    assert loss.assigner.alpha == 1.0
+    assert torch.load(model.trainer.best, weights_only=False)["model"].args["fss_alpha"] == 1.0
+
+
+@pytest.mark.parametrize(
+    "key, value, error, words",
+    [
+        ("fss_beta", -1, ValueError, "fss_beta=-1"),
+        ("fss_q", 2.5, TypeError, "fss_q=2.5"),
+        ("fss_norm", "mean", ValueError, "fss_norm='mean'"),
+        ("fss_alhpa", 1, KeyError, "fss_alhpa"),
+        ("fss_u", "big", TypeError, "fss_u='big'"),
+    ],
+)
+def test_bad_fss_values_fail_before_anything_is_written(train_args, tmp_path, key, value, error, words):
+    with pytest.raises(error, match=words.replace("(", r"\(")):
+        FSSTrainer(overrides={**train_args, key: value, "project": str(tmp_path / "bad")})
+    assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.parametrize("model", ["yolo11n.yaml", "yolo26n.yaml", "yolov10n.yaml"])
+def test_resume_continues_with_fss(train_args, model):
+    """Kill a 2-epoch run after epoch 1; resuming from last.pt keeps FSSTrainer, the keys and the E2E schedule."""
+
+    def stop(trainer):
+        raise StopAfterFirstEpoch
+
+    first = FSSTrainer(overrides={**train_args, "model": model, "epochs": 2, "fss_beta": 5.0})
+    first.add_callback("on_fit_epoch_end", stop)
+    with pytest.raises(StopAfterFirstEpoch):
+        first.train()
+    ckpt = torch.load(first.last, weights_only=False)  # resumable checkpoint: fss_* in train_args
+    assert ckpt["epoch"] == 0 and ckpt["train_args"]["fss_beta"] == 5.0
+
+    resumed = FSSTrainer(overrides={"resume": str(first.last)})
+    resumed.train()
+    assert resumed.start_epoch == 1 and resumed.args.fss_beta == 5.0
+    losses = fss_losses(resumed.model.criterion)
+    assert all(x.assigner.beta == 5.0 for x in losses if x.use_fss)
+    if isinstance(resumed.model.criterion, E2ELoss):  # the one-to-many / one-to-one schedule was carried over
+        assert resumed.model.criterion.updates >= 1
+    rows = read_csv(resumed.csv)
+    assert [int(float(r["epoch"])) for r in rows] == [1, 2]
+
+
+def test_checkpoint_loads_without_ultralytics_fss(train_args, tiny_data):
+    """best.pt predicts and validates where ultralytics_fss cannot be imported, with stock parameters and FLOPs."""
+    trainer = FSSTrainer(overrides=train_args)
+    trainer.train()
+    script = textwrap.dedent(f"""
+        import sys
+        sys.modules["ultralytics_fss"] = None  # any import of it would now raise ImportError
+        from ultralytics import YOLO
+        from ultralytics.utils.torch_utils import get_flops
+        model = YOLO({str(trainer.best)!r})
+        images = sorted(__import__("pathlib").Path({str(tiny_data.parent)!r}).glob("images/val/*.png"))
+        model.predict(images[0], imgsz=64, verbose=False)
+        metrics = model.val(data={str(tiny_data)!r}, imgsz=64, batch=4, plots=False, device="cpu")
+        params = sum(p.numel() for p in model.model.parameters())
+        print("RESULT", params, get_flops(model.model, 64), metrics.box.map50 >= 0)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    params, flops, ok = proc.stdout.split("RESULT")[-1].split()
+    stock = DetectionModel("yolo11n.yaml", nc=3, verbose=False)
+    stock.fuse()  # the loaded checkpoint model is fused for inference
+    assert int(params) == sum(p.numel() for p in stock.parameters())
+    assert float(flops) == pytest.approx(get_flops(stock, 64))
+    assert ok == "True"
+
+
+def test_stock_trainer_unaffected(train_args):
+    """Importing ultralytics_fss changes nothing for Ultralytics' own trainer."""
+    from ultralytics.models.yolo.detect import DetectionTrainer
+
+    trainer = DetectionTrainer(overrides=train_args)
+    trainer.train()
+    assert type(trainer.model.criterion) is v8DetectionLoss
+    assert not any(k.startswith("fss_") for k in YAML.load(trainer.save_dir / "args.yaml"))
