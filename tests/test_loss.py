@@ -1,0 +1,128 @@
+"""FSSDetectionLoss: Eq. (9) checked by hand, empty batches, every Ultralytics detection family, unsupported models."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from ultralytics.cfg import get_cfg
+from ultralytics.nn.tasks import DetectionModel, RTDETRDetectionModel, SegmentationModel
+from ultralytics.utils import DEFAULT_CFG_DICT
+from ultralytics.utils.loss import E2ELoss
+from ultralytics.utils.metrics import bbox_iou
+from ultralytics.utils.tal import make_anchors
+
+from ultralytics_fss import FSS_DEFAULTS, FSSDetectionLoss, build_fss_criterion
+
+FAMILIES = ["yolov8n.yaml", "yolo11n.yaml", "yolo12n.yaml", "yolo26n.yaml", "yolov10n.yaml", "yolov5nu.yaml",
+            "yolov3-tinyu.yaml", "yolov6n.yaml", "yolov9t.yaml"]  # fmt: skip
+
+
+def make_model(cfg="yolo11n.yaml", nc=3, **fss) -> DetectionModel:
+    """A stock Ultralytics model whose args carry the FSS keys, as FSSTrainer sets them."""
+    torch.manual_seed(0)
+    model = DetectionModel(cfg, nc=nc, verbose=False)
+    model.args = get_cfg({**DEFAULT_CFG_DICT, **FSS_DEFAULTS, **fss})
+    return model.train()
+
+
+def make_batch(n_boxes=(5, 0, 3), imgsz=64, nc=3) -> dict:
+    """A batch of len(n_boxes) images with that many normalised xywh boxes each (0 = an image without GT)."""
+    gen = torch.Generator().manual_seed(1)
+    idx = torch.cat([torch.full((n,), float(i)) for i, n in enumerate(n_boxes)])
+    xy = torch.rand(len(idx), 2, generator=gen) * 0.6 + 0.2
+    wh = torch.rand(len(idx), 2, generator=gen) * 0.3 + 0.1
+    return {"img": torch.rand(len(n_boxes), 3, imgsz, imgsz, generator=gen), "batch_idx": idx,
+            "cls": torch.randint(0, nc, (len(idx), 1), generator=gen).float(), "bboxes": torch.cat([xy, wh], 1)}
+
+
+@pytest.mark.parametrize("cfg", FAMILIES)
+def test_every_detection_family_trains_one_step(cfg):
+    model = make_model(cfg)
+    criterion = build_fss_criterion(model)
+    batch = make_batch()
+    loss, items = criterion(model(batch["img"]), batch)
+    assert torch.isfinite(loss).all() and loss.sum() > 0
+    loss.sum().backward()
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert grads and any(g.abs().sum() > 0 for g in grads)
+    assert set(items) >= {"box_loss", "cls_loss"} and all(torch.isfinite(v) for v in items.values())
+    main = criterion.one2many if isinstance(criterion, E2ELoss) else criterion
+    assert isinstance(main, FSSDetectionLoss) and main.use_fss
+
+
+@pytest.mark.parametrize("norm", ["npos", "target"])
+def test_loss_is_equation_9(norm):
+    """Recompute cls and box terms by hand from the assigner's result."""
+    model = make_model(fss_norm=norm)
+    crit = build_fss_criterion(model)
+    batch = make_batch()
+    preds = crit.parse_output(model(batch["img"]))
+    (fg, gt_idx, target_bboxes, anchors, strides), loss, _ = crit.get_assigned_targets_and_loss(preds, batch)
+
+    # The same assignment, recomputed outside the loss.
+    logits = preds["scores"].permute(0, 2, 1)
+    dist = preds["boxes"].permute(0, 2, 1)
+    anchor_points, stride_tensor = make_anchors(preds["feats"], crit.stride, 0.5)
+    pred_bboxes = crit.bbox_decode(anchor_points, dist)
+    targets = torch.cat((batch["batch_idx"].view(-1, 1), batch["cls"].view(-1, 1), batch["bboxes"]), 1)
+    targets = crit.preprocess(targets, 3, scale_tensor=torch.tensor([64.0] * 4))
+    labels, boxes = targets.split((1, 4), 2)
+    r = crit.assigner(logits.detach().sigmoid(), pred_bboxes.detach() * stride_tensor, anchor_points * stride_tensor,
+                      labels, boxes, boxes.sum(2, keepdim=True).gt(0))
+    assert torch.equal(r.fg_mask, fg) and fg.any()
+    w = r.weights[fg]
+    norm_value = (w * r.scores[fg].sum(-1)).sum() if norm == "target" else fg.sum().float()
+    norm_value = norm_value.clamp(min=1)
+
+    bce = F.binary_cross_entropy_with_logits(logits, r.scores, reduction="none").sum(-1)  # (b, N)
+    cls = (bce[fg] * w).sum() + bce[~fg].sum()
+    torch.testing.assert_close(loss[1], cls / norm_value * model.args.cls)
+    ciou = bbox_iou(pred_bboxes[fg], (r.bboxes / stride_tensor)[fg], xywh=False, CIoU=True).squeeze(-1)
+    torch.testing.assert_close(loss[0], ((1 - ciou) * w).sum() / norm_value * model.args.box)
+
+
+def test_weights_off_is_plain_selection():
+    """fss_weights=False gives every positive weight 1: the box loss is then a mean of (1 - CIoU) for npos."""
+    model = make_model(fss_weights=False, fss_norm="npos")
+    crit = build_fss_criterion(model)
+    batch = make_batch()
+    preds = crit.parse_output(model(batch["img"]))
+    (fg, _, target_bboxes, anchors, strides), loss, _ = crit.get_assigned_targets_and_loss(preds, batch)
+    pred_bboxes = crit.bbox_decode(anchors, preds["boxes"].permute(0, 2, 1))
+    ciou = bbox_iou(pred_bboxes[fg], (target_bboxes / strides)[fg], xywh=False, CIoU=True)
+    torch.testing.assert_close(loss[0], (1 - ciou).mean() * model.args.box)
+
+
+def test_batch_without_any_gt_is_finite_with_gradients():
+    model = make_model()
+    crit = build_fss_criterion(model)
+    batch = make_batch(n_boxes=(0, 0))
+    loss, items = crit(model(batch["img"]), batch)
+    assert torch.isfinite(loss).all() and float(items["box_loss"]) == 0 and float(items["cls_loss"]) > 0
+    loss.sum().backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+
+
+def test_end_to_end_one2one_branch_options():
+    """fss_o2o=fss: the one-to-one branch uses FSS with k = 1; fss_o2o=tal: Ultralytics' own assigner."""
+    fss = build_fss_criterion(make_model("yolo26n.yaml", fss_o2o="fss"))
+    assert fss.one2one.use_fss and fss.one2one.assigner.fixed_k == 1 and fss.one2many.assigner.fixed_k is None
+    tal = build_fss_criterion(make_model("yolo26n.yaml", fss_o2o="tal"))
+    assert not tal.one2one.use_fss and type(tal.one2one.assigner).__name__ == "TaskAlignedAssigner"
+    assert tal.one2many.use_fss
+    batch = make_batch()
+    model = make_model("yolo26n.yaml", fss_o2o="fss")
+    crit = build_fss_criterion(model)
+    preds = crit.one2one.parse_output(model(batch["img"]))["one2one"]
+    (fg, gt_idx, *_), _, _ = crit.one2one.get_assigned_targets_and_loss(preds, batch)
+    for i in range(3):  # k = 1: at most one positive per GT
+        assert torch.bincount(gt_idx[i][fg[i]]).max() <= 1 if fg[i].any() else True
+
+
+@pytest.mark.parametrize("model_cls, cfg", [(SegmentationModel, "yolo11n-seg.yaml"),
+                                            (RTDETRDetectionModel, "rtdetr-resnet50.yaml")])
+def test_unsupported_models_get_a_clear_error(model_cls, cfg):
+    model = model_cls(cfg, nc=3, verbose=False)
+    with pytest.raises(NotImplementedError, match=f"not {model_cls.__name__}"):
+        build_fss_criterion(model)
