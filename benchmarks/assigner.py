@@ -1,0 +1,193 @@
+"""Speed and peak memory of FSSAssigner vs Ultralytics' TaskAlignedAssigner, on identical inputs.
+
+    python benchmarks/assigner.py                                   # all shapes, CPU
+    python benchmarks/assigner.py --shapes 16x8400x8 4x21504x300 --repeats 3
+    python benchmarks/assigner.py --device cuda
+
+Method:
+    Inputs mimic what `v8DetectionLoss` feeds the assigner: anchor centres in pixels from `make_anchors` over the
+    strides 8/16/32 of a square image (N=8400 at 640 px, N=21504 at 1024 px); per image between M/2 and M real GTs
+    (the first image has exactly M, the rest is padding, as in a padded batch) with small/medium log-uniform sides
+    (8-128 px, 1:3 to 3:1), centres uniform over the image; predicted boxes centred near each anchor with noise, 1-8
+    strides wide; sigmoid class scores over 80 classes. TAL is built as `v8DetectionLoss` builds it (topk=10,
+    alpha=0.5, beta=6.0) and FSS with its defaults (q=10, alpha=0.5, beta=6.0, u=2.0). A shape is `BxNxM`.
+
+    Time: median wall time of `--repeats` calls after one warm-up call each, in this process, TAL and FSS
+    interleaved (alternating which goes first) so that load drift on a shared machine hits both alike; torch's
+    thread count is left at its default; on CUDA each call is synchronised.
+
+    Peak memory: each (assigner, shape) case runs in a fresh subprocess (this script with `--case`). On CPU it runs
+    with MALLOC_MMAP_THRESHOLD_=65536, so glibc serves every large tensor by mmap and gives it back on free and RSS
+    follows the live tensors; once the inputs are built and one warm-up call is done, it writes "5" to
+    /proc/self/clear_refs (which resets VmHWM to the current RSS), calls the assigner once, and reports VmHWM minus
+    the VmRSS read just before the call: the extra memory of the assignment, outputs included. On CUDA it reports
+    `torch.cuda.max_memory_allocated` minus `torch.cuda.memory_allocated` before the call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+from ultralytics.utils.tal import TaskAlignedAssigner, make_anchors
+
+from ultralytics_fss.assigner import FSSAssigner
+
+SHAPES = ("16x8400x8", "16x8400x32", "16x8400x128", "4x21504x300", "4x21504x1000")
+STRIDES = (8, 16, 32)
+NUM_CLASSES = 80
+TARGETS = {"time": 1.25, "memory": 1.0}  # FSS / TAL ratios
+MIB = 2**20
+
+
+def parse_shape(shape: str) -> tuple[int, int, int, int]:
+    """Return (b, N, M, imgsz) for a `BxNxM` shape; N must be the anchor count of a square image."""
+    b, n, m = (int(v) for v in shape.lower().split("x"))
+    imgsz = round(32 * math.sqrt(n / sum((32 // s) ** 2 for s in STRIDES)))
+    if sum((imgsz // s) ** 2 for s in STRIDES) != n:
+        raise ValueError(f"N={n} is not the anchor count of a square image with strides {STRIDES}")
+    return b, n, m, imgsz
+
+
+def make_inputs(shape: str, device: str, seed: int = 0) -> tuple[torch.Tensor, ...]:
+    """Build the six assigner inputs for `shape` (see the module docstring), identical for a given seed.
+
+    Returns:
+        (tuple[torch.Tensor, ...]): pd_scores (b, N, C), pd_bboxes (b, N, 4), anc_points (N, 2), gt_labels (b, M, 1),
+            gt_bboxes (b, M, 4), mask_gt (b, M, 1), all float32 on `device`.
+    """
+    b, n, m, imgsz = parse_shape(shape)
+    g = torch.Generator().manual_seed(seed)
+    sizes = torch.tensor([[imgsz // s] * 2 for s in STRIDES], dtype=torch.float32)
+    anchors, stride = make_anchors(sizes, torch.tensor(STRIDES, dtype=torch.float32))
+    anc_points = anchors * stride  # (N, 2) pixels, as v8DetectionLoss passes them
+
+    # GTs: log-uniform sides 8-128 px, aspect 1:3-3:1, centres uniform, clipped to the image.
+    side = torch.exp(torch.empty(b, m, 1).uniform_(math.log(8), math.log(128), generator=g))
+    aspect = torch.exp(torch.empty(b, m, 1).uniform_(-math.log(3), math.log(3), generator=g)).sqrt()
+    wh = torch.cat((side * aspect, side / aspect), -1)
+    xy = torch.rand(b, m, 2, generator=g) * imgsz
+    gt_bboxes = torch.cat((xy - wh / 2, xy + wh / 2), -1).clamp_(0, imgsz)
+    gt_labels = torch.randint(0, NUM_CLASSES, (b, m, 1), generator=g).float()
+    counts = torch.randint(max(m // 2, 1), m + 1, (b,), generator=g)
+    counts[0] = m
+    mask_gt = (torch.arange(m)[None] < counts[:, None]).float().unsqueeze(-1)
+    gt_bboxes *= mask_gt  # padding rows are zeros, as in v8DetectionLoss.preprocess
+    gt_labels *= mask_gt
+
+    # Predictions: boxes near each anchor (centre jitter 0.5 stride, 1-8 strides wide), sigmoid scores.
+    centre = anc_points + torch.randn(b, n, 2, generator=g) * stride / 2
+    pwh = stride * torch.exp(torch.empty(b, n, 2).uniform_(0, math.log(8), generator=g))
+    pd_bboxes = torch.cat((centre - pwh / 2, centre + pwh / 2), -1)
+    pd_scores = (torch.randn(b, n, NUM_CLASSES, generator=g) * 2 - 4).sigmoid()
+    tensors = (pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt)
+    return tuple(t.contiguous().to(device) for t in tensors)
+
+
+def build(name: str) -> torch.nn.Module:
+    """Return the assigner `name` ('tal' or 'fss') as the training criterion builds it."""
+    if name == "tal":
+        return TaskAlignedAssigner(topk=10, num_classes=NUM_CLASSES, alpha=0.5, beta=6.0, stride=list(STRIDES))
+    return FSSAssigner(num_classes=NUM_CLASSES, alpha=0.5, beta=6.0, u=2.0, q=10, stride=list(STRIDES))
+
+
+def _status_kib(field: str) -> int:
+    """Return a kB field (VmRSS, VmHWM) of /proc/self/status."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(field + ":"))
+
+
+def run_case(name: str, shape: str, device: str) -> float:
+    """Return the peak extra memory (MiB) of one call of assigner `name` on `shape`; meant for a fresh process."""
+    assigner, inputs = build(name), make_inputs(shape, device)
+    out = assigner(*inputs)  # warm-up: lazy initialisation is not the assignment's memory
+    del out
+    gc.collect()
+    if device == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
+        out = assigner(*inputs)
+        torch.cuda.synchronize()
+        return (torch.cuda.max_memory_allocated() - before) / MIB
+    before = _status_kib("VmRSS")
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # reset VmHWM to the current RSS
+    out = assigner(*inputs)
+    return (_status_kib("VmHWM") - before) / 1024
+
+
+def peak_mib(name: str, shape: str, device: str) -> float:
+    """Run `run_case` in a fresh subprocess and return its result."""
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"}
+    cmd = [sys.executable, os.path.abspath(__file__), "--case", name, shape, "--device", device]
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if res.returncode:
+        raise RuntimeError(f"case {name} {shape} failed:\n{res.stderr}")
+    return json.loads(res.stdout.strip().splitlines()[-1])["peak_mib"]
+
+
+def time_ms(shape: str, device: str, repeats: int) -> dict[str, float]:
+    """Return the median wall time (ms) per assigner on `shape`, TAL and FSS interleaved."""
+    inputs = make_inputs(shape, device)
+    assigners = {name: build(name) for name in ("tal", "fss")}
+    times = {name: [] for name in assigners}
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    for name, assigner in assigners.items():  # warm-up
+        assigner(*inputs)
+    for i in range(repeats):
+        for name in (("tal", "fss") if i % 2 == 0 else ("fss", "tal")):
+            sync()
+            t0 = time.perf_counter()
+            out = assigners[name](*inputs)
+            sync()
+            times[name].append((time.perf_counter() - t0) * 1e3)
+            del out
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse arguments; either run one `--case` (prints JSON) or benchmark all shapes and print the table."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--shapes", nargs="+", default=list(SHAPES), help="BxNxM shapes")
+    p.add_argument("--repeats", type=int, default=5, help="timed calls per assigner and shape, after one warm-up")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    p.add_argument("--case", nargs=2, metavar=("ASSIGNER", "SHAPE"), help=argparse.SUPPRESS)
+    a = p.parse_args(argv)
+    if a.case:
+        print(json.dumps({"peak_mib": run_case(*a.case, a.device)}))
+        return
+
+    head = "| shape (b, N, M) | TAL ms | FSS ms | time ratio FSS/TAL | TAL peak MiB | FSS peak MiB | memory ratio FSS/TAL |"
+    lines, misses = [head, "|---|---:|---:|---:|---:|---:|---:|"], []
+    for shape in a.shapes:
+        b, n, m, imgsz = parse_shape(shape)
+        print(f"{shape} ({imgsz} px): timing...", file=sys.stderr, flush=True)
+        ms = time_ms(shape, a.device, a.repeats)
+        print(f"{shape}: peak memory in subprocesses...", file=sys.stderr, flush=True)
+        mem = {name: peak_mib(name, shape, a.device) for name in ("tal", "fss")}
+        rt, rm = ms["fss"] / ms["tal"], mem["fss"] / max(mem["tal"], 1e-9)
+        lines.append(f"| {b}, {n}, {m} | {ms['tal']:.1f} | {ms['fss']:.1f} | {rt:.2f}x | "
+                     f"{mem['tal']:.1f} | {mem['fss']:.1f} | {rm:.2f}x |")
+        if rt > TARGETS["time"]:
+            misses.append(f"{shape} time {rt:.2f}x")
+        if rm > TARGETS["memory"]:
+            misses.append(f"{shape} memory {rm:.2f}x")
+    print(f"\nTaskAlignedAssigner vs FSSAssigner on {a.device}, median of {a.repeats} calls, "
+          f"{torch.get_num_threads()} threads, torch {torch.__version__}\n")
+    print("\n".join(lines))
+    print(f"\nTargets: time ratio <= {TARGETS['time']}x, memory ratio <= {TARGETS['memory']}x. "
+          + (f"Exceeded: {'; '.join(misses)}." if misses else "All met."))
+
+
+if __name__ == "__main__":
+    main()
