@@ -12,7 +12,7 @@ from ultralytics.utils.metrics import bbox_iou
 
 
 def reference_fss(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt, pd_obj=None, *, num_classes,
-                  alpha=0.5, beta=6.0, u=2.0, q=10, stride=(8, 16, 32), prior=True, fixed_k=None):
+                  alpha=0.5, beta=6.0, u=2.0, q=10, stride=(8, 16, 32), prior=True, fixed_k=None, rescue=False):
     """Return (labels, bboxes, scores, fg_mask, gt_idx, weights, k) computed with Python loops in float64."""
     b, n, _ = pd_scores.shape
     m = gt_bboxes.shape[1]
@@ -28,6 +28,7 @@ def reference_fss(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_g
     anc = f(anc_points)
     for i in range(b):
         chosen = {}  # anchor -> list of (gt, s, iou)
+        ranked = {}  # gt -> its candidates in rule-6 order, each as (anchor, s, iou)
         for j in range(m):
             if not mask_gt[i, j, 0]:
                 continue
@@ -64,10 +65,20 @@ def reference_fss(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_g
                     total += iou[a]  # float32, in rank order
                 ks[i, j] = max(1, math.floor(float(total)))
             # Rule 6
-            for a in sorted(cand, key=lambda a: (-s[a], -g[a], a))[: int(ks[i, j])]:
-                chosen.setdefault(a, []).append((j, s[a], iou[a]))
+            ranked[j] = [(a, s[a], iou[a]) for a in sorted(cand, key=lambda a: (-s[a], -g[a], a))]
+            for a, sa, ia in ranked[j][: int(ks[i, j])]:
+                chosen.setdefault(a, []).append((j, sa, ia))
         # Rule 7
         final = {a: min(v, key=lambda t: (-t[1], -t[2], t[0])) for a, v in chosen.items()}
+        if rescue:  # rule 7b: GTs left without positives take their first free candidate, conflicts as rule 7
+            kept = {t[0] for t in final.values()}
+            extra = {}
+            for j, cands in ranked.items():
+                free = [c for c in cands if c[0] not in final]
+                if j not in kept and free:
+                    a, sa, ia = free[0]
+                    extra.setdefault(a, []).append((j, sa, ia))
+            final.update({a: min(v, key=lambda t: (-t[1], -t[2], t[0])) for a, v in extra.items()})
         # Rule 8
         per_gt = {}
         for a, (j, sv, _) in final.items():

@@ -76,7 +76,9 @@ def test_matches_loop_reference(params):
         assert_matches_reference(random_case(gen, **params), stride=list(strides))
 
 
-@pytest.mark.parametrize("kw", [dict(alpha=1.0, beta=4.0, u=1.0, q=3), dict(prior=False), dict(fixed_k=1), dict(q=1)])
+@pytest.mark.parametrize(
+    "kw", [dict(alpha=1.0, beta=4.0, u=1.0, q=3), dict(prior=False), dict(fixed_k=1), dict(q=1), dict(rescue=True)]
+)
 def test_matches_reference_other_hyperparameters(kw):
     gen = torch.Generator().manual_seed(1)
     for _ in range(10):
@@ -180,6 +182,23 @@ def test_conflict_keeps_larger_s():
     r = FSSAssigner(num_classes=2, stride=[8])(ps, box.expand(1, n, 4), anc, torch.tensor([[[0.0], [1.0]]]), gt,
                                                torch.ones(1, 2, 1))
     assert r.fg_mask.any() and (r.gt_idx[r.fg_mask] == 1).all() and (r.labels[r.fg_mask] == 1).all()
+
+
+def test_rescue_gives_every_gt_with_a_free_candidate_a_positive():
+    """Crowded scenes: without rescue some GTs lose every positive to neighbours; rescue gives such GTs a positive
+    back while keeping every positive of the plain assignment (its exact rules: the reference test above)."""
+    gen = torch.Generator().manual_seed(7)
+    lost = 0
+    for _ in range(10):
+        case = random_case(gen, b=2, m=30, imgsz=64, max_wh=0.4)
+        plain = FSSAssigner(num_classes=3)(*case[:6])
+        rescued = FSSAssigner(num_classes=3, rescue=True)(*case[:6])
+        assert (rescued.fg_mask | ~plain.fg_mask).all()  # a superset of the plain positives
+        assert torch.equal(rescued.gt_idx[plain.fg_mask], plain.gt_idx[plain.fg_mask])
+        for i in range(2):
+            with_pos = lambda r: set(r.gt_idx[i][r.fg_mask[i]].tolist())  # noqa: E731
+            lost += len(with_pos(rescued) - with_pos(plain))
+    assert lost > 0  # the scenes were crowded enough for the option to matter
 
 
 def test_half_inputs_match_float32():

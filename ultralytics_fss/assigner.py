@@ -82,8 +82,10 @@ class FSSAssigner(TaskAlignedAssigner):
     8. Weights, Eq. (8): w_i = (s_ij / mean_{psi(j)} s)^(1 / (u * (alpha + beta))) over GT j's final positives
        psi(j); all w_i = 1 when that mean is 0.
 
-    Ablation switches (not in the paper's method): `prior=False` ranks step 5 by IoU alone (Eq. (4) instead of
-    Eq. (7)); `fixed_k` replaces the dynamic k of step 5 by a constant (1 for end-to-end one-to-one heads).
+    Options beyond the paper's method: `prior=False` ranks step 5 by IoU alone (Eq. (4) instead of Eq. (7), for
+    ablations); `fixed_k` replaces the dynamic k of step 5 by a constant (1 for end-to-end one-to-one heads);
+    `rescue=True` adds step 7b: a GT that lost all its positives in step 7 (crowded scenes) takes its best candidate
+    by the step-6 order that no positive holds yet, conflicts among those resolved again as in step 7.
 
     Examples:
         >>> assigner = FSSAssigner(num_classes=80, alpha=0.5, beta=6.0, u=2.0, q=10, stride=[8, 16, 32])
@@ -102,6 +104,7 @@ class FSSAssigner(TaskAlignedAssigner):
         stride: list[int] | None = None,
         prior: bool = True,
         fixed_k: int | None = None,
+        rescue: bool = False,
     ):
         """Initialize the assigner.
 
@@ -114,12 +117,14 @@ class FSSAssigner(TaskAlignedAssigner):
             stride (list[int], optional): Feature-level strides, as in `TaskAlignedAssigner`.
             prior (bool): Rank the dynamic-k candidates by g * IoU (Eq. (7)) rather than IoU (Eq. (4)).
             fixed_k (int, optional): Use this k for every GT instead of the dynamic k.
+            rescue (bool): Give a GT left without positives by step 7 its best free candidate (step 7b).
         """
         super().__init__(topk=q, num_classes=num_classes, alpha=alpha, beta=beta, stride=stride)
         self.u = u
         self.q = q
         self.prior = prior
         self.fixed_k = fixed_k
+        self.rescue = rescue
 
     @torch.no_grad()
     def forward(self, pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt, pd_obj=None) -> FSSAssignResult:
@@ -201,10 +206,17 @@ class FSSAssigner(TaskAlignedAssigner):
         selected[order[rank < k[group[order]]]] = True  # (P,)
 
         # Step 7: an anchor claimed by several GTs keeps the best s, then IoU, then lower GT index (input order).
-        sel = selected.nonzero().squeeze(1)  # (S,) selected pairs, still in (image, GT, anchor) order
-        anchor_id = bi[sel] * n + ai[sel]  # (S,)
-        order, rank = _order_within_groups(anchor_id, scores[sel], ious[sel], num_groups=b * n)
-        pos = sel[order[rank == 0]]  # (F,) final positive pairs, one per anchor
+        anchor_id = bi * n + ai  # (P,)
+        pos = self._resolve_conflicts(selected.nonzero().squeeze(1), anchor_id, scores, ious, b * n)  # (F,)
+        if self.rescue:  # opt-in: a GT that lost every positive in step 7 takes its best candidate still free
+            has_pos = torch.zeros(num_groups, dtype=torch.bool, device=device)
+            has_pos[group[pos]] = True
+            taken = torch.zeros(b * n, dtype=torch.bool, device=device)
+            taken[anchor_id[pos]] = True
+            free = (~has_pos[group] & ~taken[anchor_id]).nonzero().squeeze(1)  # (E,)
+            order, rank = _order_within_groups(group[free], scores[free], prior[free], num_groups=num_groups)
+            best_free = free[order[rank == 0]]  # one pair per starving GT, in GT order
+            pos = torch.cat([pos, self._resolve_conflicts(best_free, anchor_id, scores, ious, b * n)])
 
         # Step 8: Eq. (8) weights, normalised by the mean s of each GT's final positives.
         g_pos = group[pos]  # (F,)
@@ -230,3 +242,15 @@ class FSSAssigner(TaskAlignedAssigner):
         w = torch.zeros(b, n, dtype=torch.float32, device=device)
         w[b_pos, a_pos] = weights
         return FSSAssignResult(labels, bboxes, target, fg_mask, gt_idx, w), k.view(b, m)
+
+    @staticmethod
+    def _resolve_conflicts(
+        sel: torch.Tensor, anchor_id: torch.Tensor, scores: torch.Tensor, ious: torch.Tensor, num_anchors: int
+    ) -> torch.Tensor:
+        """Step 7: among pairs `sel` (P-indices in GT order) keep one per anchor: largest s, then IoU, then lower GT.
+
+        Returns:
+            (torch.Tensor): (F,) the kept P-indices.
+        """
+        order, rank = _order_within_groups(anchor_id[sel], scores[sel], ious[sel], num_groups=num_anchors)
+        return sel[order[rank == 0]]

@@ -126,6 +126,7 @@ class FSSDetectionLoss(v8DetectionLoss):
                 stride=self.stride.tolist(),
                 prior=self.fss["fss_prior"],
                 fixed_k=1 if one2one else None,
+                rescue=self.fss["fss_rescue"],
             )
 
     def get_assigned_targets_and_loss(self, preds: dict[str, torch.Tensor], batch: dict[str, Any], **kwargs) -> tuple:
