@@ -14,8 +14,7 @@ from ultralytics.utils.tal import make_anchors
 
 from ultralytics_fss import FSS_DEFAULTS, FSSDetectionLoss, build_fss_criterion
 
-FAMILIES = ["yolov8n.yaml", "yolo11n.yaml", "yolo12n.yaml", "yolo26n.yaml", "yolov10n.yaml", "yolov5nu.yaml",
-            "yolov3-tinyu.yaml", "yolov6n.yaml", "yolov9t.yaml"]  # fmt: skip
+from test_trainer import FAMILIES
 
 
 def make_model(cfg="yolo11n.yaml", nc=3, **fss) -> DetectionModel:

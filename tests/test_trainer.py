@@ -17,6 +17,9 @@ from ultralytics.utils.torch_utils import get_flops
 
 from ultralytics_fss import FSSDetectionLoss, FSSTrainer
 
+FAMILIES = ["yolov8n.yaml", "yolo11n.yaml", "yolo12n.yaml", "yolo26n.yaml", "yolov10n.yaml", "yolov5nu.yaml",
+            "yolov3-tinyu.yaml", "yolov6n.yaml", "yolov9t.yaml"]  # fmt: skip
+
 
 class StopAfterFirstEpoch(Exception):
     """Raised by a callback to kill a run after its first epoch was saved."""
@@ -90,7 +93,7 @@ def test_bad_fss_values_fail_before_anything_is_written(train_args, tmp_path, ke
     assert not (tmp_path / "bad").exists()
 
 
-@pytest.mark.parametrize("model", ["yolo11n.yaml", "yolo26n.yaml", "yolov10n.yaml"])
+@pytest.mark.parametrize("model", FAMILIES)
 def test_resume_continues_with_fss(train_args, model):
     """Kill a 2-epoch run after epoch 1; resuming from last.pt keeps FSSTrainer, the keys and the E2E schedule."""
 
