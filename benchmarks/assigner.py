@@ -167,7 +167,8 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps({"peak_mib": run_case(*a.case, a.device)}))
         return
 
-    head = "| shape (b, N, M) | TAL ms | FSS ms | time ratio FSS/TAL | TAL peak MiB | FSS peak MiB | memory ratio FSS/TAL |"
+    head = ("| shape (b, N, M) | TAL ms | FSS ms | time ratio FSS/TAL | TAL peak MiB | FSS peak MiB "
+            "| memory ratio FSS/TAL |")
     lines, misses = [head, "|---|---:|---:|---:|---:|---:|---:|"], []
     for shape in a.shapes:
         b, n, m, imgsz = parse_shape(shape)

@@ -7,7 +7,7 @@ Reference:
 Axes: b images, M ground truths (padded), N anchors, C classes, P candidate (GT, anchor) pairs. Boxes are xyxy
 pixels, `pd_scores` are probabilities. Only the P in-box pairs (about 1% of b*M*N on dense images) are ever scored,
 so apart from one boolean (b, M, N) candidate mask every tensor is (P,) sized: this keeps time and peak memory
-below Ultralytics' TaskAlignedAssigner, which materialises about 16 (b, M, N) tensors.
+below Ultralytics' TaskAlignedAssigner, which materialises several float (b, M, N) tensors (benchmarks/assigner.py).
 """
 
 from __future__ import annotations
