@@ -33,4 +33,6 @@ def test_inspect_weights_example(tmp_path):
     rows = re.findall(r"GT (\d): k=(\d+), positives=(\d+), IoU targets=\[(.*?)\], weights=\[(.*?)\]", out)
     assert [r[0] for r in rows] == ["0", "1", "2"]
     for _, k, n, ious, weights in rows:
-        assert int(n) <= int(k) and len(weights.split(",")) == int(n) if n != "0" else True
+        listed = [float(w) for w in weights.split(",")] if weights else []
+        assert 1 <= int(k) and int(n) <= int(k) and len(listed) == int(n)
+        assert all(0 < w < 2 for w in listed) and len(ious.split(",") if ious else []) == int(n)
