@@ -8,12 +8,17 @@ from copy import copy
 
 from ultralytics.cfg import cfg2dict
 from ultralytics.models.yolo.detect import DetectionTrainer, DetectionValidator
-from ultralytics.utils import DEFAULT_CFG, LOGGER, IterableSimpleNamespace, colorstr
-from ultralytics.utils.torch_utils import unwrap_model
+from ultralytics.utils import DEFAULT_CFG, IterableSimpleNamespace
 
-from ultralytics_fss.callbacks import add_stats_callbacks
+from ultralytics_fss.callbacks import add_stats_callbacks, install_fss_criterion
 from ultralytics_fss.cfg import FSS_DEFAULTS, check_fss_args
-from ultralytics_fss.loss import build_fss_criterion
+
+TRAINER_KEY = "trainer"  # dotted path of the trainer class, saved in args.yaml and checkpoints for `yolo train resume`
+
+
+def trainer_path(cls: type) -> str:
+    """Return the dotted import path of a trainer class, e.g. 'ultralytics_fss.trainer.FSSTrainer'."""
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 class FSSTrainer(DetectionTrainer):
@@ -38,17 +43,21 @@ class FSSTrainer(DetectionTrainer):
             _callbacks (dict, optional): Ultralytics callbacks.
         """
         overrides = dict(overrides or {})
+        if not overrides.get("resume"):  # recorded for `yolo train resume` (a resumed run reads it from its checkpoint)
+            overrides[TRAINER_KEY] = trainer_path(type(self))
         base = cfg2dict(cfg)
         check_fss_args({**base, **overrides})  # fail before any run directory is made
-        super().__init__({**FSS_DEFAULTS, **base}, overrides, _callbacks)
+        super().__init__({**FSS_DEFAULTS, TRAINER_KEY: None, **base}, overrides, _callbacks)
         for key, value in check_fss_args(vars(self.args)).items():  # a stock checkpoint resumed here lacks them
             setattr(self.args, key, value)
+        setattr(self.args, TRAINER_KEY, trainer_path(type(self)))  # resumed args come from the checkpoint
         add_stats_callbacks(self)
 
     def get_validator(self) -> DetectionValidator:
         """Return the stock validator; overridden because it re-checks its args against Ultralytics' defaults, which
-        have no `fss_*` keys (validation losses still use FSS: the EMA model carries the FSS criterion)."""
-        args = IterableSimpleNamespace(**{k: v for k, v in vars(self.args).items() if not k.startswith("fss_")})
+        have no `fss_*` or `trainer` keys (validation losses still use FSS: the EMA model carries the FSS criterion)."""
+        args = {k: v for k, v in vars(self.args).items() if not k.startswith("fss_") and k != TRAINER_KEY}
+        args = IterableSimpleNamespace(**args)
         return DetectionValidator(self.test_loader, save_dir=self.save_dir, args=copy(args), _callbacks=self.callbacks)
 
     def resume_training(self, ckpt):
@@ -60,16 +69,7 @@ class FSSTrainer(DetectionTrainer):
     def install_criterion(self) -> None:
         """Put the FSS criterion on the training model and on its EMA copy (which computes validation losses).
 
-        The one-to-many / one-to-one loss schedule of end-to-end heads (`E2ELoss.updates`) is carried over.
+        The one-to-many / one-to-one loss schedule of end-to-end heads (`E2ELoss.updates`) is carried over; the
+        logic is shared with `enable_fss` (`ultralytics_fss.callbacks.install_fss_criterion`).
         """
-        model = unwrap_model(self.model)
-        previous = getattr(model, "criterion", None)
-        for target in (model, self.ema.ema if self.ema else None):
-            if target is None:
-                continue
-            criterion = build_fss_criterion(target)
-            if hasattr(previous, "updates"):  # E2ELoss rebuilt by Ultralytics on resume
-                criterion.updates, criterion.o2m, criterion.o2o = previous.updates, previous.o2m, previous.o2o
-            target.criterion = criterion
-        fss = {k: getattr(self.args, k) for k in FSS_DEFAULTS}
-        LOGGER.info(f"{colorstr('FSS:')} " + ", ".join(f"{k}={v}" for k, v in fss.items()))
+        install_fss_criterion(self)

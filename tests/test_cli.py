@@ -1,0 +1,210 @@
+"""The environment's real `yolo` console script with `trainer=`, `fss_*`, `cfg=` YAMLs and resume (startup hook).
+
+Every command runs in a subprocess on the tiny generated dataset for one epoch at 64 px; assertions read the run's
+outputs (args.yaml, results.csv, checkpoints, the FSS log line), not only exit codes.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+import torch
+from ultralytics.models.yolo.detect import DetectionTrainer
+from ultralytics.utils import YAML
+
+from ultralytics_fss import FSSTrainer
+
+YOLO_SCRIPT = shutil.which("yolo", path=str(Path(sys.executable).parent))
+pytestmark = pytest.mark.skipif(YOLO_SCRIPT is None, reason="no `yolo` console script next to this interpreter")
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+RECIPES = Path(__file__).parents[1] / "ultralytics_fss" / "recipes"
+
+
+class StopAfterFirstEpoch(Exception):
+    """Raised by a callback to leave a resumable checkpoint after epoch 1."""
+
+
+def yolo(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """Run the real `yolo` console script; its output without colour codes."""
+    env = {**os.environ, "YOLO_OFFLINE": "1"}
+    proc = subprocess.run([YOLO_SCRIPT, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    proc.stdout, proc.stderr = (ANSI.sub("", x) for x in (proc.stdout, proc.stderr))
+    return proc
+
+
+def cli_args(train_args: dict, **changes) -> list[str]:
+    """`key=value` words for the train_args fixture (model included), with changes."""
+    return [f"{k}={v}" for k, v in {**train_args, **changes}.items()]
+
+
+def read_csv(path) -> list[dict]:
+    with open(path) as f:
+        return [{k.strip(): v for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def run_dir(train_args: dict) -> Path:
+    return Path(train_args["project"]) / train_args["name"]
+
+
+def check_fss_run(proc, run: Path, **expected) -> dict:
+    """The run trained with FSS: log line, args.yaml, one results.csv row with fss/* columns, checkpoint train_args."""
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-4000:]
+    (line,) = [x for x in out.splitlines() if x.startswith("FSS: fss_alpha=")]  # logged when FSS is installed
+    assert all(f"{k}={v}" in line.split(", ") or f"FSS: {k}={v}" in line for k, v in expected.items()), line
+    args = YAML.load(run / "args.yaml")
+    assert args["trainer"] == "ultralytics_fss.trainer.FSSTrainer"
+    assert {k: args[k] for k in expected} == expected
+    rows = read_csv(run / "results.csv")
+    assert len(rows) == 1 and float(rows[0]["fss/pos_per_gt"]) > 0
+    assert {"fss/k_mean", "fss/k_max", "fss/w_min", "fss/w_mean", "fss/w_max", "fss/no_pos_share"} <= set(rows[0])
+    return args
+
+
+def check_error(proc, run: Path, *words: str) -> None:
+    """One clear error line naming the argument, a non-zero status, no traceback, nothing written."""
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out[-3000:]
+    assert "Traceback" not in out, out[-3000:]
+    lines = [line for line in out.splitlines() if "ultralytics_fss:" in line]
+    assert len(lines) == 1 and all(w in lines[0] for w in words), out[-3000:]
+    assert not run.exists()
+
+
+def test_trainer_and_fss_keys(train_args, tmp_path):
+    proc = yolo("detect", "train", "trainer=ultralytics_fss.FSSTrainer", *cli_args(train_args), "fss_beta=4",
+                "fss_q=7", "fss_norm=npos", cwd=tmp_path)  # fmt: skip
+    check_fss_run(proc, run_dir(train_args), fss_beta=4.0, fss_q=7, fss_norm="npos")
+    ckpt = torch.load(run_dir(train_args) / "weights" / "best.pt", weights_only=False)
+    assert ckpt["model"].args["fss_beta"] == 4.0
+
+
+def test_trainer_without_fss_keys(train_args, tmp_path):
+    proc = yolo("train", "trainer=ultralytics_fss.trainer.FSSTrainer", *cli_args(train_args), cwd=tmp_path)
+    check_fss_run(proc, run_dir(train_args), fss_alpha=0.5, fss_beta=6.0, fss_q=10)
+
+
+def test_user_cfg_yaml_with_trainer_and_keys(train_args, tmp_path):
+    """A user YAML holding trainer= and fss_* keys; the command line wins over the YAML."""
+    user = tmp_path / "my_fss.yaml"
+    YAML.save(user, {"trainer": "ultralytics_fss.FSSTrainer", "fss_beta": 3.0, "fss_q": 5, "epochs": 7})
+    proc = yolo("detect", "train", f"cfg={user}", *cli_args(train_args), "fss_beta=2", cwd=tmp_path)
+    args = check_fss_run(proc, run_dir(train_args), fss_beta=2.0, fss_q=5)
+    assert args["epochs"] == 1
+
+
+def test_shipped_fss_yaml_by_name(train_args, tmp_path):
+    proc = yolo("detect", "train", "cfg=fss.yaml", *cli_args(train_args), "fss_u=3", cwd=tmp_path)
+    check_fss_run(proc, run_dir(train_args), fss_u=3.0, fss_beta=6.0, fss_o2o="tal")
+
+
+@pytest.mark.parametrize("model", ["yolo11n.yaml", "yolo26n.yaml"])
+def test_resume_without_trainer_argument(train_args, tmp_path, model):
+    """`yolo detect train resume model=last.pt` continues with FSSTrainer and the checkpoint's fss_* values."""
+
+    def stop(trainer):
+        raise StopAfterFirstEpoch
+
+    first = FSSTrainer(overrides={**train_args, "model": model, "epochs": 2, "fss_beta": 5.0, "fss_q": 6})
+    first.add_callback("on_fit_epoch_end", stop)
+    with pytest.raises(StopAfterFirstEpoch):
+        first.train()
+    assert torch.load(first.last, weights_only=False)["train_args"]["trainer"] == "ultralytics_fss.trainer.FSSTrainer"
+
+    proc = yolo("detect", "train", "resume", f"model={first.last}", cwd=tmp_path)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-4000:]
+    assert "trainer=ultralytics_fss.trainer.FSSTrainer" in out and "fss_beta=5.0, fss_u=2.0, fss_q=6" in out
+    rows = read_csv(first.csv)
+    assert [int(float(r["epoch"])) for r in rows] == [1, 2]  # one row per epoch, no duplicate last row
+    assert all(float(r["fss/pos_per_gt"]) > 0 for r in rows)
+    ckpt = torch.load(first.best, weights_only=False)
+    assert ckpt["model"].args["fss_beta"] == 5.0 and ckpt["model"].args["fss_q"] == 6
+
+
+def test_stock_checkpoint_resumes_stock(train_args, tmp_path):
+    """A plain stock command keeps working: a stock trainer's checkpoint resumes with the stock trainer."""
+
+    def stop(trainer):
+        raise StopAfterFirstEpoch
+
+    first = DetectionTrainer(overrides={**train_args, "epochs": 2})
+    first.add_callback("on_fit_epoch_end", stop)
+    with pytest.raises(StopAfterFirstEpoch):
+        first.train()
+    proc = yolo("detect", "train", "resume", f"model={first.last}", cwd=tmp_path)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-4000:]
+    assert "FSS:" not in out and "ultralytics_fss" not in out
+    rows = read_csv(first.csv)
+    assert [int(float(r["epoch"])) for r in rows] == [1, 2]
+    assert not any(k.startswith("fss/") for k in rows[0])
+    assert not any(k.startswith("fss_") or k == "trainer" for k in YAML.load(first.save_dir / "args.yaml"))
+
+
+@pytest.mark.parametrize(
+    "words, expected",
+    [
+        (["trainer=no_such_package.module.Trainer"], ["trainer=no_such_package.module.Trainer", "cannot import"]),
+        (["trainer=ultralytics_fss.NoSuchTrainer"], ["has no attribute 'NoSuchTrainer'"]),
+        (["trainer=collections.OrderedDict"], ["trainer=collections.OrderedDict is not a trainer", "BaseTrainer"]),
+        (["trainer=FSSTrainer"], ["trainer='FSSTrainer' must be a dotted path"]),
+        (["trainer=ultralytics_fss.FSSTrainer", "fss_beta=-1"], ["fss_beta=-1", "out of range"]),
+        (["trainer=ultralytics_fss.FSSTrainer", "fss_alhpa=1"], ["fss_alhpa", "Unknown FSS argument"]),
+        (["fss_beta=4"], ["fss_beta=4", "trainer=ultralytics_fss.FSSTrainer"]),
+        (["trainer=ultralytics.models.yolo.detect.DetectionTrainer", "fss_q=3"], ["fss_q=", "FSSTrainer"]),
+    ],
+)  # fmt: skip
+def test_errors_are_one_line(train_args, tmp_path, words, expected):
+    proc = yolo("detect", "train", *cli_args(train_args), *words, cwd=tmp_path)
+    check_error(proc, run_dir(train_args), *expected)
+
+
+def test_other_modes_reject_trainer(train_args, tmp_path):
+    proc = yolo("val", "trainer=ultralytics_fss.FSSTrainer", f"data={train_args['data']}", cwd=tmp_path)
+    check_error(proc, run_dir(train_args), "trainer=", "mode=val")
+
+
+def test_hook_installed_and_inert_elsewhere():
+    """The .pth is in site-packages; outside the yolo script it imports neither Ultralytics nor torch, and patches
+    nothing."""
+    import _ultralytics_fss_hook as hook
+
+    site = Path(sysconfig.get_paths()["purelib"])
+    assert (site / "ultralytics_fss_hook.pth").read_text().strip() == "import _ultralytics_fss_hook"
+    code = "import sys; print(sorted(m for m in ('ultralytics', 'torch', '_ultralytics_fss_hook') if m in sys.modules),"
+    code += " any(getattr(f, '__module__', '') == '_ultralytics_fss_hook' for f in sys.meta_path))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.stdout.split() == ["['_ultralytics_fss_hook']", "False"], proc.stdout + proc.stderr
+    assert hook.is_console_script(["/venv/bin/yolo", "train"], ["/venv/bin/python", "/venv/bin/yolo", "train"])
+    assert hook.is_console_script([r"C:\venv\Scripts\yolo.exe", "train"], [r"C:\venv\Scripts\yolo.exe", "train"])
+    assert hook.is_console_script(["/venv/bin/ultralytics"], ["/venv/bin/python", "/venv/bin/ultralytics"])
+    assert not hook.is_console_script(["-c"], ["python", "-c", "pass"])
+    assert not hook.is_console_script(["/x/yolo"], ["python", "-m", "yolo"])  # a module named yolo, not the script
+    assert not hook.is_console_script(["/venv/bin/pytest"], ["/venv/bin/python", "/venv/bin/pytest"])
+
+
+def test_shipped_yamls_match_defaults():
+    """fss.yaml carries exactly the defaults of ultralytics_fss.cfg; the recipes hold the paper's settings."""
+    from ultralytics_fss.cfg import FSS_DEFAULTS, check_fss_args
+
+    fss = YAML.load(RECIPES / "fss.yaml")
+    assert fss.pop("trainer") == "ultralytics_fss.FSSTrainer" and fss == FSS_DEFAULTS
+    coco = YAML.load(RECIPES / "fss_coco.yaml")
+    paper = dict(optimizer="SGD", lr0=0.01, momentum=0.937, weight_decay=0.0005, warmup_epochs=3, cos_lr=True,
+                 epochs=200, pretrained=False, imgsz=640, fss_u=2.0)  # fmt: skip
+    assert {k: coco[k] for k in paper} == paper
+    dota = YAML.load(RECIPES / "fss_dota.yaml")
+    assert dota["imgsz"] == 1024
+    assert {k: dota[k] for k in paper if k != "imgsz"} == {k: v for k, v in paper.items() if k != "imgsz"}
+    for recipe in (coco, dota):
+        check_fss_args(recipe)
+    assert (Path(__file__).parents[1] / "cfg" / "fss.yaml").is_file()  # the top-level cfg/ directory of the layout

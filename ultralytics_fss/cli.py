@@ -1,0 +1,230 @@
+"""`trainer=` and `fss_*` arguments for Ultralytics' stock `yolo` command.
+
+Ultralytics' `entrypoint` checks every key against its default config, so `trainer=` and `fss_*` are rejected before
+any trainer runs, and it has no way to hand a trainer class to `Model.train`. The startup hook
+(`_ultralytics_fss_hook`, installed with the package) therefore routes the `yolo` console script through
+`entrypoint` below, which pre-scans the command line with Ultralytics' own parsers:
+
+- no `trainer=`, no `fss_*` key (on the command line or in a `cfg=` YAML) and no resume of a checkpoint that records a
+  trainer: Ultralytics' entrypoint runs unchanged;
+- otherwise (train mode only): the trainer class is imported, the `fss_*` keys are validated, and the run is
+  `YOLO(model, task=task).train(trainer=cls, **overrides)`, the call Ultralytics' entrypoint itself ends with.
+
+Only Ultralytics' small argument loop is repeated here (tasks, modes, bare booleans, `key=value`, `cfg=`), because
+its entrypoint offers no seam between parsing and the key check; data defaults, resume and DDP stay Ultralytics'.
+`python -m ultralytics_fss.cli ...` does the same without the hook.
+
+Examples:
+    >>> from ultralytics_fss.cli import entrypoint
+    >>> entrypoint("yolo detect train trainer=ultralytics_fss.FSSTrainer model=yolo11n.yaml data=coco8.yaml fss_beta=4")
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from ultralytics.cfg import MODES, TASK2MODEL, TASKS, merge_equals_args, parse_key_value_pair
+from ultralytics.utils import DEFAULT_CFG, DEFAULT_CFG_DICT, LOGGER, YAML, colorstr
+
+RECIPES = Path(__file__).parent / "recipes"  # fss.yaml and the paper's recipes, usable by name: cfg=fss.yaml
+FSS_TRAINER = "ultralytics_fss.FSSTrainer"
+TRAINER_KEY = "trainer"  # same key FSSTrainer records in its args (ultralytics_fss.trainer.TRAINER_KEY)
+BARE_FLAGS = {"half", "int8", "end2end", "nms"}  # bare boolean flags Ultralytics' entrypoint accepts
+
+
+class CLIError(Exception):
+    """A user error on the command line, reported as one line without a traceback."""
+
+
+def stock_entrypoint() -> Callable[[str], None]:
+    """Return Ultralytics' own `entrypoint`, unwrapping the startup hook's wrapper if it is installed."""
+    from ultralytics import cfg
+
+    return getattr(cfg.entrypoint, "__wrapped__", cfg.entrypoint)
+
+
+def resolve_cfg(name: str | Path) -> Path:
+    """Return the path of a `cfg=` YAML: an existing file, a YAML shipped in `ultralytics_fss/recipes` (by name), or
+    whatever Ultralytics' `check_yaml` finds.
+
+    Raises:
+        CLIError: If no such YAML exists.
+    """
+    path = Path(name)
+    if path.is_file():
+        return path
+    if (RECIPES / path.name).is_file() and path.name == str(name):
+        return RECIPES / path.name
+    from ultralytics.utils.checks import check_yaml
+
+    try:
+        return Path(check_yaml(str(name)))
+    except Exception as e:
+        shipped = ", ".join(sorted(p.name for p in RECIPES.glob("*.yaml")))
+        raise CLIError(f"cfg={name}: file not found ({e}); YAMLs shipped with ultralytics_fss: {shipped}") from e
+
+
+def parse_args(args: list[str]) -> dict[str, Any] | None:
+    """Parse `yolo` arguments the way Ultralytics' entrypoint does, merging a `cfg=` YAML (the command line wins).
+
+    Args:
+        args (list[str]): The command line without the program name.
+
+    Returns:
+        (dict | None): Overrides, with `task` and `mode` when given; None for anything this module leaves to
+            Ultralytics (special commands such as `help`, unknown words, malformed pairs), so its own message shows.
+    """
+    overrides, cfg_file = {}, None
+    try:
+        merged = merge_equals_args(args)
+    except SyntaxError:
+        return None
+    for a in merged:
+        a = a[2:] if a.startswith("--") else a
+        a = a[:-1] if a.endswith(",") else a
+        if "=" in a:
+            try:
+                k, v = parse_key_value_pair(a)
+            except (NameError, SyntaxError, ValueError, AssertionError):
+                return None
+            if k == "cfg" and v is not None:
+                cfg_file = v
+            else:
+                overrides[k] = v
+        elif a in TASKS:
+            overrides["task"] = a
+        elif a in MODES:
+            overrides["mode"] = a
+        elif (a in DEFAULT_CFG_DICT and isinstance(DEFAULT_CFG_DICT[a], bool)) or a in BARE_FLAGS:
+            overrides[a] = True
+        else:
+            return None
+    if cfg_file is not None:
+        loaded = YAML.load(resolve_cfg(cfg_file)) or {}
+        overrides = {**{k: v for k, v in loaded.items() if k != "cfg"}, **overrides}
+    return overrides
+
+
+def checkpoint_trainer(overrides: dict[str, Any]) -> str | None:
+    """Return the trainer path recorded in the checkpoint a `resume` command continues, if any.
+
+    `yolo train resume model=last.pt` and `yolo train resume=last.pt` both resume; a checkpoint written by a stock
+    trainer records none, and then Ultralytics resumes it unchanged.
+    """
+    resume = overrides.get("resume")
+    ckpt = resume if isinstance(resume, (str, Path)) else overrides.get("model") if resume is True else None
+    if not ckpt or not str(ckpt).endswith(".pt") or not Path(ckpt).is_file():
+        return None
+    from ultralytics.nn.tasks import torch_safe_load
+
+    try:
+        train_args = torch_safe_load(str(ckpt))[0].get("train_args") or {}
+    except Exception:  # not a readable checkpoint: Ultralytics reports it
+        return None
+    return train_args.get(TRAINER_KEY)
+
+
+def import_trainer(path: Any, source: str = "trainer") -> type:
+    """Import a trainer class from a dotted path `package.module.Class` and check it is a `BaseTrainer` subclass.
+
+    Args:
+        path (Any): The `trainer=` value.
+        source (str): Where the path came from, for the error message.
+
+    Raises:
+        CLIError: For a malformed path, a module or attribute that cannot be imported, or a non-trainer.
+    """
+    from ultralytics.engine.trainer import BaseTrainer
+
+    if not isinstance(path, str) or "." not in path.strip(".") or " " in path:
+        raise CLIError(f"{source}={path!r} must be a dotted path package.module.Class, e.g. trainer={FSS_TRAINER}")
+    module_name, name = path.rsplit(".", 1)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise CLIError(f"{source}={path}: cannot import module '{module_name}' ({e})") from e
+    cls = getattr(module, name, None)
+    if cls is None:
+        raise CLIError(f"{source}={path}: module '{module_name}' has no attribute '{name}'")
+    if not (isinstance(cls, type) and issubclass(cls, BaseTrainer)):
+        kind = cls.__name__ if isinstance(cls, type) else type(cls).__name__
+        raise CLIError(f"{source}={path} is not a trainer: expected a subclass of {BaseTrainer.__module__}."
+                       f"BaseTrainer, got {kind}")  # fmt: skip
+    return cls
+
+
+def plan(overrides: dict[str, Any]) -> tuple[type, dict[str, Any]] | None:
+    """Decide how to run a parsed command: None for Ultralytics' own entrypoint, else (trainer class, overrides).
+
+    Raises:
+        CLIError: For `trainer=`/`fss_*` outside train mode, a bad trainer, `fss_*` keys without an FSS trainer, or an
+            invalid `fss_*` value (the message names the argument).
+    """
+    fss_keys = sorted(k for k in overrides if k.startswith("fss_"))
+    path, source = overrides.get(TRAINER_KEY), TRAINER_KEY
+    if path is None and not fss_keys and overrides.get("mode", DEFAULT_CFG.mode) == "train":
+        path, source = checkpoint_trainer(overrides), "trainer (recorded in the checkpoint)"
+    if path is None and not fss_keys:
+        return None
+    mode = overrides.get("mode") or DEFAULT_CFG.mode
+    if mode != "train":
+        given = f"{TRAINER_KEY}=" if TRAINER_KEY in overrides else f"{fss_keys[0]}="
+        raise CLIError(f"{given} applies to 'yolo train' only, not mode={mode}")
+    if path is None:
+        raise CLIError(f"{fss_keys[0]}={overrides[fss_keys[0]]!r} needs the FSS trainer: add trainer={FSS_TRAINER}")
+    cls = import_trainer(path, source)
+    if fss_keys:
+        from ultralytics_fss.cfg import check_fss_args
+        from ultralytics_fss.trainer import FSSTrainer
+
+        if not issubclass(cls, FSSTrainer):
+            raise CLIError(f"{fss_keys[0]}= needs trainer={FSS_TRAINER} (or a subclass), not trainer={path}")
+        try:
+            check_fss_args(overrides)
+        except (KeyError, TypeError, ValueError) as e:
+            raise CLIError(str(e).strip("\"'")) from e
+    return cls, {k: v for k, v in overrides.items() if k != TRAINER_KEY}
+
+
+def train(cls: type, overrides: dict[str, Any]) -> None:
+    """Run `YOLO(model, task=task).train(trainer=cls, **overrides)` as Ultralytics' entrypoint would for `train`."""
+    from ultralytics import YOLO
+
+    overrides = {k: v for k, v in overrides.items() if k != "mode"}
+    task = overrides.pop("task", None)
+    resume = overrides.get("resume")
+    model = overrides.pop("model", None) or (str(resume) if isinstance(resume, (str, Path)) else None)
+    model = model or (TASK2MODEL[task] if task in TASK2MODEL else DEFAULT_CFG.model)
+    if model is None:
+        model = "yolo26n.pt"
+        LOGGER.warning(f"'model' argument is missing. Using default 'model={model}'.")
+    LOGGER.info(f"{colorstr('ultralytics_fss:')} training with trainer={cls.__module__}.{cls.__qualname__}")
+    YOLO(model, task=task).train(trainer=cls, **overrides)
+
+
+def entrypoint(debug: str = "") -> None:
+    """Ultralytics' `yolo` entrypoint with `trainer=` and `fss_*`: hands everything else to Ultralytics unchanged.
+
+    Args:
+        debug (str): A command line including the program name, as for Ultralytics' `entrypoint`; `sys.argv` if empty.
+
+    Raises:
+        SystemExit: With status 2 after one error line for a command-line error this module detects.
+    """
+    args = (debug.split(" ") if debug else sys.argv)[1:]
+    try:
+        overrides = parse_args(args)
+        decided = plan(overrides) if overrides is not None else None
+    except CLIError as e:
+        LOGGER.error(f"{colorstr('red', 'bold', 'ultralytics_fss:')} {e}")
+        raise SystemExit(2) from None
+    if decided is None:
+        return stock_entrypoint()(debug)
+    train(*decided)
+
+
+if __name__ == "__main__":
+    entrypoint()
