@@ -81,8 +81,8 @@ def check_error(proc, run: Path, *words: str) -> None:
 
 def test_trainer_and_fss_keys(train_args, tmp_path):
     proc = yolo("detect", "train", "trainer=ultralytics_fss.FSSTrainer", *cli_args(train_args), "fss_beta=4",
-                "fss_q=7", "fss_norm=npos", cwd=tmp_path)  # fmt: skip
-    check_fss_run(proc, run_dir(train_args), fss_beta=4.0, fss_q=7, fss_norm="npos")
+                "fss_q=7", "fss_norm=target", cwd=tmp_path)  # fmt: skip
+    check_fss_run(proc, run_dir(train_args), fss_beta=4.0, fss_q=7, fss_norm="target")
     ckpt = torch.load(run_dir(train_args) / "weights" / "best.pt", weights_only=False)
     assert ckpt["model"].args["fss_beta"] == 4.0
 

@@ -45,18 +45,18 @@ def test_python_api_keys_checkpoint_and_val_losses(train_args):
         seen["train"] = type(trainer.model.criterion)
         seen["ema"] = trainer.ema.ema.criterion  # the model the validator computes val/* losses with
 
-    trainer = FSSTrainer(overrides={**train_args, "fss_beta": 4, "fss_q": 7, "fss_norm": "npos"})
+    trainer = FSSTrainer(overrides={**train_args, "fss_beta": 4, "fss_q": 7, "fss_norm": "target"})
     trainer.add_callback("on_fit_epoch_end", record)
     trainer.train()
 
     (loss,) = fss_losses(trainer.model.criterion)
-    assert (loss.assigner.beta, loss.assigner.q, loss.fss["fss_norm"]) == (4.0, 7, "npos")
+    assert (loss.assigner.beta, loss.assigner.q, loss.fss["fss_norm"]) == (4.0, 7, "target")
     assert seen["train"] is FSSDetectionLoss
     (ema_loss,) = fss_losses(seen["ema"])
     assert ema_loss is not loss and ema_loss.assigner.beta == 4.0
 
     args = YAML.load(trainer.save_dir / "args.yaml")
-    assert (args["fss_beta"], args["fss_q"], args["fss_norm"], args["fss_alpha"]) == (4, 7, "npos", 0.5)
+    assert (args["fss_beta"], args["fss_q"], args["fss_norm"], args["fss_alpha"]) == (4, 7, "target", 0.5)
     ckpt = torch.load(trainer.best, weights_only=False)  # final checkpoint: Ultralytics keeps fss_* in model.args
     assert ckpt["model"].args["fss_beta"] == 4.0 and ckpt["model"].args["fss_q"] == 7
     assert type(ckpt["model"]) is DetectionModel  # Ultralytics' own class, no criterion pickled
