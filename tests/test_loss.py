@@ -125,3 +125,23 @@ def test_unsupported_models_get_a_clear_error(model_cls, cfg):
     model = model_cls(cfg, nc=3, verbose=False)
     with pytest.raises(NotImplementedError, match=f"not {model_cls.__name__}"):
         build_fss_criterion(model)
+
+
+def test_assignment_stats_by_hand():
+    """Two images: GT 0 of image 0 has two positives, GT 1 one, GT 2 is padding; image 1's only GT has none."""
+    from ultralytics_fss.loss import AssignmentStats
+
+    fg = torch.tensor([[True, True, True, False, False], [False] * 5])
+    gt_idx = torch.tensor([[0, 0, 1, 0, 0], [0] * 5])
+    mask_gt = torch.tensor([[[1.0], [1.0], [0.0]], [[1.0], [0.0], [0.0]]])
+    k = torch.tensor([[2, 3, 0], [1, 0, 0]])
+    weights = torch.tensor([[0.8, 1.2, 1.0, 0, 0], [0.0] * 5])
+    stats = AssignmentStats()
+    stats.update(fg, gt_idx, mask_gt, k=k, weights=weights)
+    stats.update(fg[:1], gt_idx[:1], mask_gt[:1], k=k[:1], weights=weights[:1])  # accumulates
+    out = stats.summary()
+    assert out["pos_per_gt"] == pytest.approx(6 / 5) and out["no_pos_share"] == pytest.approx(1 / 5)
+    assert out["k_mean"] == pytest.approx((6 + 5) / 5) and out["k_max"] == 3
+    assert (out["w_min"], out["w_max"]) == pytest.approx((0.8, 1.2)) and out["w_mean"] == pytest.approx(1.0)
+    stats.reset()
+    assert stats.summary()["pos_per_gt"] == 0

@@ -69,20 +69,18 @@ class AssignmentStats:
         """
         b, m = mask_gt.shape[:2]
         valid = mask_gt.view(b, m).bool()
-        pos_per_gt = torch.zeros(b, m, device=fg_mask.device)
-        pos_per_gt.view(-1).index_add_(0, (gt_idx + torch.arange(b, device=gt_idx.device)[:, None] * m)[fg_mask],
-                                       torch.ones_like(gt_idx[fg_mask], dtype=pos_per_gt.dtype))
+        flat_gt = (gt_idx + torch.arange(b, device=gt_idx.device)[:, None] * m).view(-1)  # (b*N,) into (b*M,)
+        pos_per_gt = torch.zeros(b * m, device=fg_mask.device).index_add_(0, flat_gt, fg_mask.view(-1).float())
         self._add("gts", valid.sum())
         self._add("pos", fg_mask.sum())
-        self._add("gts_without_pos", (valid & (pos_per_gt == 0)).sum())
-        if k is not None:
-            self._add("k_sum", k[valid].sum())
-            self._add("k_max", k[valid].max() if valid.any() else k.new_zeros(()), "max")
-        if weights is not None and fg_mask.any():
-            w = weights[fg_mask]
-            self._add("w_sum", w.sum())
-            self._add("w_min", w.min(), "min")
-            self._add("w_max", w.max(), "max")
+        self._add("gts_without_pos", (valid.view(-1) & (pos_per_gt == 0)).sum())
+        if k is not None:  # masked reductions instead of boolean indexing: no host sync
+            self._add("k_sum", (k * valid).sum())
+            self._add("k_max", (k * valid).max() if k.numel() else k.new_zeros(()), "max")
+        if weights is not None:
+            self._add("w_sum", (weights * fg_mask).sum())
+            self._add("w_min", torch.where(fg_mask, weights, float("inf")).min(), "min")
+            self._add("w_max", torch.where(fg_mask, weights, float("-inf")).max(), "max")
         if scores is not None:
             self._add("target_sum", scores.sum())
 
@@ -93,7 +91,7 @@ class AssignmentStats:
         out = {"pos_per_gt": s.get("pos", 0.0) / gts, "no_pos_share": s.get("gts_without_pos", 0.0) / gts}
         if "k_sum" in s:
             out.update(k_mean=s["k_sum"] / gts, k_max=s["k_max"])
-        if "w_sum" in s:
+        if "w_sum" in s and s.get("pos", 0.0) > 0:
             out.update(w_min=s["w_min"], w_mean=s["w_sum"] / pos, w_max=s["w_max"])
         if "target_sum" in s:
             out["target_mean"] = s["target_sum"] / pos
