@@ -145,3 +145,5 @@ def test_assignment_stats_by_hand():
     assert (out["w_min"], out["w_max"]) == pytest.approx((0.8, 1.2)) and out["w_mean"] == pytest.approx(1.0)
     stats.reset()
     assert stats.summary()["pos_per_gt"] == 0
+    stats.update(fg, gt_idx, mask_gt[:, :0], k=k[:, :0], weights=weights)  # a batch without any GT (M = 0)
+    assert stats.summary()["no_pos_share"] == 0

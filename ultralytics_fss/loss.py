@@ -69,8 +69,10 @@ class AssignmentStats:
         """
         b, m = mask_gt.shape[:2]
         valid = mask_gt.view(b, m).bool()
-        flat_gt = (gt_idx + torch.arange(b, device=gt_idx.device)[:, None] * m).view(-1)  # (b*N,) into (b*M,)
-        pos_per_gt = torch.zeros(b * m, device=fg_mask.device).index_add_(0, flat_gt, fg_mask.view(-1).float())
+        pos_per_gt = torch.zeros(b * m, device=fg_mask.device)  # (b*M,)
+        if m:  # a batch without any GT has no positives to count (and nothing to index into)
+            flat_gt = (gt_idx + torch.arange(b, device=gt_idx.device)[:, None] * m).view(-1)  # (b*N,) into (b*M,)
+            pos_per_gt.index_add_(0, flat_gt, fg_mask.view(-1).float())
         self._add("gts", valid.sum())
         self._add("pos", fg_mask.sum())
         self._add("gts_without_pos", (valid.view(-1) & (pos_per_gt == 0)).sum())
