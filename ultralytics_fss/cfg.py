@@ -22,6 +22,12 @@ FSS_KEYS: dict[str, tuple[Any, type, Any, str]] = {
     "fss_o2o": ("tal", str, lambda v: v in {"fss", "tal"}, "'fss' (FSS with k = 1) or 'tal' (Ultralytics' own)"),
 }
 FSS_DEFAULTS: dict[str, Any] = {k: v[0] for k, v in FSS_KEYS.items()}
+TRAINER_KEY = "trainer"  # dotted path of the trainer class, saved in args.yaml and checkpoints for `yolo train resume`
+
+
+def trainer_path(cls: type) -> str:
+    """Return the dotted import path of a trainer class, e.g. 'ultralytics_fss.trainer.FSSTrainer'."""
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def _coerce(key: str, value: Any, kind: type) -> Any:

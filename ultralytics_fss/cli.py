@@ -29,9 +29,10 @@ from typing import Any, Callable
 from ultralytics.cfg import MODES, TASK2MODEL, TASKS, merge_equals_args, parse_key_value_pair
 from ultralytics.utils import DEFAULT_CFG, DEFAULT_CFG_DICT, LOGGER, YAML, colorstr
 
+from ultralytics_fss.cfg import TRAINER_KEY, check_fss_args, trainer_path
+
 RECIPES = Path(__file__).parent / "recipes"  # fss.yaml and the paper's recipes, usable by name: cfg=fss.yaml
 FSS_TRAINER = "ultralytics_fss.FSSTrainer"
-TRAINER_KEY = "trainer"  # same key FSSTrainer records in its args (ultralytics_fss.trainer.TRAINER_KEY)
 BARE_FLAGS = {"half", "int8", "end2end", "nms"}  # bare boolean flags Ultralytics' entrypoint accepts
 
 
@@ -177,7 +178,6 @@ def plan(overrides: dict[str, Any]) -> tuple[type, dict[str, Any]] | None:
         raise CLIError(f"{fss_keys[0]}={overrides[fss_keys[0]]!r} needs the FSS trainer: add trainer={FSS_TRAINER}")
     cls = import_trainer(path, source)
     if fss_keys:
-        from ultralytics_fss.cfg import check_fss_args
         from ultralytics_fss.trainer import FSSTrainer
 
         if not issubclass(cls, FSSTrainer):
@@ -201,7 +201,7 @@ def train(cls: type, overrides: dict[str, Any]) -> None:
     if model is None:
         model = "yolo26n.pt"
         LOGGER.warning(f"'model' argument is missing. Using default 'model={model}'.")
-    LOGGER.info(f"{colorstr('ultralytics_fss:')} training with trainer={cls.__module__}.{cls.__qualname__}")
+    LOGGER.info(f"{colorstr('ultralytics_fss:')} training with trainer={trainer_path(cls)}")
     YOLO(model, task=task).train(trainer=cls, **overrides)
 
 

@@ -11,14 +11,8 @@ from ultralytics.models.yolo.detect import DetectionTrainer, DetectionValidator
 from ultralytics.utils import DEFAULT_CFG, IterableSimpleNamespace
 
 from ultralytics_fss.callbacks import add_stats_callbacks, install_fss_criterion
-from ultralytics_fss.cfg import FSS_DEFAULTS, check_fss_args
+from ultralytics_fss.cfg import FSS_DEFAULTS, TRAINER_KEY, check_fss_args, trainer_path
 
-TRAINER_KEY = "trainer"  # dotted path of the trainer class, saved in args.yaml and checkpoints for `yolo train resume`
-
-
-def trainer_path(cls: type) -> str:
-    """Return the dotted import path of a trainer class, e.g. 'ultralytics_fss.trainer.FSSTrainer'."""
-    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 class FSSTrainer(DetectionTrainer):
