@@ -51,7 +51,8 @@ def summary_table(rows: list[dict]) -> str:
     """Markdown: one line per variant with each seed's mAP50-95, the mean, and the mean paired difference to stock."""
     seeds = sorted({r["seed"] for r in rows})
     get = {(r["run"], r["seed"]): r for r in rows}
-    head = "| variant | " + " | ".join(f"seed {s} mAP50 / 50-95" for s in seeds) + " | mean mAP50-95 | vs stock (paired) |"
+    cols = " | ".join(f"seed {s} mAP50 / 50-95" for s in seeds)
+    head = f"| variant | {cols} | mean mAP50-95 | vs stock (paired) |"
     lines = [head, "|" + "---|" * (len(seeds) + 3)]
     for name in dict.fromkeys(r["run"] for r in rows):
         cells, maps, diffs = [], [], []

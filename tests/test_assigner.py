@@ -165,7 +165,8 @@ def test_all_zero_scores_give_unit_weights_and_nearest_centre():
     n = anc.shape[0]
     gt = torch.tensor([[[8.0, 8.0, 40.0, 40.0]]])  # centre (24, 24): anchors (20|28, 20|28) are equidistant
     pd = torch.tensor([100.0, 100.0, 110.0, 110.0]).expand(1, n, 4)  # no overlap at all
-    r = FSSAssigner(num_classes=1, stride=[8])(torch.rand(1, n, 1), pd, anc, torch.zeros(1, 1, 1), gt, torch.ones(1, 1, 1))
+    assigner = FSSAssigner(num_classes=1, stride=[8])
+    r = assigner(torch.rand(1, n, 1), pd, anc, torch.zeros(1, 1, 1), gt, torch.ones(1, 1, 1))
     assert int(r.fg_mask.sum()) == 1
     a = int(r.fg_mask[0].nonzero())
     assert anc[a].tolist() == [20.0, 20.0]  # four equidistant: lowest anchor index

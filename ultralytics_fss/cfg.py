@@ -15,7 +15,7 @@ FSS_KEYS: dict[str, tuple[Any, type, Any, str]] = {
     "fss_u": (2.0, float, lambda v: v > 0, "a number > 0 (Eq. 8 smoothing factor)"),
     "fss_q": (10, int, lambda v: v >= 1, "an integer >= 1 (candidates summed into the dynamic k)"),
     # npos measured better than target over 3 seeds (benchmarks/accuracy.py, README "Accuracy")
-    "fss_norm": ("npos", str, lambda v: v in {"target", "npos"}, "'npos' (number of positives) or 'target' (sum w*IoU)"),
+    "fss_norm": ("npos", str, lambda v: v in {"target", "npos"}, "'npos' (positives) or 'target' (sum of w * IoU)"),
     "fss_prior": (True, bool, lambda v: True, "True or False (Gaussian prior in the dynamic k, Eq. 7)"),
     "fss_weights": (True, bool, lambda v: True, "True or False (Eq. 8 weights in the loss)"),
     "fss_rescue": (False, bool, lambda v: True, "True or False (a GT that lost all positives in conflicts gets one)"),

@@ -23,7 +23,7 @@ from ultralytics.utils import LOGGER, TQDM, YAML, colorstr
 from ultralytics_fss.callbacks import add_stats_callbacks
 from ultralytics_fss.trainer import FSSTrainer
 
-CLASSES = ("disc", "square", "bar")  # shapes that differ in outline, so only the label assignment is under test
+CLASSES = ("disc", "square", "cross")  # shapes that differ in outline, so only the label assignment is under test
 COLORS = ((40, 200, 240), (230, 90, 60), (90, 220, 90), (200, 80, 220), (240, 240, 70))
 
 
@@ -46,8 +46,9 @@ def make_image(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return one image and its YOLO labels (n, 5): class, normalised xywh.
 
-    Objects are small (`size`: 8-20% of the image side by default), packed in clusters so that many overlap, and drawn in a random
-    order so later ones occlude earlier ones; boxes stay the full, amodal extent, as in crowded-scene datasets.
+    Objects are small (`size`: 8-20% of the image side by default), packed in clusters so that many overlap, and
+    drawn in a random order so later ones occlude earlier ones; boxes stay the full, amodal extent, as in crowded
+    scenes.
     """
     img = rng.integers(60, 120, (imgsz, imgsz, 3), dtype=np.uint8)
     img = cv2.GaussianBlur(img, (5, 5), 0)
