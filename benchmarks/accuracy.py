@@ -4,12 +4,12 @@
     python benchmarks/accuracy.py --seeds 0 --variants stock fss    # one pair
     python benchmarks/accuracy.py --epochs 100 --images 4000 --imgsz 320 --device 0   # with a GPU
 
-Variants (all share data, schedule and seed; see `ultralytics_fss.cfg.FSS_KEYS`):
+Variants (all share data, schedule and seed; see `ultralytics_fss.train.cfg.FSS_KEYS`):
     stock       Ultralytics' DetectionTrainer (TaskAlignedAssigner)
     sel         FSS selection only: dynamic k from plain IoU (Eq. 4), weights off
     sel+prior   + Gaussian prior in the dynamic k (Eq. 7)
-    fss         + Eq. 8 weights = the paper's method, normaliser `target` (the package default)
-    fss-npos    the paper's method with the paper's normaliser (number of positives)
+    fss         + Eq. 8 weights = the paper's method, normaliser `target`
+    fss-npos    the paper's method with the paper's normaliser (number of positives, the package default)
     fss-rescue  fss + `fss_rescue=True` (a GT that lost all its positives in conflicts takes its best free anchor)
     fss-o2o     fss + `fss_o2o=fss`, for end-to-end heads (compare with `fss` using --model yolo26n.yaml)
 
@@ -33,7 +33,8 @@ from ultralytics.models.yolo.detect import DetectionTrainer  # noqa: E402
 from ultralytics.utils import LOGGER  # noqa: E402
 
 from ultralytics_fss import FSSTrainer  # noqa: E402
-from ultralytics_fss.demo import add_arguments, demo_train_args, make_dataset, train_run  # noqa: E402
+from ultralytics_fss.evidence.runs import add_arguments, fast_recipe, train_run  # noqa: E402
+from ultralytics_fss.synthetic import make_dataset  # noqa: E402
 
 VARIANTS = {
     "stock": (DetectionTrainer, {}),
@@ -87,7 +88,7 @@ def main(argv: list[str] | None = None) -> None:
     for seed in a.seeds:  # seed-major order: an interrupted run still has complete pairs
         for name in a.variants:
             trainer_cls, extra = VARIANTS[name]
-            rows.append(train_run(name, trainer_cls, data, project, seed, **demo_train_args(a), **extra))
+            rows.append(train_run(name, trainer_cls, data, project, seed, **fast_recipe(a), **extra))
             table = summary_table(rows)
             (project / "accuracy.md").write_text(table + "\n")
     stats = stats_rows(rows)

@@ -39,7 +39,7 @@ import time
 import torch
 from ultralytics.utils.tal import TaskAlignedAssigner, make_anchors
 
-from ultralytics_fss.assigner import FSSAssigner
+from ultralytics_fss import FSSAssigner
 
 SHAPES = ("16x8400x8", "16x8400x32", "16x8400x128", "4x21504x300", "4x21504x1000")
 STRIDES = (8, 16, 32)

@@ -5,7 +5,7 @@
     python benchmarks/train_step.py --batch 16 --iters 30 --device 0
 
 Method:
-    One generated dataset (`ultralytics_fss.demo.make_dataset`, images of side --imgsz, enough training images for
+    One generated dataset (`ultralytics_fss.synthetic.make_dataset`, images of side --imgsz, enough training images for
     --iters batches) in a temporary directory. Each run builds its trainer from scratch (--model YAML, same seed and
     arguments, plots=False, val=False, epochs=1, workers=0) and times every training iteration from the
     `on_train_batch_start` callback to `on_train_batch_end` (forward, loss with label assignment, backward, and the
@@ -31,7 +31,7 @@ from ultralytics.models.yolo.detect import DetectionTrainer  # noqa: E402
 from ultralytics.utils import LOGGER  # noqa: E402
 
 from ultralytics_fss import FSSTrainer  # noqa: E402
-from ultralytics_fss.demo import make_dataset  # noqa: E402
+from ultralytics_fss.synthetic import make_dataset  # noqa: E402
 
 TRAINERS = {"stock": DetectionTrainer, "fss": FSSTrainer}
 WARMUP = 2  # iterations dropped from each run

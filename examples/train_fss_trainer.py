@@ -6,7 +6,7 @@
 import argparse
 
 from ultralytics_fss import FSSTrainer
-from ultralytics_fss.demo import make_dataset
+from ultralytics_fss.synthetic import make_dataset
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--epochs", type=int, default=2)

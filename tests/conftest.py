@@ -1,7 +1,9 @@
-"""Shared fixtures: a tiny generated detection dataset, and offline defaults for Ultralytics."""
+"""Shared fixtures and helpers: a tiny generated detection dataset, the detection model families, reading
+results.csv, stopping a run after its first epoch, and offline defaults for Ultralytics."""
 
 from __future__ import annotations
 
+import csv
 import os
 import sys
 from pathlib import Path
@@ -11,11 +13,30 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))  # tests/reference.py
 os.environ.setdefault("YOLO_OFFLINE", "1")  # no update checks, no downloads
 
+# Every Ultralytics detection family FSS trains (end-to-end heads: yolo26n, yolov10n).
+FAMILIES = ["yolov8n.yaml", "yolo11n.yaml", "yolo12n.yaml", "yolo26n.yaml", "yolov10n.yaml", "yolov5nu.yaml",
+            "yolov3-tinyu.yaml", "yolov6n.yaml", "yolov9t.yaml"]  # fmt: skip
+
+
+def read_csv(path) -> list[dict[str, str]]:
+    """Rows of an Ultralytics results.csv, column names stripped of their padding."""
+    with open(path) as f:
+        return [{k.strip(): v for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+class StopAfterFirstEpoch(Exception):
+    """Raised by `stop_after_first_epoch` to leave a resumable checkpoint after epoch 1."""
+
+
+def stop_after_first_epoch(trainer) -> None:
+    """`on_fit_epoch_end` callback: kill the run once its first epoch is saved (last.pt is resumable)."""
+    raise StopAfterFirstEpoch
+
 
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory) -> Path:
     """20 images of 64 px with a few overlapping shapes each; returns data.yaml."""
-    from ultralytics_fss.demo import make_dataset
+    from ultralytics_fss.synthetic import make_dataset
 
     return make_dataset(tmp_path_factory.mktemp("tiny"), images=20, imgsz=64, objects=(3, 8), size=(0.15, 0.35))
 
@@ -25,3 +46,29 @@ def train_args(tiny_data, tmp_path) -> dict:
     """Smallest real training run: one epoch at 64 px on CPU, plots off."""
     return dict(model="yolo11n.yaml", data=str(tiny_data), epochs=1, imgsz=64, batch=4, workers=0, device="cpu",
                 project=str(tmp_path), name="run", exist_ok=True, plots=False, pretrained=False, seed=0)
+
+
+# --- DOTA helpers --------------------------------------------------------------------------------------------------
+# Used by test_tile_dota.py, test_dota_stages.py and test_examples_dota.py. Uses only `os`, `Path` and `pytest`.
+DOTA_EXAMPLES = Path(__file__).resolve().parent / "data" / "dota-examples"  # real DOTA-v1.0 samples, see its README
+
+
+@pytest.fixture(scope="session")
+def dota_examples() -> Path:
+    """The DOTA samples shipped in tests/data/dota-examples: two images and seven label files (five without image).
+
+    Fails, never skips, when they are missing: every test that uses them would otherwise check nothing.
+    """
+    images = sorted(p.name for p in (DOTA_EXAMPLES / "images").glob("*.png"))
+    labels = sorted(p.stem for p in (DOTA_EXAMPLES / "labelTxt").glob("*.txt"))
+    assert images == ["P0706.png", "P1888.png"], f"DOTA example images missing in {DOTA_EXAMPLES}"
+    assert labels == ["P0706", "P0770", "P1088", "P1234", "P1888", "P2598", "P2709"], f"labels missing: {labels}"
+    return DOTA_EXAMPLES
+
+
+@pytest.fixture(scope="session")
+def repo_env() -> dict[str, str]:
+    """Environment for a subprocess that must run this checkout's code: the repository root first on PYTHONPATH."""
+    root = str(Path(__file__).resolve().parents[1])
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+# --- end of DOTA helpers -------------------------------------------------------------------------------------------

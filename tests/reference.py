@@ -13,7 +13,8 @@ from ultralytics.utils.metrics import bbox_iou
 
 def reference_fss(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt, pd_obj=None, *, num_classes,
                   alpha=0.5, beta=6.0, u=2.0, q=10, stride=(8, 16, 32), prior=True, fixed_k=None, rescue=False):
-    """Return (labels, bboxes, scores, fg_mask, gt_idx, weights, k) computed with Python loops in float64."""
+    """Return (labels, bboxes, scores, fg_mask, gt_idx, weights, k) computed with Python loops over float32 values
+    (per-pair quantities as float32 torch scalars, then compared and accumulated as Python floats)."""
     b, n, _ = pd_scores.shape
     m = gt_bboxes.shape[1]
     stride_val = stride[1] if len(stride) > 1 else stride[0]

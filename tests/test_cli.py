@@ -6,7 +6,6 @@ outputs (args.yaml, results.csv, checkpoints, the FSS log line), not only exit c
 
 from __future__ import annotations
 
-import csv
 import os
 import re
 import shutil
@@ -20,20 +19,17 @@ import torch
 from ultralytics.models.yolo.detect import DetectionTrainer
 from ultralytics.utils import YAML
 
+from conftest import StopAfterFirstEpoch, read_csv, stop_after_first_epoch
 from ultralytics_fss import FSSTrainer
 
 YOLO_SCRIPT = shutil.which("yolo", path=str(Path(sys.executable).parent))
-pytestmark = pytest.mark.skipif(YOLO_SCRIPT is None, reason="no `yolo` console script next to this interpreter")
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 RECIPES = Path(__file__).parents[1] / "ultralytics_fss" / "recipes"
 
 
-class StopAfterFirstEpoch(Exception):
-    """Raised by a callback to leave a resumable checkpoint after epoch 1."""
-
-
 def yolo(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     """Run the real `yolo` console script; its output without colour codes."""
+    assert YOLO_SCRIPT, f"no `yolo` console script next to {sys.executable}: is ultralytics installed here?"
     env = {**os.environ, "YOLO_OFFLINE": "1"}
     proc = subprocess.run([YOLO_SCRIPT, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
     proc.stdout, proc.stderr = (ANSI.sub("", x) for x in (proc.stdout, proc.stderr))
@@ -43,11 +39,6 @@ def yolo(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 def cli_args(train_args: dict, **changes) -> list[str]:
     """`key=value` words for the train_args fixture (model included), with changes."""
     return [f"{k}={v}" for k, v in {**train_args, **changes}.items()]
-
-
-def read_csv(path) -> list[dict]:
-    with open(path) as f:
-        return [{k.strip(): v for k, v in row.items()} for row in csv.DictReader(f)]
 
 
 def run_dir(train_args: dict) -> Path:
@@ -61,7 +52,7 @@ def check_fss_run(proc, run: Path, **expected) -> dict:
     (line,) = [x for x in out.splitlines() if x.startswith("FSS: fss_alpha=")]  # logged when FSS is installed
     assert all(f"{k}={v}" in line.split(", ") or f"FSS: {k}={v}" in line for k, v in expected.items()), line
     args = YAML.load(run / "args.yaml")
-    assert args["trainer"] == "ultralytics_fss.trainer.FSSTrainer"
+    assert args["trainer"] == "ultralytics_fss.FSSTrainer"
     assert {k: args[k] for k in expected} == expected
     rows = read_csv(run / "results.csv")
     assert len(rows) == 1 and float(rows[0]["fss/pos_per_gt"]) > 0
@@ -88,7 +79,8 @@ def test_trainer_and_fss_keys(train_args, tmp_path):
 
 
 def test_trainer_without_fss_keys(train_args, tmp_path):
-    proc = yolo("train", "trainer=ultralytics_fss.trainer.FSSTrainer", *cli_args(train_args), cwd=tmp_path)
+    """The trainer's module path works as well as its public name, and the defaults apply."""
+    proc = yolo("train", "trainer=ultralytics_fss.train.trainer.FSSTrainer", *cli_args(train_args), cwd=tmp_path)
     check_fss_run(proc, run_dir(train_args), fss_alpha=0.5, fss_beta=6.0, fss_q=10)
 
 
@@ -106,23 +98,24 @@ def test_shipped_fss_yaml_by_name(train_args, tmp_path):
     check_fss_run(proc, run_dir(train_args), fss_u=3.0, fss_beta=6.0, fss_o2o="tal")
 
 
-@pytest.mark.parametrize("model", ["yolo11n.yaml", "yolo26n.yaml"])
-def test_resume_without_trainer_argument(train_args, tmp_path, model):
-    """`yolo detect train resume model=last.pt` continues with FSSTrainer and the checkpoint's fss_* values."""
-
-    def stop(trainer):
-        raise StopAfterFirstEpoch
-
+@pytest.mark.parametrize("model, recorded", [("yolo11n.yaml", None), ("yolo26n.yaml", "ultralytics_fss.trainer.FSSTrainer")])
+def test_resume_without_trainer_argument(train_args, tmp_path, model, recorded):
+    """`yolo detect train resume model=last.pt` continues with FSSTrainer and the checkpoint's fss_* values; also for
+    checkpoints of earlier releases, which recorded the trainer's old module path `ultralytics_fss.trainer`."""
     first = FSSTrainer(overrides={**train_args, "model": model, "epochs": 2, "fss_beta": 5.0, "fss_q": 6})
-    first.add_callback("on_fit_epoch_end", stop)
+    first.add_callback("on_fit_epoch_end", stop_after_first_epoch)
     with pytest.raises(StopAfterFirstEpoch):
         first.train()
-    assert torch.load(first.last, weights_only=False)["train_args"]["trainer"] == "ultralytics_fss.trainer.FSSTrainer"
+    ckpt = torch.load(first.last, weights_only=False)
+    assert ckpt["train_args"]["trainer"] == "ultralytics_fss.FSSTrainer"
+    if recorded:  # a checkpoint written before the package layout changed
+        ckpt["train_args"]["trainer"] = recorded
+        torch.save(ckpt, first.last)
 
     proc = yolo("detect", "train", "resume", f"model={first.last}", cwd=tmp_path)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
-    assert "trainer=ultralytics_fss.trainer.FSSTrainer" in out and "fss_beta=5.0, fss_u=2.0, fss_q=6" in out
+    assert "trainer=ultralytics_fss.FSSTrainer" in out and "fss_beta=5.0, fss_u=2.0, fss_q=6" in out
     rows = read_csv(first.csv)
     assert [int(float(r["epoch"])) for r in rows] == [1, 2]  # one row per epoch, no duplicate last row
     assert all(float(r["fss/pos_per_gt"]) > 0 for r in rows)
@@ -132,12 +125,8 @@ def test_resume_without_trainer_argument(train_args, tmp_path, model):
 
 def test_stock_checkpoint_resumes_stock(train_args, tmp_path):
     """A plain stock command keeps working: a stock trainer's checkpoint resumes with the stock trainer."""
-
-    def stop(trainer):
-        raise StopAfterFirstEpoch
-
     first = DetectionTrainer(overrides={**train_args, "epochs": 2})
-    first.add_callback("on_fit_epoch_end", stop)
+    first.add_callback("on_fit_epoch_end", stop_after_first_epoch)
     with pytest.raises(StopAfterFirstEpoch):
         first.train()
     proc = yolo("detect", "train", "resume", f"model={first.last}", cwd=tmp_path)
@@ -193,8 +182,8 @@ def test_hook_installed_and_inert_elsewhere():
 
 
 def test_shipped_yamls_match_defaults():
-    """fss.yaml carries exactly the defaults of ultralytics_fss.cfg; the recipes hold the paper's settings."""
-    from ultralytics_fss.cfg import FSS_DEFAULTS, check_fss_args
+    """fss.yaml carries exactly the defaults of ultralytics_fss.train.cfg; the recipes hold the paper's settings."""
+    from ultralytics_fss import FSS_DEFAULTS, check_fss_args
 
     fss = YAML.load(RECIPES / "fss.yaml")
     assert fss.pop("trainer") == "ultralytics_fss.FSSTrainer" and fss == FSS_DEFAULTS

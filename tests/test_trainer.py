@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import subprocess
 import sys
 import textwrap
@@ -15,14 +14,8 @@ from ultralytics.utils import YAML
 from ultralytics.utils.loss import E2ELoss, v8DetectionLoss
 from ultralytics.utils.torch_utils import get_flops
 
+from conftest import FAMILIES, StopAfterFirstEpoch, read_csv, stop_after_first_epoch
 from ultralytics_fss import FSSDetectionLoss, FSSTrainer
-
-FAMILIES = ["yolov8n.yaml", "yolo11n.yaml", "yolo12n.yaml", "yolo26n.yaml", "yolov10n.yaml", "yolov5nu.yaml",
-            "yolov3-tinyu.yaml", "yolov6n.yaml", "yolov9t.yaml"]  # fmt: skip
-
-
-class StopAfterFirstEpoch(Exception):
-    """Raised by a callback to kill a run after its first epoch was saved."""
 
 
 def fss_losses(criterion) -> list:
@@ -30,11 +23,6 @@ def fss_losses(criterion) -> list:
     losses = [criterion.one2many, criterion.one2one] if isinstance(criterion, E2ELoss) else [criterion]
     assert all(isinstance(x, FSSDetectionLoss) for x in losses), type(criterion)
     return losses
-
-
-def read_csv(path) -> list[dict]:
-    with open(path) as f:
-        return [{k.strip(): v for k, v in row.items()} for row in csv.DictReader(f)]
 
 
 def test_python_api_keys_checkpoint_and_val_losses(train_args):
@@ -96,12 +84,8 @@ def test_bad_fss_values_fail_before_anything_is_written(train_args, tmp_path, ke
 @pytest.mark.parametrize("model", FAMILIES)
 def test_resume_continues_with_fss(train_args, model):
     """Kill a 2-epoch run after epoch 1; resuming from last.pt keeps FSSTrainer, the keys and the E2E schedule."""
-
-    def stop(trainer):
-        raise StopAfterFirstEpoch
-
     first = FSSTrainer(overrides={**train_args, "model": model, "epochs": 2, "fss_beta": 5.0})
-    first.add_callback("on_fit_epoch_end", stop)
+    first.add_callback("on_fit_epoch_end", stop_after_first_epoch)
     with pytest.raises(StopAfterFirstEpoch):
         first.train()
     ckpt = torch.load(first.last, weights_only=False)  # resumable checkpoint: fss_* in train_args

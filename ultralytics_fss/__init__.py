@@ -1,17 +1,22 @@
 """FSS (Focusing on Suboptimal Samples) label assignment for Ultralytics YOLO.
 
-`FSSAssigner` (the paper's math), `FSSDetectionLoss` (Eq. 9), `FSSTrainer` and `enable_fss` (Ultralytics glue). The
-DOTA tiler is `ultralytics_fss.tile_dota` and the `yolo` command-line glue `ultralytics_fss.cli`; neither is imported
-here, so `import ultralytics_fss` stays light.
+`FSSAssigner` (the paper's math, `ultralytics_fss.assign`), `FSSDetectionLoss` (Eq. 9), `FSSTrainer` and `enable_fss`
+(Ultralytics glue, `ultralytics_fss.train`). The DOTA pipeline is `ultralytics_fss.dota` and the `yolo`
+command-line glue `ultralytics_fss.cli`; neither is imported here, so `import ultralytics_fss` stays light.
 """
 
 __version__ = "0.1.0"
 
-from ultralytics_fss.assigner import FSSAssigner, FSSAssignResult
-from ultralytics_fss.callbacks import enable_fss
-from ultralytics_fss.cfg import FSS_DEFAULTS, check_fss_args
-from ultralytics_fss.loss import FSSDetectionLoss, build_fss_criterion
-from ultralytics_fss.trainer import FSSTrainer
+from ultralytics_fss.assign import FSSAssigner, FSSAssignResult
+from ultralytics_fss.train import (
+    FSS_DEFAULTS,
+    FSSDetectionLoss,
+    FSSTrainer,
+    build_fss_criterion,
+    check_fss_args,
+    enable_fss,
+    record_tal_stats,
+)
 
 __all__ = [
     "FSSAssigner",
@@ -22,5 +27,6 @@ __all__ = [
     "build_fss_criterion",
     "check_fss_args",
     "enable_fss",
+    "record_tal_stats",
     "__version__",
 ]

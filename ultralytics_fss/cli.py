@@ -29,7 +29,7 @@ from typing import Any, Callable
 from ultralytics.cfg import MODES, TASK2MODEL, TASKS, merge_equals_args, parse_key_value_pair
 from ultralytics.utils import DEFAULT_CFG, DEFAULT_CFG_DICT, LOGGER, YAML, colorstr
 
-from ultralytics_fss.cfg import TRAINER_KEY, check_fss_args, trainer_path
+from ultralytics_fss.train.cfg import MOVED_TRAINERS, TRAINER_KEY, check_fss_args, trainer_path
 
 RECIPES = Path(__file__).parent / "recipes"  # fss.yaml and the paper's recipes, usable by name: cfg=fss.yaml
 FSS_TRAINER = "ultralytics_fss.FSSTrainer"
@@ -132,7 +132,7 @@ def import_trainer(path: Any, source: str = "trainer") -> type:
     """Import a trainer class from a dotted path `package.module.Class` and check it is a `BaseTrainer` subclass.
 
     Args:
-        path (Any): The `trainer=` value.
+        path (Any): The `trainer=` value; a path recorded by an earlier release (`MOVED_TRAINERS`) is followed.
         source (str): Where the path came from, for the error message.
 
     Raises:
@@ -142,7 +142,7 @@ def import_trainer(path: Any, source: str = "trainer") -> type:
 
     if not isinstance(path, str) or "." not in path.strip(".") or " " in path:
         raise CLIError(f"{source}={path!r} must be a dotted path package.module.Class, e.g. trainer={FSS_TRAINER}")
-    module_name, name = path.rsplit(".", 1)
+    module_name, name = MOVED_TRAINERS.get(path, path).rsplit(".", 1)
     try:
         module = importlib.import_module(module_name)
     except ImportError as e:
@@ -178,14 +178,14 @@ def plan(overrides: dict[str, Any]) -> tuple[type, dict[str, Any]] | None:
         raise CLIError(f"{fss_keys[0]}={overrides[fss_keys[0]]!r} needs the FSS trainer: add trainer={FSS_TRAINER}")
     cls = import_trainer(path, source)
     if fss_keys:
-        from ultralytics_fss.trainer import FSSTrainer
+        from ultralytics_fss.train.trainer import FSSTrainer
 
         if not issubclass(cls, FSSTrainer):
             raise CLIError(f"{fss_keys[0]}= needs trainer={FSS_TRAINER} (or a subclass), not trainer={path}")
         try:
             check_fss_args(overrides)
         except (KeyError, TypeError, ValueError) as e:
-            raise CLIError(str(e).strip("\"'")) from e
+            raise CLIError(e.args[0]) from e  # args[0]: str(KeyError) would add quotes
     return cls, {k: v for k, v in overrides.items() if k != TRAINER_KEY}
 
 

@@ -6,6 +6,7 @@ back from `model.args` by the loss.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 # name: (default, type, check, description of the valid range)
@@ -23,10 +24,16 @@ FSS_KEYS: dict[str, tuple[Any, type, Any, str]] = {
 }
 FSS_DEFAULTS: dict[str, Any] = {k: v[0] for k, v in FSS_KEYS.items()}
 TRAINER_KEY = "trainer"  # dotted path of the trainer class, saved in args.yaml and checkpoints for `yolo train resume`
+# Trainer paths recorded by checkpoints of earlier releases, and where those classes live now.
+MOVED_TRAINERS = {"ultralytics_fss.trainer.FSSTrainer": "ultralytics_fss.FSSTrainer"}
 
 
 def trainer_path(cls: type) -> str:
-    """Return the dotted import path of a trainer class, e.g. 'ultralytics_fss.trainer.FSSTrainer'."""
+    """Return the dotted import path recorded for a trainer class: its public name when its top-level package
+    exports it (`ultralytics_fss.FSSTrainer`, stable across internal moves), else `module.Class`."""
+    package = sys.modules.get(cls.__module__.split(".")[0])
+    if getattr(package, cls.__qualname__, None) is cls:
+        return f"{package.__name__}.{cls.__qualname__}"
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
@@ -47,7 +54,7 @@ def _coerce(key: str, value: Any, kind: type) -> Any:
             return float(value)
     elif isinstance(value, str):
         return value
-    raise TypeError(f"'{key}={value!r}' has invalid type {type(value).__name__}; expected {FSS_KEYS[key][3]}.")
+    raise TypeError(f"{key}={value!r} has invalid type {type(value).__name__}; expected {FSS_KEYS[key][3]}.")
 
 
 def check_fss_args(args: dict[str, Any]) -> dict[str, Any]:
@@ -72,8 +79,8 @@ def check_fss_args(args: dict[str, Any]) -> dict[str, Any]:
         value = args.get(key, default)
         value = default if value is None else _coerce(key, value, kind)
         if not ok(value):
-            raise ValueError(f"'{key}={value!r}' is out of range; expected {valid}.")
+            raise ValueError(f"{key}={value!r} is out of range; expected {valid}.")
         out[key] = value
     if out["fss_alpha"] + out["fss_beta"] <= 0:
-        raise ValueError("'fss_alpha' + 'fss_beta' must be > 0 (Eq. 8 divides by u * (alpha + beta)).")
+        raise ValueError("fss_alpha + fss_beta must be > 0 (Eq. 8 divides by u * (alpha + beta)).")
     return out

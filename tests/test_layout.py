@@ -1,0 +1,116 @@
+"""The package layout of ARCHITECTURE: which folder may import which, no import circles, nothing imports an entry
+point, and the public names import from the package root."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "ultralytics_fss"
+ENTRY_POINTS = {"ultralytics_fss.cli", "ultralytics_fss.demo", "ultralytics_fss.tile_dota"}  # `python -m` targets
+FOLDERS = ("assign", "train", "evidence", "dota")
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports(path: Path, top_level_only: bool = False) -> set[str]:
+    """`ultralytics_fss` modules imported by a file (relative imports resolved); with `top_level_only`, only the
+    imports that run when the module is imported (not those inside functions)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    name = module_name(path) if path.is_relative_to(PACKAGE) else ""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    nodes = tree.body if top_level_only else list(ast.walk(tree))
+    found = set()
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+            found.add(base)
+            found |= {f"{base}.{a.name}" for a in node.names}  # `from pkg import module`
+    return {m for m in found if m.split(".")[0] == "ultralytics_fss"}
+
+
+def existing(modules: set[str]) -> set[str]:
+    """Keep the names that are modules or packages of ours (drop imported functions and classes)."""
+    out = set()
+    for m in modules:
+        path = ROOT.joinpath(*m.split("."))
+        if path.with_suffix(".py").is_file() or (path / "__init__.py").is_file():
+            out.add(m)
+    return out
+
+
+def package_files() -> list[Path]:
+    return sorted(PACKAGE.rglob("*.py"))
+
+
+def folder(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 2 or (len(parts) == 2 and parts[1] in FOLDERS) else None
+
+
+def test_folders_import_only_what_architecture_allows():
+    allowed = {"assign": {"assign"}, "train": {"assign", "train"}, "evidence": {"assign", "train", "evidence"},
+               "dota": {"dota"}}  # fmt: skip
+    checked = 0
+    for path in package_files():
+        here = folder(module_name(path))
+        if here not in allowed:
+            continue
+        for imported in existing(imports(path)):
+            there = folder(imported)
+            assert there in allowed[here], f"{path.relative_to(ROOT)} imports {imported}"
+            checked += 1
+    assert checked > 20
+
+
+def test_nothing_imports_an_entry_point():
+    files = package_files() + sorted((ROOT / "examples").glob("*.py")) + sorted((ROOT / "benchmarks").glob("*.py"))
+    for path in files:
+        bad = existing(imports(path)) & ENTRY_POINTS
+        assert not bad, f"{path.relative_to(ROOT)} imports the entry point(s) {sorted(bad)}"
+
+
+def test_no_import_circles():
+    """Depth-first search over the import-time graph of our modules (a package's `__init__` counts as its module)."""
+    graph = {module_name(p): existing(imports(p, top_level_only=True)) - {module_name(p)} for p in package_files()}
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph.get(node, ())):
+            if nxt == "ultralytics_fss" or node.startswith(nxt + "."):
+                continue  # importing a submodule runs its parent packages first: not an edge back
+            assert state.get(nxt) != 1, "import circle: " + " -> ".join(path + [nxt])
+            if nxt not in state:
+                visit(nxt, path + [nxt])
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+    assert len(state) == len(graph) > 20
+
+
+def test_root_holds_only_what_users_type_or_import():
+    root_modules = {p.stem for p in PACKAGE.glob("*.py")}
+    assert root_modules == {"__init__", "cli", "demo", "synthetic", "tile_dota"}
+    assert {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()} == set(FOLDERS)
+
+
+def test_public_names():
+    import ultralytics_fss
+    from ultralytics_fss import FSSAssigner, FSSTrainer, enable_fss
+    from ultralytics_fss.assign.fss import FSSAssigner as assigner_home
+    from ultralytics_fss.train.trainer import FSSTrainer as trainer_home
+    from ultralytics_fss.train.trainer import enable_fss as enable_home
+
+    assert (FSSAssigner, FSSTrainer, enable_fss) == (assigner_home, trainer_home, enable_home)
+    assert all(hasattr(ultralytics_fss, name) for name in ultralytics_fss.__all__)

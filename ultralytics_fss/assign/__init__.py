@@ -1,0 +1,5 @@
+"""The label-assignment math: FSS as overridable steps (Eqs. 2-8). Imports torch and Ultralytics' box ops only."""
+
+from ultralytics_fss.assign.fss import FSSAssigner, FSSAssignResult
+
+__all__ = ["FSSAssigner", "FSSAssignResult"]

@@ -1,0 +1,5 @@
+"""Evidence a user judges FSS by: paired training runs (stock vs FSS, same data and seed) and their tables."""
+
+from ultralytics_fss.evidence.runs import format_table, read_results, train_pair, train_run
+
+__all__ = ["format_table", "read_results", "train_pair", "train_run"]

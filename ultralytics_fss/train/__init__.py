@@ -1,0 +1,20 @@
+"""Ultralytics glue: the `fss_*` keys, the FSS loss (Eq. 9), assignment statistics, callbacks and `FSSTrainer`."""
+
+from ultralytics_fss.train.cfg import FSS_DEFAULTS, check_fss_args
+from ultralytics_fss.train.loss import FSSDetectionLoss, TALDetectionLoss, build_fss_criterion, build_tal_criterion
+from ultralytics_fss.train.stats import AssignmentStats
+from ultralytics_fss.train.trainer import FSSTrainer, InstallCriterion, enable_fss, record_tal_stats
+
+__all__ = [
+    "FSS_DEFAULTS",
+    "AssignmentStats",
+    "FSSDetectionLoss",
+    "FSSTrainer",
+    "InstallCriterion",
+    "TALDetectionLoss",
+    "build_fss_criterion",
+    "build_tal_criterion",
+    "check_fss_args",
+    "enable_fss",
+    "record_tal_stats",
+]

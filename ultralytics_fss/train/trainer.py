@@ -1,0 +1,164 @@
+"""FSS on a trainer: `FSSTrainer`, `enable_fss`, and the one mechanism both use to install the FSS criterion.
+
+Both add an `InstallCriterion` callback at `on_pretrain_routine_end`, which Ultralytics fires once per run after the
+model, its EMA copy and (on resume) the rebuilt end-to-end criterion exist, for fresh and resumed runs alike. The
+callback builds the criterion for the training model and for the EMA copy (which computes validation losses) and
+carries over the one-to-many / one-to-one schedule of end-to-end heads (`E2ELoss.updates`).
+"""
+
+from __future__ import annotations
+
+from copy import copy
+from typing import Any, Callable
+
+from ultralytics.cfg import cfg2dict
+from ultralytics.models.yolo.detect import DetectionTrainer, DetectionValidator
+from ultralytics.utils import DEFAULT_CFG, LOGGER, IterableSimpleNamespace, colorstr
+from ultralytics.utils.torch_utils import unwrap_model
+
+from ultralytics_fss.train.callbacks import add_stats_callbacks
+from ultralytics_fss.train.cfg import FSS_DEFAULTS, TRAINER_KEY, check_fss_args, trainer_path
+from ultralytics_fss.train.loss import build_fss_criterion, build_tal_criterion
+
+INSTALL_EVENT = "on_pretrain_routine_end"  # after EMA creation and resume, before the first batch
+
+
+def _args_dict(args) -> dict[str, Any]:
+    """Return model or trainer args (a namespace, or a dict for models loaded from checkpoints) as a dict."""
+    return dict(args) if isinstance(args, dict) else dict(vars(args))
+
+
+class InstallCriterion:
+    """`on_pretrain_routine_end` callback: put an FSS (or a recording stock) criterion on the model and its EMA copy.
+
+    A class rather than a closure so that Ultralytics' DDP launcher pickles it by reference with its values. A trainer
+    holds at most one: `add_to` replaces any earlier one.
+
+    Attributes:
+        fss (dict | None): Checked `fss_*` values for trainers whose args lack them (`enable_fss` on a stock trainer):
+            each model gets a copy of its args with these values, while `trainer.args` stays untouched so the stock
+            validator, `args.yaml` and the DDP state see only Ultralytics' keys. None: the values in the model's args
+            (`FSSTrainer`, which declares the keys).
+        stock (bool): Install Ultralytics' own loss with its positives recorded (`record_tal_stats`) instead of FSS.
+    """
+
+    def __init__(self, fss: dict[str, Any] | None = None, stock: bool = False):
+        """Check and keep the `fss_*` values (None: read them from the trainer's args at install time)."""
+        self.fss = None if fss is None else check_fss_args(fss)
+        self.stock = stock
+
+    def __call__(self, trainer) -> None:
+        """Install the criterion on the trainer's model and EMA copy."""
+        build: Callable = build_tal_criterion if self.stock else build_fss_criterion
+        model = unwrap_model(trainer.model)
+        previous = getattr(model, "criterion", None)
+        for target in (model, trainer.ema.ema if trainer.ema else None):
+            if target is None:
+                continue
+            if self.fss is not None:
+                target.args = IterableSimpleNamespace(**{**_args_dict(target.args), **self.fss})
+            criterion = build(target)
+            if hasattr(previous, "updates"):  # E2ELoss rebuilt by Ultralytics on resume: keep its schedule
+                criterion.updates, criterion.o2m, criterion.o2o = previous.updates, previous.o2m, previous.o2o
+            target.criterion = criterion
+        if not self.stock:
+            values = check_fss_args(_args_dict(model.args))
+            LOGGER.info(f"{colorstr('FSS:')} " + ", ".join(f"{k}={v}" for k, v in values.items()))
+
+    def add_to(self, target) -> None:
+        """Register on a trainer or a `YOLO` model in place of any earlier `InstallCriterion`, with the statistics
+        callbacks."""
+        event = target.callbacks[INSTALL_EVENT]
+        event[:] = [f for f in event if not isinstance(f, InstallCriterion)]
+        target.add_callback(INSTALL_EVENT, self)
+        add_stats_callbacks(target)
+
+    def __repr__(self) -> str:
+        if self.stock:
+            return "InstallCriterion(stock)"
+        changed = None if self.fss is None else {k: v for k, v in self.fss.items() if v != FSS_DEFAULTS[k]}
+        return f"InstallCriterion(fss={changed})"
+
+
+class FSSTrainer(DetectionTrainer):
+    """Detection trainer whose criterion assigns labels with FSS; the model class stays Ultralytics' own.
+
+    The `fss_*` keys (see `ultralytics_fss.train.cfg.FSS_KEYS`) are accepted in `overrides`, validated, saved in
+    `args.yaml` and checkpoints, and restored on resume. Checkpoints load without `ultralytics_fss`.
+
+    Examples:
+        >>> from ultralytics_fss import FSSTrainer
+        >>> FSSTrainer(overrides=dict(model="yolo11n.yaml", data="data.yaml", epochs=1, fss_beta=4.0)).train()
+        >>> from ultralytics import YOLO
+        >>> YOLO("yolo11n.yaml").train(trainer=FSSTrainer, data="data.yaml", epochs=1)
+    """
+
+    def __init__(self, cfg=DEFAULT_CFG, overrides: dict[str, Any] | None = None, _callbacks: dict | None = None):
+        """Validate `fss_*` overrides, declare the FSS keys in the base config so Ultralytics accepts them, and add
+        the `InstallCriterion` callback that reads them back from the args.
+
+        Args:
+            cfg (str | dict | SimpleNamespace): Base configuration, Ultralytics' defaults by default.
+            overrides (dict, optional): Arguments, `fss_*` keys included.
+            _callbacks (dict, optional): Ultralytics callbacks.
+        """
+        overrides = dict(overrides or {})
+        if not overrides.get("resume"):  # recorded for `yolo train resume` (a resumed run reads it from its checkpoint)
+            overrides[TRAINER_KEY] = trainer_path(type(self))
+        base = cfg2dict(cfg)
+        check_fss_args({**base, **overrides})  # fail before any run directory is made
+        super().__init__({**FSS_DEFAULTS, TRAINER_KEY: None, **base}, overrides, _callbacks)
+        for key, value in check_fss_args(vars(self.args)).items():  # a stock checkpoint resumed here lacks them
+            setattr(self.args, key, value)
+        setattr(self.args, TRAINER_KEY, trainer_path(type(self)))  # resumed args come from the checkpoint
+        InstallCriterion().add_to(self)
+
+    def get_validator(self) -> DetectionValidator:
+        """Return the stock validator; overridden because it re-checks its args against Ultralytics' defaults, which
+        have no `fss_*` or `trainer` keys (validation losses still use FSS: the EMA model carries the FSS criterion)."""
+        args = {k: v for k, v in vars(self.args).items() if not k.startswith("fss_") and k != TRAINER_KEY}
+        args = IterableSimpleNamespace(**args)
+        return DetectionValidator(self.test_loader, save_dir=self.save_dir, args=copy(args), _callbacks=self.callbacks)
+
+
+def enable_fss(model, **fss: Any):
+    """Turn FSS on for a `YOLO` model (or a trainer) through Ultralytics callbacks alone, whatever its trainer class.
+
+    Adds the `InstallCriterion` callback with these values and the per-epoch `fss/*` statistics callbacks. Calling it
+    again replaces the earlier FSS values. The callbacks travel with the model's callbacks into the trainer, into
+    resumed runs and into DDP workers.
+
+    Args:
+        model (ultralytics.YOLO | BaseTrainer): Anything with `callbacks` and `add_callback`.
+        **fss (Any): `fss_*` hyperparameters (see `ultralytics_fss.train.cfg.FSS_KEYS`); missing keys take defaults.
+
+    Returns:
+        (ultralytics.YOLO | BaseTrainer): `model`, for chaining.
+
+    Raises:
+        KeyError | TypeError | ValueError: For an unknown key or an invalid value, naming the argument.
+
+    Examples:
+        >>> from ultralytics import YOLO
+        >>> from ultralytics_fss import enable_fss
+        >>> model = enable_fss(YOLO("yolo11n.yaml"), fss_beta=4.0)
+        >>> model.train(trainer=MyDetectionTrainer, data="data.yaml", epochs=1)  # any DetectionTrainer subclass
+    """
+    InstallCriterion(fss).add_to(model)
+    return model
+
+
+def record_tal_stats(model):
+    """Record Ultralytics' own assignment (positives per GT, soft targets) in `fss/*` columns, for comparison runs.
+
+    Installs `TALDetectionLoss` (the stock loss with a recording assigner; training is unchanged) and the statistics
+    callbacks on a stock trainer or `YOLO` model. Not for trainers that use FSS (it would replace their criterion).
+
+    Args:
+        model (ultralytics.YOLO | BaseTrainer): Anything with `callbacks` and `add_callback`.
+
+    Returns:
+        (ultralytics.YOLO | BaseTrainer): `model`, for chaining.
+    """
+    InstallCriterion(stock=True).add_to(model)
+    return model
