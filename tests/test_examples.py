@@ -36,3 +36,19 @@ def test_inspect_weights_example(tmp_path):
         listed = [float(w) for w in weights.split(",")] if weights else []
         assert 1 <= int(k) and int(n) <= int(k) and len(listed) == int(n)
         assert all(0 < w < 2 for w in listed) and len(ious.split(",") if ious else []) == int(n)
+
+
+def test_demo_main_job(tmp_path):
+    """The README's main job on tiny settings: both runs train, the table pairs them and counts positives for both."""
+    proc = subprocess.run([sys.executable, "-m", "ultralytics_fss.demo", "--epochs", "1", "--images", "20", "--imgsz",
+                           "64", "--batch", "4", "--project", str(tmp_path)], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=600)  # fmt: skip
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    rows = {(r[0], r[1]): r[2:] for r in (line.strip("| ").split(" | ") for line in
+                                          (tmp_path / "results.md").read_text().splitlines()[2:])}  # fmt: skip
+    assert set(rows) == {("0", "stock"), ("0", "fss"), ("0", "fss - stock")}
+    for run in ("stock", "fss"):
+        m50, m5095, s_epoch, pos = (float(v) for v in rows[("0", run)])
+        assert 0 <= m5095 <= m50 <= 1 and s_epoch > 0 and pos > 0  # pos/GT read back from results.csv fss/* columns
+    assert (tmp_path / "results.csv").read_text().startswith("run,seed,mAP50,mAP50-95,s/epoch,pos/GT")
+    assert (tmp_path / "stock-seed0" / "results.csv").is_file() and (tmp_path / "fss-seed0" / "results.csv").is_file()
