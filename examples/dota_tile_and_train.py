@@ -1,12 +1,12 @@
-"""DOTA end to end: tile the shared DOTA examples, train YOLO with FSS assignment a few epochs, predict on a tile.
+"""DOTA end to end: tile the DOTA samples in tests/data, train YOLO with FSS assignment a few epochs, predict on a tile.
 
 Run from the repository root (tiny settings in brackets are what the test uses)::
 
-    python examples/dota_tile_and_train.py [../shared/data/dota-examples] [--crop 256 --imgsz 64 --epochs 1]
+    python examples/dota_tile_and_train.py [tests/data/dota-examples] [--crop 256 --imgsz 64 --epochs 1]
 
 The same with the command line::
 
-    python -m ultralytics_fss.tile_dota ../shared/data/dota-examples runs/dota-example/tiles
+    python -m ultralytics_fss.tile_dota tests/data/dota-examples runs/dota-example/tiles
     yolo detect train trainer=ultralytics_fss.FSSTrainer data=runs/dota-example/tiles/data.yaml model=yolo11n.yaml
 """
 
@@ -18,15 +18,16 @@ from pathlib import Path
 from ultralytics import YOLO
 
 from ultralytics_fss import FSSTrainer
-from ultralytics_fss.tile_dota import tile_dota
+from ultralytics_fss.dota import tile_dota
 
 REPO = Path(__file__).resolve().parents[1]
+DEFAULT_SRC = REPO / "tests" / "data" / "dota-examples"  # real DOTA-v1.0 samples (academic use only, see its README)
 
 
 def main(argv: list[str] | None = None) -> Path:
     """Tile, train, predict; return the path of the trained weights."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("src", nargs="?", type=Path, default=REPO.parent / "shared" / "data" / "dota-examples")
+    p.add_argument("src", nargs="?", type=Path, default=DEFAULT_SRC, help="DOTA source (default: the samples)")
     p.add_argument("--out", type=Path, default=REPO / "runs" / "dota-example", help="tiles and training runs")
     p.add_argument("--crop", type=int, default=1024, help="tile side (the paper's 1024)")
     p.add_argument("--stride", type=int, help="step between tiles (default: crop * 800 / 1024, the paper's ratio)")

@@ -1,21 +1,19 @@
 """Smoke test of examples/dota_tile_and_train.py on tiny settings: tile, train one epoch, predict."""
 
-import os
+import importlib.util
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ROOT.parent / "shared" / "data" / "dota-examples"
 
 
-def test_dota_tile_and_train_example(tmp_path):
+def test_dota_tile_and_train_example(tmp_path, dota_examples, repo_env):
     """The example runs end to end and leaves tiles Ultralytics accepts, trained weights and a prediction."""
-    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    cmd = [sys.executable, str(ROOT / "examples" / "dota_tile_and_train.py"), str(EXAMPLES), "--out", str(tmp_path),
-           "--crop", "256", "--imgsz", "64", "--epochs", "1"]  # fmt: skip
-    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    cmd = [sys.executable, str(ROOT / "examples" / "dota_tile_and_train.py"), str(dota_examples),
+           "--out", str(tmp_path), "--crop", "256", "--imgsz", "64", "--epochs", "1"]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=tmp_path, env=repo_env, capture_output=True, text=True, timeout=600)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-3000:]
     tiles = sorted((tmp_path / "tiles" / "images" / "train").glob("*.png"))
@@ -24,6 +22,15 @@ def test_dota_tile_and_train_example(tmp_path):
     assert (tmp_path / "tiles" / "data.yaml").is_file() and (tmp_path / "tiles" / "manifest.csv").is_file()
     assert re.search(r"\b0 corrupt", out) and not re.search(r"\b[1-9]\d* corrupt", out)  # Ultralytics' checks
     assert out.count("label file without image") == 5  # the five example label files without images, reported
+    assert not [p for p in tiles if p.name.split("__")[0] not in {"P0706", "P1888"}]  # ... and skipped
     assert re.search(r"(\d+) tiles, (\d+) object labels", out)
     assert (tmp_path / "train" / "weights" / "best.pt").is_file()
     assert re.search(r"predicted \d+ boxes on P\d+__1__\d+___\d+\.png", out)
+
+
+def test_dota_example_default_source_is_in_the_repository(dota_examples):
+    """Run without SRC, the example tiles the samples shipped in tests/data (a plain clone has them)."""
+    spec = importlib.util.spec_from_file_location("dota_example", ROOT / "examples" / "dota_tile_and_train.py")
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)  # defines the example's names; main() only runs as a script
+    assert example.DEFAULT_SRC == dota_examples

@@ -4,6 +4,8 @@ point, and the public names import from the package root."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -114,3 +116,11 @@ def test_public_names():
 
     assert (FSSAssigner, FSSTrainer, enable_fss) == (assigner_home, trainer_home, enable_home)
     assert all(hasattr(ultralytics_fss, name) for name in ultralytics_fss.__all__)
+
+
+def test_tiling_workers_start_without_torch():
+    """A tiling pool worker imports `ultralytics_fss.dota.tile` (and with it the package root): neither torch nor
+    Ultralytics may come along, or every spawned worker pays their import time."""
+    code = "import sys, ultralytics_fss.dota.tile; print(sorted(m for m in ('torch', 'ultralytics') if m in sys.modules))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.split() == ["[]"], proc.stdout + proc.stderr

@@ -2,31 +2,53 @@
 
 `FSSAssigner` (the paper's math, `ultralytics_fss.assign`), `FSSDetectionLoss` (Eq. 9), `FSSTrainer` and `enable_fss`
 (Ultralytics glue, `ultralytics_fss.train`). The DOTA pipeline is `ultralytics_fss.dota` and the `yolo`
-command-line glue `ultralytics_fss.cli`; neither is imported here, so `import ultralytics_fss` stays light.
+command-line glue `ultralytics_fss.cli`.
+
+The public names load on first use (PEP 562), so `import ultralytics_fss.dota...` in a tiling worker process does not
+import torch and Ultralytics' models; `from ultralytics_fss import FSSTrainer` works as usual.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
-from ultralytics_fss.assign import FSSAssigner, FSSAssignResult
-from ultralytics_fss.train import (
-    FSS_DEFAULTS,
-    FSSDetectionLoss,
-    FSSTrainer,
-    build_fss_criterion,
-    check_fss_args,
-    enable_fss,
-    record_tal_stats,
-)
+if TYPE_CHECKING:
+    from ultralytics_fss.assign import FSSAssigner, FSSAssignResult
+    from ultralytics_fss.train import (
+        FSS_DEFAULTS,
+        FSSDetectionLoss,
+        FSSTrainer,
+        build_fss_criterion,
+        check_fss_args,
+        enable_fss,
+        record_tal_stats,
+    )
 
-__all__ = [
-    "FSSAssigner",
-    "FSSAssignResult",
-    "FSSDetectionLoss",
-    "FSSTrainer",
-    "FSS_DEFAULTS",
-    "build_fss_criterion",
-    "check_fss_args",
-    "enable_fss",
-    "record_tal_stats",
-    "__version__",
-]
+_HOMES = {
+    "FSSAssigner": "ultralytics_fss.assign",
+    "FSSAssignResult": "ultralytics_fss.assign",
+    "FSSDetectionLoss": "ultralytics_fss.train",
+    "FSSTrainer": "ultralytics_fss.train",
+    "FSS_DEFAULTS": "ultralytics_fss.train",
+    "build_fss_criterion": "ultralytics_fss.train",
+    "check_fss_args": "ultralytics_fss.train",
+    "enable_fss": "ultralytics_fss.train",
+    "record_tal_stats": "ultralytics_fss.train",
+}
+__all__ = [*_HOMES, "__version__"]
+
+
+def __getattr__(name: str):
+    """Import a public name from its home module when it is first asked for."""
+    if name in _HOMES:
+        value = globals()[name] = getattr(importlib.import_module(_HOMES[name]), name)
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """List the lazy names too."""
+    return sorted({*globals(), *__all__})

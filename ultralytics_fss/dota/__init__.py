@@ -1,9 +1,53 @@
-"""Stages of the DOTA tiler; the entry point is :mod:`ultralytics_fss.tile_dota`.
+"""DOTA tiling pipeline: aerial images and polygons in, an Ultralytics YOLO dataset out.
 
-The modules here are pure or I/O-only stages with no Ultralytics import, so worker processes start fast:
+Public API (``python -m ultralytics_fss.tile_dota`` is its command line)::
 
-- :mod:`~ultralytics_fss.dota.geometry`: sliding windows, polygon repair, clipping, tile labels (numpy + shapely).
-- :mod:`~ultralytics_fss.dota.labels`: DOTA class lists and the label-file parser.
-- :mod:`~ultralytics_fss.dota.io`: source layouts, image decoding, atomic writes, manifest and data.yaml.
-- :mod:`~ultralytics_fss.dota.worker`: tiling one image (the unit of work, restart and sharding).
+    from ultralytics_fss.dota import tile_dota, TileSummary, TilingError, TilingInterrupted
+
+Stages, run by :func:`tile_dota` (:mod:`.pipeline`):
+
+- :mod:`.prepare`: source layout, splits, class names, this shard's jobs (nothing written).
+- :mod:`.output`: :class:`~.output.TileOutput`, the one owner of the output state in DST (roots, ``.tile_dota``
+  state, restart records, options, temporaries, manifest, data.yaml).
+- :mod:`.run`: worker count, inline or pool execution, Ctrl-C and SIGTERM.
+- :mod:`.summary`: :class:`TileSummary`, :class:`TilingInterrupted`, the closing log.
+
+Worker side (imported by pool workers, no Ultralytics import, so workers start fast):
+
+- :mod:`.tile`: tiling one image (the unit of work, restart and sharding); :mod:`.records`: jobs, counters, records.
+- :mod:`.config`: :class:`~.config.TileConfig`, the output options and their defaults.
+- :mod:`.geometry`: sliding windows, polygon repair, clipping, tile labels (numpy + shapely).
+- :mod:`.labels`: DOTA class lists and the label-file parser.
+- :mod:`.files`: source layouts, atomic writes; :mod:`.images`: decoding, rescaling, cropping, encoding.
+- :mod:`.errors`: :class:`TilingError`, :class:`~.errors.ImageError`.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+from .errors import TilingError
+
+if TYPE_CHECKING:
+    from .pipeline import tile_dota
+    from .summary import TileSummary, TilingInterrupted
+
+__all__ = ["TileSummary", "TilingError", "TilingInterrupted", "tile_dota"]
+
+# Loaded on first use: pool workers import this package for ``.tile``, and the pipeline's Ultralytics import (torch
+# with it, about a second) would otherwise slow every worker's start.
+_LAZY = {"tile_dota": ".pipeline", "TileSummary": ".summary", "TilingInterrupted": ".summary"}
+
+
+def __getattr__(name: str):
+    """Import the main-process half of the public API when it is first asked for (PEP 562)."""
+    if name in _LAZY:
+        value = globals()[name] = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """List the lazy names too."""
+    return sorted({*globals(), *__all__})

@@ -18,6 +18,7 @@ DOTA_CATEGORIES: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 DOTA_CATEGORIES["1.5"] = (*DOTA_CATEGORIES["1.0"], "container-crane")
 DOTA_CATEGORIES["2.0"] = (*DOTA_CATEGORIES["1.5"], "airport", "helipad")
+DEFAULT_VERSION = "1.5"  # the FSS paper's DOTA version
 
 # A DOTA object line: 8 corner coordinates, the category and (optional in some DOTA-v1.0 files) the difficult flag.
 _MIN_TOKENS, _MAX_TOKENS = 9, 10

@@ -1,0 +1,205 @@
+"""Files of the DOTA tiler: source layouts, file listings, atomic writes and the clean-up of temporary files.
+
+Imported by worker processes: standard library only (numpy for type hints).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .errors import TilingError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
+TMP_SUFFIX = ".tmp"  # temporary files are ".{final name}.{run token}.tmp": hidden from Ultralytics' image globs
+
+
+# ---------------------------------------------------------------------------------------------------------- layouts
+@dataclass(frozen=True)
+class SplitSource:
+    """Where one split of the source lives.
+
+    Attributes:
+        name (str): Split name (train, val, test...).
+        images (Path): Image folder.
+        labels (Path | None): DOTA label folder, None when the split has none (DOTA test).
+    """
+
+    name: str
+    images: Path
+    labels: Path | None
+
+
+LAYOUTS = {
+    "official": "SRC/{split}/images + SRC/{split}/labelTxt",
+    "ultralytics": "SRC/images/{split} + SRC/labels/{split}_original",
+    "flat": "SRC/images + SRC/labelTxt (one split, named 'train')",
+}
+
+
+def _has_images(folder: Path) -> bool:
+    """Whether ``folder`` exists and holds at least one image file."""
+    return folder.is_dir() and any(p.suffix.lower() in IMAGE_SUFFIXES for p in folder.iterdir())
+
+
+def _dir_or_none(path: Path) -> Path | None:
+    """``path`` when it is a folder, else None (a split without labels)."""
+    return path if path.is_dir() else None
+
+
+def detect_layout(src: Path) -> tuple[str, dict[str, SplitSource]]:
+    """Recognise the DOTA layout of ``src`` (see LAYOUTS) and return its splits.
+
+    Args:
+        src (Path): Source root.
+
+    Returns:
+        layout (str): Key of LAYOUTS.
+        splits (dict[str, SplitSource]): Splits found, by name.
+
+    Raises:
+        TilingError: If ``src`` is missing, empty, or matches several layouts; the message lists the layouts tried.
+    """
+    tried = "; ".join(f"{k}: {v}" for k, v in LAYOUTS.items())
+    if not src.is_dir():
+        raise TilingError(f"source {src} is not a folder (layouts tried: {tried})")
+    found: dict[str, dict[str, SplitSource]] = {}
+    official = {
+        d.name: SplitSource(d.name, d / "images", _dir_or_none(d / "labelTxt"))
+        for d in sorted(src.iterdir())
+        if (d / "images").is_dir() and ((d / "labelTxt").is_dir() or _has_images(d / "images"))
+    }
+    if official:
+        found["official"] = official
+    labels_root = src / "labels"
+    if (src / "images").is_dir() and labels_root.is_dir() and any(labels_root.glob("*_original")):
+        found["ultralytics"] = {
+            d.name: SplitSource(d.name, d, _dir_or_none(labels_root / f"{d.name}_original"))
+            for d in sorted((src / "images").iterdir())
+            if d.is_dir()
+        }
+    if (
+        (src / "labelTxt").is_dir()
+        and (src / "images").is_dir()
+        and not any(p.is_dir() for p in (src / "images").iterdir())
+    ):
+        found["flat"] = {"train": SplitSource("train", src / "images", src / "labelTxt")}
+    if not found:
+        raise TilingError(f"no DOTA layout found in {src} (layouts tried: {tried})")
+    if len(found) > 1:
+        raise TilingError(
+            f"ambiguous source {src}: it matches the {' and '.join(found)} layouts (layouts tried: {tried})"
+        )
+    layout, splits = next(iter(found.items()))
+    if not any(
+        list_files(s.images, IMAGE_SUFFIXES) or (s.labels and list_files(s.labels, (".txt",))) for s in splits.values()
+    ):
+        raise TilingError(f"source {src} ({layout} layout: {LAYOUTS[layout]}) holds no images and no label files")
+    return layout, splits
+
+
+def list_files(folder: Path | None, suffixes: tuple[str, ...]) -> dict[str, Path]:
+    """Files of ``folder`` with one of ``suffixes`` (case-insensitive), by stem, sorted by name.
+
+    Args:
+        folder (Path | None): Folder to list; None or missing gives an empty dict.
+        suffixes (tuple[str, ...]): Accepted suffixes, lower case with dot.
+
+    Returns:
+        (dict[str, Path]): Stem to file; for a stem present with two suffixes, the first by name.
+    """
+    if folder is None or not folder.is_dir():
+        return {}
+    files: dict[str, Path] = {}
+    for p in sorted(folder.iterdir()):
+        if p.suffix.lower() in suffixes and p.is_file() and not p.name.startswith("."):
+            files.setdefault(p.stem, p)
+    return files
+
+
+# ------------------------------------------------------------------------------------------------------ atomic files
+def tmp_path(path: Path, token: str) -> Path:
+    """Temporary name for ``path``: hidden, tagged with the run token, in the same folder (so rename is atomic)."""
+    return path.with_name(f".{path.name}.{token}{TMP_SUFFIX}")
+
+
+def write_atomic(path: Path, data: bytes | np.ndarray | str, token: str) -> None:
+    """Write a file under a temporary name, then rename it over ``path``; no partial file is ever visible.
+
+    The temporary file is removed on any exception, KeyboardInterrupt included. A SIGKILL can still leave it behind;
+    :func:`remove_stale_tmp` cleans those up on the next run.
+
+    Args:
+        path (Path): Final file.
+        data (bytes | np.ndarray | str): Contents: bytes-like, or str written as UTF-8.
+        token (str): Run token, part of the temporary name.
+    """
+    tmp = tmp_path(path, token)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data.encode("utf-8") if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def link_atomic(src: Path, path: Path, token: str) -> None:
+    """Hard-link ``src`` to ``path`` atomically (copy where the file system has no hard links).
+
+    Args:
+        src (Path): Existing file.
+        path (Path): New name.
+        token (str): Run token, part of the temporary name.
+    """
+    tmp = tmp_path(path, token)
+    try:
+        tmp.unlink(missing_ok=True)
+        try:
+            os.link(src, tmp)
+        except OSError:
+            tmp.write_bytes(src.read_bytes())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def remove_stale_tmp(folders: list[Path], stems: set[str] | None = None, token: str | None = None) -> int:
+    """Delete temporary files left in ``folders`` by an interrupted or killed run.
+
+    Args:
+        folders (list[Path]): Output folders to scan (not recursive).
+        stems (set[str] | None): Only temporaries of tiles of these source images (``{stem}__...``), so concurrent
+            shards never touch each other's files; None: any.
+        token (str | None): Only temporaries of this run; None: any run.
+
+    Returns:
+        (int): Number of files removed.
+    """
+    removed = 0
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        with os.scandir(folder) as entries:
+            for e in entries:
+                name = e.name
+                if not (name.startswith(".") and name.endswith(TMP_SUFFIX)):
+                    continue
+                if token is not None and not name.endswith(f".{token}{TMP_SUFFIX}"):
+                    continue
+                if (
+                    stems is not None
+                    and name[1:].split("__", 1)[0] not in stems
+                    and name[1:].rsplit(".", 3)[0] not in stems
+                ):
+                    continue
+                Path(e.path).unlink(missing_ok=True)
+                removed += 1
+    return removed
+

@@ -1,0 +1,264 @@
+"""The tiler's output state in DST, with one owner: :class:`TileOutput` knows every path the tiler writes there.
+
+Layout of DST::
+
+    images/{split}, labels/{split}      tiles and labels of the first label format (detect, or obb)
+    obb/images/{split}, obb/labels/...  format ``both`` only: the obb dataset (images hard-linked)
+    data.yaml                           one per dataset root (DST, and DST/obb for ``both``)
+    manifest.csv                        one row per tile of every finished image
+    .tile_dota/options.json             the options DST was made with; a restart must match them
+    .tile_dota/done/{split}/{stem}.json one record per finished image (restart and shard state)
+
+Imported by worker processes: no Ultralytics import.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .config import TileConfig
+from .errors import TilingError
+from .files import remove_stale_tmp, write_atomic
+from .records import ImageResult
+
+STATE_DIR = ".tile_dota"  # DST/.tile_dota: options and restart records
+OPTIONS = "options.json"
+DONE = "done"
+MANIFEST = "manifest.csv"
+DATA_YAML = "data.yaml"
+MANIFEST_FIELDS = (
+    "split", "tile", "image", "rate", "left", "top", "left_orig", "top_orig", "crop", "width", "height", "objects",
+    "truncated",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TileOutput:
+    """The output root DST and everything the tiler keeps in it (picklable: worker processes get a copy).
+
+    Attributes:
+        dst (Path): Output root, absolute.
+        formats (tuple[str, ...]): Label formats written, as :meth:`TileConfig.formats` gives them; the first at DST,
+            each further one under ``DST/{format}``.
+
+    Examples:
+        >>> out = TileOutput(Path("/data/tiles"), ("detect", "obb"))
+        >>> [p.as_posix() for p in out.roots], out.record_path("train", "P0706").as_posix()
+        (['/data/tiles', '/data/tiles/obb'], '/data/tiles/.tile_dota/done/train/P0706.json')
+    """
+
+    dst: Path
+    formats: tuple[str, ...] = ("detect",)
+
+    # ------------------------------------------------------------------------------------------------------ paths
+    @property
+    def roots(self) -> tuple[Path, ...]:
+        """Dataset root of each label format, in the order of ``formats``."""
+        return (self.dst, *(self.dst / f for f in self.formats[1:]))
+
+    @property
+    def state(self) -> Path:
+        """The state folder ``DST/.tile_dota``."""
+        return self.dst / STATE_DIR
+
+    @staticmethod
+    def images_dir(root: Path, split: str) -> Path:
+        """Tile folder of one split under a dataset root."""
+        return root / "images" / split
+
+    @staticmethod
+    def labels_dir(root: Path, split: str) -> Path:
+        """Label folder of one split under a dataset root."""
+        return root / "labels" / split
+
+    def record_path(self, split: str, stem: str) -> Path:
+        """Path of the record that marks an image as finished."""
+        return self.state / DONE / split / f"{stem}.json"
+
+    # ---------------------------------------------------------------------------------------------------- records
+    def read_record(self, split: str, stem: str) -> ImageResult | None:
+        """The record of a finished image, None when it is not finished."""
+        path = self.record_path(split, stem)
+        return ImageResult.from_json(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+    def write_record(self, result: ImageResult, token: str) -> None:
+        """Mark an image as finished: written last, atomically, after all its tiles and labels."""
+        path = self.record_path(result.split, result.stem)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, result.to_json(), token)
+
+    def done_splits(self) -> list[str]:
+        """Splits with at least one finished image, from any run into DST, sorted."""
+        done = self.state / DONE
+        return sorted(d.name for d in done.iterdir()) if done.is_dir() else []
+
+    def read_records(self) -> list[dict]:
+        """Load every finished-image record (any shard, any order).
+
+        Returns:
+            (list[dict]): Records sorted by (split, image); unreadable ones (impossible with atomic writes) are skipped.
+        """
+        records = []
+        for p in sorted((self.state / DONE).glob("*/*.json")):
+            try:
+                records.append(json.loads(p.read_text(encoding="utf-8")))
+            except (OSError, ValueError):
+                continue
+        return sorted(records, key=lambda r: (r["split"], r["stem"]))
+
+    # ------------------------------------------------------------------------------------------------------ state
+    def check_or_reset(self, cfg: TileConfig, *, overwrite: bool, sharded: bool, token: str) -> None:
+        """Compare ``cfg`` with the options of an earlier run into DST, or record them for later runs.
+
+        Args:
+            cfg (TileConfig): This run's options.
+            overwrite (bool): Delete the tiler's earlier output in DST first.
+            sharded (bool): Whether this is one shard of several (then ``overwrite`` is refused: it would clear the
+                other shards' work).
+            token (str): Run token for temporary names.
+
+        Raises:
+            TilingError: If DST was made with other options, or ``overwrite`` is asked of a shard.
+        """
+        if overwrite:
+            if sharded:
+                raise TilingError(
+                    "--overwrite clears DST for every shard: run it once without --shard, or clear DST yourself"
+                )
+            self._reset()
+        options = json.loads(json.dumps(asdict(cfg)))  # tuples as lists, as they come back from the file
+        path = self.state / OPTIONS
+        if path.is_file():
+            old = json.loads(path.read_text(encoding="utf-8"))
+            if old != options:
+                diff = ", ".join(f"{k}: {old.get(k)!r} -> {v!r}" for k, v in options.items() if old.get(k) != v)
+                raise TilingError(
+                    f"{self.dst} holds tiles made with other options ({diff}); use --overwrite or another DST"
+                )
+            return
+        self.state.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, json.dumps(options, indent=1), token)
+
+    def _reset(self) -> None:
+        """Delete everything the tiler writes in DST, whatever formats made it ("obb": the second root of ``both``)."""
+        for name in ("images", "labels", "obb", MANIFEST, DATA_YAML, STATE_DIR):
+            p = self.dst / name
+            shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
+
+    def make_dirs(self, split: str, has_labels: bool) -> None:
+        """Create the tile (and label) folders of one split under every dataset root."""
+        for root in self.roots:
+            self.images_dir(root, split).mkdir(parents=True, exist_ok=True)
+            if has_labels:
+                self.labels_dir(root, split).mkdir(parents=True, exist_ok=True)
+
+    # -------------------------------------------------------------------------------------------------- temporaries
+    def _tmp_folders(self, splits: list[str]) -> list[Path]:
+        """Folders where tiles, labels and records of ``splits`` get their temporary names."""
+        folders = [d(r, s) for r in self.roots for d in (self.images_dir, self.labels_dir) for s in splits]
+        return folders + [self.state / DONE / s for s in splits]
+
+    def remove_stale_tmp(self, splits: list[str], stems: set[str]) -> int:
+        """Delete temporaries that a killed run left for these images only (concurrent shards keep theirs).
+
+        Args:
+            splits (list[str]): Splits of this run.
+            stems (set[str]): Stems of this run's (this shard's) images.
+
+        Returns:
+            (int): Number of files removed.
+        """
+        return remove_stale_tmp(self._tmp_folders(splits), stems=stems)
+
+    def remove_run_tmp(self, splits: list[str], token: str) -> int:
+        """Delete this run's temporaries, wherever it was stopped (tiles, labels, records, options, manifest).
+
+        Args:
+            splits (list[str]): Splits of this run.
+            token (str): This run's token.
+
+        Returns:
+            (int): Number of files removed.
+        """
+        return remove_stale_tmp([*self._tmp_folders(splits), self.state, self.dst], token=token)
+
+    # ------------------------------------------------------------------------------------------ manifest, data.yaml
+    def write_manifest(self, token: str) -> int:
+        """Rebuild ``DST/manifest.csv`` from all finished-image records, safe against shards finishing concurrently.
+
+        Each writer re-reads the records after its rename and rewrites while they changed, so the last rename always
+        reflects every record written before it: shards may finish in any order.
+
+        Args:
+            token (str): Run token for the temporary file.
+
+        Returns:
+            (int): Number of images in the manifest.
+        """
+        text = None
+        while True:
+            records = self.read_records()
+            new = manifest_text(records)
+            if new == text:
+                return len(records)
+            write_atomic(self.dst / MANIFEST, new, token)
+            text = new
+
+    def write_data_yaml(self, splits: list[str], names: list[str], token: str) -> None:
+        """Write ``data.yaml`` in every dataset root, listing ``splits`` and every split tiled into DST before.
+
+        Args:
+            splits (list[str]): Splits of this run, in order.
+            names (list[str]): Class names in index order.
+            token (str): Run token for the temporary files.
+        """
+        tiled = splits + [s for s in self.done_splits() if s not in splits]  # also runs with other --splits
+        for root in self.roots:
+            write_atomic(root / DATA_YAML, data_yaml_text(root, tiled, names), token)
+
+
+def manifest_text(records: list[dict]) -> str:
+    """Render the manifest: one CSV row per tile (see MANIFEST_FIELDS), sorted by split, image, then tile order.
+
+    Args:
+        records (list[dict]): Finished-image records, as :meth:`TileOutput.read_records` gives them.
+
+    Returns:
+        (str): CSV text with a header row.
+    """
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=MANIFEST_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for r in records:
+        for t in r["tiles"]:
+            writer.writerow({"split": r["split"], "image": r["image"], **t})
+    return buf.getvalue()
+
+
+def data_yaml_text(dataset: Path, splits: list[str], names: list[str]) -> str:
+    """Render an Ultralytics data.yaml; a missing val split points at train (Ultralytics requires a val key).
+
+    Args:
+        dataset (Path): Dataset root (absolute), written as ``path:``.
+        splits (list[str]): Splits tiled.
+        names (list[str]): Class names in index order.
+
+    Returns:
+        (str): YAML text.
+    """
+    lines = [
+        "# Ultralytics dataset written by python -m ultralytics_fss.tile_dota",
+        f"path: {json.dumps(str(dataset))}",
+    ]
+    train = "train" if "train" in splits else splits[0]
+    lines.append(f"train: images/{train}")
+    lines.append(f"val: images/{'val' if 'val' in splits else train}")
+    if "test" in splits:
+        lines.append("test: images/test")
+    lines += ["", "names:"] + [f"  {i}: {json.dumps(n)}" for i, n in enumerate(names)]
+    return "\n".join(lines) + "\n"
