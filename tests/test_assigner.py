@@ -12,9 +12,15 @@ from ultralytics_fss import FSSAssigner
 STRIDES = (8, 16, 32)
 
 
-def anchors(imgsz: int, strides=STRIDES) -> torch.Tensor:
+def grid_of(imgsz: int | tuple[int, int], strides=STRIDES) -> list[tuple[int, int]]:
+    """(height, width) in cells of each level for an image of `imgsz` (side, or (height, width)) pixels."""
+    h, w = (imgsz, imgsz) if isinstance(imgsz, int) else imgsz
+    return [(h // s, w // s) for s in strides]
+
+
+def anchors(imgsz: int | tuple[int, int], strides=STRIDES) -> torch.Tensor:
     """Anchor centres in pixels, (N, 2), as Ultralytics' loss builds them."""
-    feats = [torch.zeros(1, 1, imgsz // s, imgsz // s) for s in strides]
+    feats = [torch.zeros(1, 1, *hw) for hw in grid_of(imgsz, strides)]
     points, stride = make_anchors(feats, torch.tensor(strides, dtype=torch.float32), 0.5)
     return points * stride
 
@@ -23,13 +29,15 @@ def random_case(gen, b=2, m=6, imgsz=64, nc=3, max_wh=0.5, valid=0.8, strides=ST
     """Random predictions and GTs; `quantize` rounds scores and boxes so that ties are frequent."""
     anc = anchors(imgsz, strides)
     n = anc.shape[0]
-    xy = torch.rand(b, m, 2, generator=gen) * imgsz
-    wh = torch.rand(b, m, 2, generator=gen) * imgsz * max_wh + 0.5
-    gt = torch.cat([xy - wh / 2, xy + wh / 2], -1).clamp(0, imgsz)
+    h, w = (imgsz, imgsz) if isinstance(imgsz, int) else imgsz
+    size = torch.tensor([w, h], dtype=torch.float32)
+    xy = torch.rand(b, m, 2, generator=gen) * size
+    wh = torch.rand(b, m, 2, generator=gen) * max(h, w) * max_wh + 0.5
+    gt = torch.minimum(torch.cat([xy - wh / 2, xy + wh / 2], -1).clamp(min=0), size.repeat(2))
     mask = (torch.rand(b, m, 1, generator=gen) < valid).float()
     labels = torch.randint(0, nc, (b, m, 1), generator=gen).float()
     pxy = anc[None] + torch.randn(b, n, 2, generator=gen) * 3
-    pwh = torch.rand(b, n, 2, generator=gen) * imgsz * max_wh + 1
+    pwh = torch.rand(b, n, 2, generator=gen) * max(h, w) * max_wh + 1
     pd = torch.cat([pxy - pwh / 2, pxy + pwh / 2], -1)
     ps = torch.rand(b, n, nc, generator=gen)
     if quantize:
@@ -40,19 +48,21 @@ def random_case(gen, b=2, m=6, imgsz=64, nc=3, max_wh=0.5, valid=0.8, strides=ST
     return ps, pd, anc, labels, gt, mask, po
 
 
-def assert_matches_reference(case, **kw):
-    """Compare every output field (and k) with the loop reference."""
+def assert_matches_reference(case, grid=None, **kw):
+    """Compare every output field (and k) with the loop reference, for step 1 through the dense mask and, when
+    `grid` is given, through the O(P) listing too."""
     nc = case[0].shape[-1]
     assigner = FSSAssigner(num_classes=nc, **kw)
-    result, k = assigner.assign(*case)
     ref = reference_fss(*case, num_classes=nc, **kw)
-    for name, got, want in zip(result._fields, result, ref):
-        assert got.dtype == want.dtype or name in {"scores", "weights"}, name
-        if got.dtype in (torch.bool, torch.long):
-            assert torch.equal(got, want), name
-        else:
-            torch.testing.assert_close(got.float(), want.float(), atol=2e-5, rtol=1e-4, msg=name)
-    torch.testing.assert_close(k, ref[6] * case[5][..., 0].long())
+    for g in [None] + ([grid] if grid is not None else []):
+        result, k = assigner.assign(*case, grid=g)
+        for name, got, want in zip(result._fields, result, ref):
+            assert got.dtype == want.dtype or name in {"scores", "weights"}, name
+            if got.dtype in (torch.bool, torch.long):
+                assert torch.equal(got, want), (name, g)
+            else:
+                torch.testing.assert_close(got.float(), want.float(), atol=2e-5, rtol=1e-4, msg=name)
+        torch.testing.assert_close(k, ref[6] * case[5][..., 0].long())
     return result
 
 
@@ -67,13 +77,16 @@ def assert_matches_reference(case, **kw):
         dict(b=2, m=6, valid=0.0),  # images without valid GT
         dict(b=2, m=6, obj=True, nc=1),  # objectness term and a single class
         dict(b=2, m=5, strides=(8,)),  # one level: stride_val = stride[0]
+        dict(b=2, m=8, imgsz=(64, 96)),  # rectangular image (rect=True validation batches)
+        dict(b=2, m=8, strides=(4, 8, 16, 32)),  # four levels (P2 models)
     ],
 )
 def test_matches_loop_reference(params):
     gen = torch.Generator().manual_seed(0)
     strides = params.get("strides", STRIDES)
+    grid = grid_of(params.get("imgsz", 64), strides)
     for _ in range(15):
-        assert_matches_reference(random_case(gen, **params), stride=list(strides))
+        assert_matches_reference(random_case(gen, **params), grid=grid, stride=list(strides))
 
 
 @pytest.mark.parametrize(
@@ -82,7 +95,7 @@ def test_matches_loop_reference(params):
 def test_matches_reference_other_hyperparameters(kw):
     gen = torch.Generator().manual_seed(1)
     for _ in range(10):
-        assert_matches_reference(random_case(gen, m=10), **kw)
+        assert_matches_reference(random_case(gen, m=10), grid=grid_of(64), **kw)
 
 
 def test_no_gt_at_all():
@@ -229,3 +242,92 @@ def test_inputs_untouched():
     before = [t.clone() for t in case[:6]]
     FSSAssigner(num_classes=3)(*case[:6])
     assert all(torch.equal(a, b) for a, b in zip(before, case[:6]))
+
+
+@pytest.mark.parametrize(
+    "imgsz, strides, b, m, max_wh",
+    [
+        ((96, 160), STRIDES, 3, 20, 0.3),  # rectangular
+        ((160, 64), (4, 8, 16, 32), 2, 12, 0.3),  # P2: four levels
+        (256, (8, 16, 32, 64), 2, 30, 0.1),  # P6: four levels
+        (1024, STRIDES, 2, 2000, 0.04),  # DOTA-like: 2000 GTs of 4-44 px per image
+    ],
+)
+def test_candidate_listing_equals_dense_rule(imgsz, strides, b, m, max_wh):
+    """Step 1 in O(P) (`grid` given) lists exactly the pairs of Ultralytics' dense mask, in the same order, also for
+    GTs partly outside the image, tiny GTs (sides floored to stride_val) and padding rows."""
+    gen = torch.Generator().manual_seed(8)
+    tal = TaskAlignedAssigner(num_classes=3, stride=list(strides))
+    fss = FSSAssigner(num_classes=3, stride=list(strides))
+    anc = anchors(imgsz, strides)
+    h, w = (imgsz, imgsz) if isinstance(imgsz, int) else imgsz
+    for quantize in (False, True):
+        xy = torch.rand(b, m, 2, generator=gen) * torch.tensor([w, h]) * 1.2 - torch.tensor([w, h]) * 0.1
+        wh = torch.rand(b, m, 2, generator=gen) * max(h, w) * max_wh
+        if quantize:  # box edges exactly on anchor centres and cell borders: the strict inequality decides
+            xy, wh = (xy / 4).round() * 4, (wh / 4).round() * 4
+        gt = torch.cat([xy - wh / 2, xy + wh / 2], -1)
+        valid = torch.rand(b, m, generator=gen) < 0.8
+        dense = (tal.select_candidates_in_gts(anc, gt, valid[..., None].float()).bool() & valid[..., None])
+        listed = fss.candidates(anc, gt, valid, grid_of(imgsz, strides))
+        assert all(torch.equal(x, y) for x, y in zip(dense.nonzero(as_tuple=True), listed))
+        assert listed[0].numel() > m  # the scene has candidates to compare
+
+
+def test_grid_that_does_not_match_the_anchors_is_refused():
+    anc = anchors(64)
+    with pytest.raises(ValueError, match="does not describe"):
+        FSSAssigner(num_classes=3).candidates(anc, torch.zeros(1, 1, 4), torch.ones(1, 1, dtype=torch.bool),
+                                              grid_of(96))  # fmt: skip
+
+
+def test_non_finite_predictions_are_the_worst_candidates():
+    """NaN/inf scores or boxes: finite targets and weights; those anchors lose to finite ones; no positive gets a
+    NaN; the same scene without the bad anchors' values assigns the rest the same way."""
+    gen = torch.Generator().manual_seed(9)
+    ps, pd, anc, labels, gt, mask, _ = random_case(gen, m=8)
+    bad = torch.rand(ps.shape[:2], generator=gen) < 0.2  # (b, N)
+    ps, pd = ps.clone(), pd.clone()
+    ps[bad] = float("nan")
+    pd[bad.roll(1, 1)] = float("inf")
+    r = FSSAssigner(num_classes=3)(ps, pd, anc, labels, gt, mask)
+    assert all(torch.isfinite(t.float()).all() for t in r)
+    assert r.fg_mask.any() and (r.weights[r.fg_mask] > 0).all()
+    bad_any = bad | bad.roll(1, 1)
+    assert (r.scores[bad_any] == 0).all()  # a bad anchor, if kept as a last resort, has IoU target 0
+
+
+def test_degenerate_ground_truths():
+    """One image, GT rows: 0 normal; 1 padding between real rows; 2 zero width; 3 wholly outside the image; 4 partly
+    outside; 5 an exact duplicate of 0; 6 smaller than one stride; 7 NaN coordinates (valid flag set). No crash,
+    finite outputs, no positive on padding or NaN rows, duplicates resolved to the lower GT index, the degenerate
+    but real GTs 2, 4 and 6 still get positives."""
+    anc = anchors(64)
+    n = anc.shape[0]
+    gt = torch.tensor([[[8.0, 8.0, 30.0, 30.0], [0.0, 0.0, 0.0, 0.0], [40.0, 8.0, 40.0, 30.0],
+                        [80.0, 80.0, 100.0, 100.0], [-10.0, 40.0, 12.0, 60.0], [8.0, 8.0, 30.0, 30.0],
+                        [50.0, 50.0, 52.0, 51.0], [float("nan"), 1.0, 5.0, 5.0]]])  # fmt: skip
+    mask = torch.tensor([[1.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]])[..., None]
+    labels = torch.zeros(1, 8, 1)
+    pd = torch.cat([anc - 6, anc + 6], -1)[None]  # (1, N, 4) boxes of side 12 around each anchor
+    ps = torch.full((1, n, 1), 0.5)
+    for grid in (None, grid_of(64)):
+        r, k = FSSAssigner(num_classes=1).assign(ps, pd, anc, labels, gt, mask, grid=grid)
+        assert all(torch.isfinite(t.float()).all() for t in r)
+        owners = set(r.gt_idx[r.fg_mask].tolist())
+        assert not owners & {1, 5, 7} and {0, 2, 4, 6} <= owners, owners
+        assert k[0, 1] == 0 and k[0, 7] == 0  # padding and NaN rows ask for nothing
+
+
+def test_bf16_inputs_match_float32():
+    """bf16 inputs assign as their float32 values do."""
+    gen = torch.Generator().manual_seed(10)
+    ps, pd, anc, labels, gt, mask, _ = random_case(gen, m=10)
+    ps, pd, gt = ps.bfloat16(), pd.bfloat16(), gt.bfloat16()
+    a = FSSAssigner(num_classes=3)
+    for grid in (None, grid_of(64)):
+        r16 = a(ps, pd, anc, labels, gt, mask, grid=grid)
+        r32 = a(ps.float(), pd.float(), anc, labels, gt.float(), mask, grid=grid)
+        assert torch.equal(r16.fg_mask, r32.fg_mask) and torch.equal(r16.gt_idx, r32.gt_idx) and r16.fg_mask.any()
+        torch.testing.assert_close(r16.weights, r32.weights)
+        assert r16.bboxes.dtype == torch.bfloat16  # targets keep the GT dtype

@@ -5,18 +5,32 @@ Reference:
     Eqs. (2)-(8). The loss of Eq. (9) lives in `ultralytics_fss.train.loss`.
 
 Axes: b images, M ground truths (padded), N anchors, C classes, P candidate (GT, anchor) pairs. Boxes are xyxy
-pixels, `pd_scores` are probabilities. Only the P in-box pairs (about 1% of b*M*N on dense images) are ever scored,
-so apart from one boolean (b, M, N) candidate mask every tensor is (P,) sized: this keeps time and peak memory
-below Ultralytics' TaskAlignedAssigner, which materialises several float (b, M, N) tensors (benchmarks/assigner.py).
+pixels, `pd_scores` are probabilities. Only the P in-box pairs (about 1% of b*M*N on dense images) are ever listed
+and scored: with the feature-map grid (as `FSSDetectionLoss` passes it) step 1 enumerates them directly
+(`ultralytics_fss.assign.candidates`), so every tensor is (P,), (b, M) or (b, N) sized and cost grows with P, not
+with b*M*N as in Ultralytics' TaskAlignedAssigner (benchmarks/assigner.py).
 """
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import torch
+from ultralytics.utils import LOGGER
 from ultralytics.utils.metrics import bbox_iou
 from ultralytics.utils.tal import TaskAlignedAssigner
+
+from ultralytics_fss.assign.candidates import in_box_pairs
+
+
+@functools.lru_cache(maxsize=None)
+def _warn_non_finite() -> None:
+    """Warn once per process that predictions held NaN or inf (diverging run, fp16 overflow)."""
+    LOGGER.warning(
+        "FSSAssigner: NaN or inf in predicted scores or boxes; those anchors were treated as the worst candidates "
+        "(s = 0, IoU 0), so targets and weights stay finite. The loss itself may still be NaN: check lr and AMP."
+    )
 
 
 class FSSAssignResult(NamedTuple):
@@ -129,9 +143,11 @@ class FSSAssigner(TaskAlignedAssigner):
         self.rescue = rescue
 
     @torch.no_grad()
-    def forward(self, pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt, pd_obj=None) -> FSSAssignResult:
+    def forward(
+        self, pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt, pd_obj=None, grid=None
+    ) -> FSSAssignResult:
         """Assign GTs to anchors; see `assign` for arguments. Returns the `FSSAssignResult` only."""
-        return self.assign(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt, pd_obj)[0]
+        return self.assign(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt, pd_obj, grid)[0]
 
     @torch.no_grad()
     def assign(
@@ -143,6 +159,7 @@ class FSSAssigner(TaskAlignedAssigner):
         gt_bboxes: torch.Tensor,
         mask_gt: torch.Tensor,
         pd_obj: torch.Tensor | None = None,
+        grid: list[tuple[int, int]] | None = None,
     ) -> tuple[FSSAssignResult, torch.Tensor]:
         """Run the eight assignment steps, in float32 whatever the input dtype, without gradient.
 
@@ -154,6 +171,9 @@ class FSSAssigner(TaskAlignedAssigner):
             gt_bboxes (torch.Tensor): (b, M, 4) GT boxes, xyxy pixels.
             mask_gt (torch.Tensor): (b, M, 1) 1 for real GTs, 0 for padding.
             pd_obj (torch.Tensor, optional): (b, N, 1) objectness probabilities p_obj; 1 when None.
+            grid (list[tuple[int, int]], optional): (height, width) in cells of each level, in `stride` order, as
+                the loss knows them from its feature maps: step 1 then lists the P candidate pairs directly, in O(P).
+                None: through the dense (b, M, N) mask (same pairs, more time and memory).
 
         Returns:
             result (FSSAssignResult): Per-anchor targets and weights.
@@ -162,16 +182,21 @@ class FSSAssigner(TaskAlignedAssigner):
         b, n = pd_scores.shape[:2]
         m = gt_bboxes.shape[1]
         gt_labels = gt_labels.long().view(b, m)  # (b, M)
-        valid = mask_gt.view(b, m).bool()  # (b, M)
+        gt32, anc32 = gt_bboxes.float(), anc_points.float()  # fp16/bf16 inputs assign as their float32 values do
+        valid = mask_gt.view(b, m).bool() & torch.isfinite(gt32).all(-1)  # (b, M) a NaN/inf GT is no GT
 
-        bi, gi, ai = self.candidates(anc_points, gt_bboxes, valid)  # (P,) each, step 1
+        bi, gi, ai = self.candidates(anc32, gt32, valid, grid)  # (P,) each, step 1
         group, num_groups = bi * m + gi, b * m  # (P,) one group per (image, GT)
-        gt_boxes = gt_bboxes[bi, gi].float()  # (P, 4)
-        anchors = anc_points[ai].float()  # (P, 2)
+        gt_boxes = gt32[bi, gi]  # (P, 4)
+        anchors = anc32[ai]  # (P, 2)
         ious = self.pair_iou(gt_boxes, pd_bboxes[bi, ai].float())  # (P,)
         p = pd_scores[bi, ai, gt_labels[bi, gi]].float()  # (P,)
         if pd_obj is not None:
             p = p * pd_obj[bi, ai, 0].float()
+        finite = torch.isfinite(ious) & torch.isfinite(p)  # (P,) NaN/inf predictions: the worst candidate, s = 0
+        if not finite.all():
+            _warn_non_finite()
+            ious, p = torch.where(finite, ious, 0.0), torch.where(finite, p, 0.0)
         scores = self.pair_scores(p, ious)  # (P,) Eq. (3)
 
         best = self.best_sample(group, num_groups, scores, anchors, gt_boxes)  # (G,) Eq. (2)
@@ -190,7 +215,11 @@ class FSSAssigner(TaskAlignedAssigner):
 
     # ------------------------------------------------------------------------------------- steps, in paper order
     def candidates(
-        self, anc_points: torch.Tensor, gt_bboxes: torch.Tensor, valid: torch.Tensor
+        self,
+        anc_points: torch.Tensor,
+        gt_bboxes: torch.Tensor,
+        valid: torch.Tensor,
+        grid: list[tuple[int, int]] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Step 1: the candidate (image, GT, anchor) pairs of the valid GTs, listed by (image, GT, anchor).
 
@@ -198,10 +227,14 @@ class FSSAssigner(TaskAlignedAssigner):
             anc_points (torch.Tensor): (N, 2) anchor centres, pixels.
             gt_bboxes (torch.Tensor): (b, M, 4) GT boxes.
             valid (torch.Tensor): (b, M) bool, True for real GTs.
+            grid (list[tuple[int, int]], optional): (height, width) of each level: list the pairs in O(P)
+                (`ultralytics_fss.assign.candidates`); None: through TAL's dense (b, M, N) mask.
 
         Returns:
             (tuple[torch.Tensor, torch.Tensor, torch.Tensor]): (P,) int64 image, GT and anchor index of each pair.
         """
+        if grid is not None:
+            return in_box_pairs(anc_points, gt_bboxes, valid, self.stride, grid, self.stride_val)
         b, m = valid.shape
         if m:
             in_gts = self.select_candidates_in_gts(anc_points, gt_bboxes, valid[..., None])  # (b, M, N)

@@ -118,6 +118,7 @@ class FSSDetectionLoss(v8DetectionLoss):
             x.gt_labels,
             x.gt_bboxes,
             x.mask_gt,
+            grid=[tuple(f.shape[2:]) for f in preds["feats"]],  # step 1 in O(P), without the dense mask
         )
         fg_mask = result.fg_mask  # (b, N)
         weights = result.weights if self.fss["fss_weights"] else fg_mask.float()  # (b, N), 0 for background

@@ -1,0 +1,87 @@
+"""Step 1 of FSS without the dense (b, M, N) mask: list the in-box (GT, anchor) pairs directly, in O(P).
+
+Ultralytics' anchors come level by level in row-major order (`ultralytics.utils.tal.make_anchors`): anchor (i, j) of
+level l, with stride s and a grid of h x w cells, sits at ((i + 0.5) s, (j + 0.5) s) and has index
+offset_l + j w + i. The anchors strictly inside a GT box therefore form one rectangle of cells per level, whose
+bounds follow from the box and the stride. We enumerate each rectangle widened by one cell on every side (a margin
+for rounding), then keep the pairs that pass exactly the comparison of `TaskAlignedAssigner.select_candidates_in_gts`
+on the same float values, so the result equals the dense rule pair for pair, in the same (image, GT, anchor) order.
+"""
+
+from __future__ import annotations
+
+import torch
+from ultralytics.utils.ops import xywh2xyxy, xyxy2xywh
+
+EPS = 1e-9  # the strict-inside margin of `TaskAlignedAssigner.select_candidates_in_gts`
+
+
+def floor_small_sides(gt_bboxes: torch.Tensor, stride_val: float) -> torch.Tensor:
+    """Enlarge sides shorter than `stride_val` to `stride_val` about the box centre, as TAL's candidate rule does.
+
+    Args:
+        gt_bboxes (torch.Tensor): (..., 4) xyxy boxes.
+        stride_val (float): Smallest side.
+
+    Returns:
+        (torch.Tensor): (..., 4) xyxy boxes, a new tensor (the same float operations as Ultralytics', element-wise).
+    """
+    xywh = xyxy2xywh(gt_bboxes)
+    floor = torch.tensor(stride_val, dtype=xywh.dtype, device=xywh.device)
+    xywh[..., 2:] = torch.where(xywh[..., 2:] < stride_val, floor, xywh[..., 2:])
+    return xywh2xyxy(xywh)
+
+
+def in_box_pairs(
+    anc_points: torch.Tensor,
+    gt_bboxes: torch.Tensor,
+    valid: torch.Tensor,
+    strides: list[float],
+    grid: list[tuple[int, int]],
+    stride_val: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The (image, GT, anchor) pairs whose anchor centre lies strictly inside the GT box (sides floored to
+    `stride_val`), for valid GTs only, listed by (image, GT, anchor): the nonzero entries of TAL's dense mask.
+
+    Args:
+        anc_points (torch.Tensor): (N, 2) anchor centres, pixels, level by level in row-major order.
+        gt_bboxes (torch.Tensor): (b, M, 4) GT boxes, xyxy pixels.
+        valid (torch.Tensor): (b, M) bool, True for real GTs.
+        strides (list[float]): Stride of each level, L entries.
+        grid (list[tuple[int, int]]): (height, width) in cells of each level, L entries; sum of h * w is N.
+
+    Returns:
+        (tuple[torch.Tensor, torch.Tensor, torch.Tensor]): (P,) int64 image, GT and anchor index of each pair.
+
+    Raises:
+        ValueError: If `strides` and `grid` disagree with each other or with the number of anchors.
+    """
+    n_levels = len(strides)
+    sizes = [h * w for h, w in grid]
+    if len(grid) != n_levels or sum(sizes) != anc_points.shape[0]:
+        raise ValueError(f"grid {grid} with strides {strides} does not describe {anc_points.shape[0]} anchors")
+    device = gt_bboxes.device
+    bi, gi = valid.nonzero(as_tuple=True)  # (G,) valid GTs in (image, GT) order
+    lt, rb = floor_small_sides(gt_bboxes[bi, gi], stride_val).chunk(2, -1)  # (G, 2) each
+
+    # Per (GT, level) cell: a rectangle of candidate cells [lo, hi), widened by one cell against rounding.
+    s = torch.tensor(strides, dtype=lt.dtype, device=device).view(1, n_levels, 1)  # (1, L, 1)
+    wh = torch.tensor([(w, h) for h, w in grid], dtype=torch.long, device=device).view(1, n_levels, 2)
+    lo = torch.floor(lt[:, None] / s - 0.5).nan_to_num(0).clamp(-1, 2**30).long() - 1  # (G, L, 2)
+    hi = torch.ceil(rb[:, None] / s - 0.5).nan_to_num(0).clamp(-1, 2**30).long() + 2
+    lo, hi = torch.minimum(lo.clamp(min=0), wh), torch.minimum(hi.clamp(min=0), wh)
+    nx, ny = (hi - lo).clamp(min=0).unbind(-1)  # (G, L)
+    counts = (nx * ny).view(-1)  # (G*L,) GT-major, then level: anchors ascend within each GT
+    cell = torch.repeat_interleave(torch.arange(counts.numel(), device=device), counts)  # (P',)
+    k = torch.arange(cell.numel(), device=device) - (counts.cumsum(0) - counts)[cell]  # (P',) rank in its cell
+    g, level = cell // n_levels, cell % n_levels
+    nx_c = nx.view(-1)[cell]
+    x = lo[..., 0].reshape(-1)[cell] + k % nx_c  # (P',) cell column
+    y = lo[..., 1].reshape(-1)[cell] + k // nx_c  # (P',) cell row
+    offsets = torch.tensor([0, *sizes[:-1]], device=device).cumsum(0)  # (L,) first anchor of each level
+    ai = offsets[level] + y * wh[0, level, 0] + x  # (P',)
+
+    # The exact comparison of the dense rule, on the same float values.
+    xy = anc_points[ai]  # (P', 2)
+    inside = ((xy - lt[g]) > EPS).all(-1) & ((rb[g] - xy) > EPS).all(-1)  # (P',)
+    return bi[g[inside]], gi[g[inside]], ai[inside]
