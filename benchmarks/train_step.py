@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 os.environ["YOLO_OFFLINE"] = "1"  # nothing can be downloaded here; set before ultralytics is imported
 
 from ultralytics.models.yolo.detect import DetectionTrainer  # noqa: E402
@@ -35,7 +37,21 @@ from ultralytics_fss.synthetic import make_dataset  # noqa: E402
 
 TRAINERS = {"stock": DetectionTrainer, "fss": FSSTrainer}
 WARMUP = 2  # iterations dropped from each run
-TARGET = 3.0  # max FSS overhead, percent
+TARGET = 1.0  # max FSS overhead, percent (issue 8; the paper reports +2.1 to +3.1%)
+BOOTSTRAP = 2000  # resamples for the 95% interval of the overhead
+
+
+def overhead_interval(stock: list[float], fss: list[float], seed: int = 0) -> tuple[float, float, float]:
+    """Overhead of FSS in percent, (median ratio - 1) * 100, with a 95% bootstrap interval.
+
+    Each trainer's iteration times are resampled with replacement, independently, `BOOTSTRAP` times; the interval is
+    the 2.5th to 97.5th percentile of the resampled ratios of medians.
+    """
+    rng = np.random.default_rng(seed)
+    st, fs = np.asarray(stock), np.asarray(fss)
+    ratios = [np.median(rng.choice(fs, fs.size)) / np.median(rng.choice(st, st.size)) for _ in range(BOOTSTRAP)]
+    low, high = np.percentile(ratios, [2.5, 97.5])
+    return (np.median(fs) / np.median(st) - 1) * 100, (low - 1) * 100, (high - 1) * 100
 
 
 class _Done(Exception):
@@ -110,13 +126,15 @@ def main(argv: list[str] | None = None) -> str:
                 times[name] += ms
 
     med = {name: statistics.median(t) for name, t in times.items()}
-    overhead = (med["fss"] / med["stock"] - 1) * 100
+    overhead, low, high = overhead_interval(times["stock"], times["fss"])
+    verdict = "met" if high <= TARGET else "met by the median only" if overhead <= TARGET else "NOT met"
     lines = ["| trainer | median ms/iter | ratio to stock |", "|---|---:|---:|"]
     lines += [f"| {name} | {med[name]:.1f} | {med[name] / med['stock']:.3f} |" for name in TRAINERS]
     table = "\n".join(lines)
     print(f"\n{a.model}, imgsz {a.imgsz}, batch {a.batch}, device {a.device}: {a.rounds} runs per trainer x "
           f"{a.iters - WARMUP} timed iterations (after {WARMUP} warm-up)\n\n{table}\n\n"
-          f"FSS overhead: {overhead:+.1f}% (target <= {TARGET:.0f}%: {'met' if overhead <= TARGET else 'NOT met'})")
+          f"FSS overhead: {overhead:+.1f}% (95% interval {low:+.1f}% to {high:+.1f}%, width {high - low:.1f} points; "
+          f"target <= {TARGET:.0f}%: {verdict})")
     return table
 
 

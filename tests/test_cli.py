@@ -98,7 +98,8 @@ def test_shipped_fss_yaml_by_name(train_args, tmp_path):
     check_fss_run(proc, run_dir(train_args), fss_u=3.0, fss_beta=6.0, fss_o2o="tal")
 
 
-@pytest.mark.parametrize("model, recorded", [("yolo11n.yaml", None), ("yolo26n.yaml", "ultralytics_fss.trainer.FSSTrainer")])
+@pytest.mark.parametrize("model, recorded",
+                         [("yolo11n.yaml", None), ("yolo26n.yaml", "ultralytics_fss.trainer.FSSTrainer")])
 def test_resume_without_trainer_argument(train_args, tmp_path, model, recorded):
     """`yolo detect train resume model=last.pt` continues with FSSTrainer and the checkpoint's fss_* values; also for
     checkpoints of earlier releases, which recorded the trainer's old module path `ultralytics_fss.trainer`."""

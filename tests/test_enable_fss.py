@@ -20,7 +20,8 @@ class MyTrainer(DetectionTrainer):
 def test_enable_fss_on_a_custom_trainer(train_args):
     model = enable_fss(YOLO("yolo11n.yaml"), fss_beta=4.0, fss_q=7)
     model = enable_fss(model, fss_beta=3.0, fss_q=7)  # a second call replaces the first
-    assert [c.fss["fss_beta"] for c in model.callbacks["on_pretrain_routine_end"] if isinstance(c, InstallCriterion)] == [3]
+    installs = [c for c in model.callbacks["on_pretrain_routine_end"] if isinstance(c, InstallCriterion)]
+    assert [c.fss["fss_beta"] for c in installs] == [3]
     seen = {}
     model.add_callback("on_fit_epoch_end", lambda t: seen.update(ema=t.ema.ema.criterion, train=t.model.criterion))
     model.train(trainer=MyTrainer, **{k: v for k, v in train_args.items() if k != "model"})

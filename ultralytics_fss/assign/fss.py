@@ -80,8 +80,9 @@ class FSSAssigner(TaskAlignedAssigner):
 
     Subclasses Ultralytics' `TaskAlignedAssigner` only to reuse its candidate rule (`select_candidates_in_gts`);
     `forward` is FSS's own. Each step below is one method (`candidates`, `pair_iou`, `pair_scores`, `best_sample`,
-    `gaussian_prior`, `dynamic_k`, `select`, `resolve_conflicts`, `weights`), so a variant (rotated boxes, another candidate
-    region) overrides the step that differs. Per image and per valid GT j (class c_j, size w_j x h_j), in order:
+    `gaussian_prior`, `dynamic_k`, `select`, `resolve_conflicts`, `weights`), so a variant (rotated boxes, another
+    candidate region) overrides the step that differs. Per image and per valid GT j (class c_j, size w_j x h_j), in
+    order:
 
     1. Candidates C_j: anchor centres strictly inside the GT box, each side floored to `stride_val` about its
        centre (Ultralytics TAL's rule; `stride_val` = stride[1] with several levels, else stride[0]).
