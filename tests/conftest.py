@@ -18,6 +18,22 @@ FAMILIES = ["yolov8n.yaml", "yolo11n.yaml", "yolo12n.yaml", "yolo26n.yaml", "yol
             "yolov3-tinyu.yaml", "yolov6n.yaml", "yolov9t.yaml"]  # fmt: skip
 
 
+def grid_of(imgsz: int | tuple[int, int], strides=(8, 16, 32)) -> list[tuple[int, int]]:
+    """(height, width) in cells of each level for an image of `imgsz` (side, or (height, width)) pixels."""
+    h, w = (imgsz, imgsz) if isinstance(imgsz, int) else imgsz
+    return [(h // s, w // s) for s in strides]
+
+
+def anchors(imgsz: int | tuple[int, int], strides=(8, 16, 32)):
+    """(N, 2) anchor centres in pixels, level by level in row-major order, as Ultralytics' loss builds them."""
+    import torch
+    from ultralytics.utils.tal import make_anchors
+
+    feats = [torch.zeros(1, 1, *hw) for hw in grid_of(imgsz, strides)]
+    points, stride = make_anchors(feats, torch.tensor(strides, dtype=torch.float32), 0.5)
+    return points * stride
+
+
 def read_csv(path) -> list[dict[str, str]]:
     """Rows of an Ultralytics results.csv, column names stripped of their padding."""
     with open(path) as f:

@@ -4,25 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import anchors, grid_of
 from reference import reference_fss
-from ultralytics.utils.tal import TaskAlignedAssigner, make_anchors
+from ultralytics.utils.tal import TaskAlignedAssigner
 
 from ultralytics_fss import FSSAssigner
 
 STRIDES = (8, 16, 32)
-
-
-def grid_of(imgsz: int | tuple[int, int], strides=STRIDES) -> list[tuple[int, int]]:
-    """(height, width) in cells of each level for an image of `imgsz` (side, or (height, width)) pixels."""
-    h, w = (imgsz, imgsz) if isinstance(imgsz, int) else imgsz
-    return [(h // s, w // s) for s in strides]
-
-
-def anchors(imgsz: int | tuple[int, int], strides=STRIDES) -> torch.Tensor:
-    """Anchor centres in pixels, (N, 2), as Ultralytics' loss builds them."""
-    feats = [torch.zeros(1, 1, *hw) for hw in grid_of(imgsz, strides)]
-    points, stride = make_anchors(feats, torch.tensor(strides, dtype=torch.float32), 0.5)
-    return points * stride
 
 
 def random_case(gen, b=2, m=6, imgsz=64, nc=3, max_wh=0.5, valid=0.8, strides=STRIDES, quantize=False, obj=False):

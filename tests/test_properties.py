@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from conftest import anchors, grid_of
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ultralytics.utils.tal import TaskAlignedAssigner
@@ -10,14 +11,6 @@ from ultralytics.utils.tal import TaskAlignedAssigner
 from ultralytics_fss import FSSAssigner
 
 STRIDE_SETS = [(8, 16, 32), (8,), (4, 8, 16, 32)]
-
-
-def anchors_and_grid(h: int, w: int, strides) -> tuple[torch.Tensor, list[tuple[int, int]]]:
-    """Anchor centres in pixels, level by level in row-major order, and the grid of each level."""
-    grid = [(h // s, w // s) for s in strides]
-    points = [torch.stack(torch.meshgrid(torch.arange(gw) + 0.5, torch.arange(gh) + 0.5, indexing="xy"), -1)
-              .view(-1, 2) * s for (gh, gw), s in zip(grid, strides)]  # fmt: skip
-    return torch.cat(points), grid
 
 
 @st.composite
@@ -33,7 +26,7 @@ def scenes(draw, overlapping: bool = False):
     max_wh = draw(st.sampled_from([0.05, 0.2, 0.5]))
     quantize = False if overlapping else draw(st.booleans())
     gen = torch.Generator().manual_seed(draw(st.integers(0, 2**31 - 1)))
-    anc, grid = anchors_and_grid(h, w, strides)
+    anc, grid = anchors((h, w), strides), grid_of((h, w), strides)
     size = torch.tensor([w, h], dtype=torch.float32)
     xy = torch.rand(b, m, 2, generator=gen) * size
     wh = torch.rand(b, m, 2, generator=gen) * max(h, w) * max_wh + 0.5
