@@ -12,9 +12,11 @@ from ultralytics.utils.metrics import bbox_iou
 
 
 def reference_fss(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt, pd_obj=None, *, num_classes,
-                  alpha=0.5, beta=6.0, u=2.0, q=10, stride=(8, 16, 32), prior=True, fixed_k=None, rescue=False):
+                  alpha=0.5, beta=6.0, u=2.0, q=10, stride=(8, 16, 32), prior=True, fixed_k=None, rescue=False,
+                  radius=0.0, soft_target="iou", grid=None):
     """Return (labels, bboxes, scores, fg_mask, gt_idx, weights, k) computed with Python loops over float32 values
-    (per-pair quantities as float32 torch scalars, then compared and accumulated as Python floats)."""
+    (per-pair quantities as float32 torch scalars, then compared and accumulated as Python floats). `grid` (the
+    (h, w) of each level) gives each anchor its stride for the centre region of `radius`."""
     b, n, _ = pd_scores.shape
     m = gt_bboxes.shape[1]
     stride_val = stride[1] if len(stride) > 1 else stride[0]
@@ -27,6 +29,8 @@ def reference_fss(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_g
     ks = torch.zeros(b, m, dtype=torch.long)
     f = lambda t: t.float().tolist()  # noqa: E731, float32 values, compared in Python floats
     anc = f(anc_points)
+    if radius > 0:  # the stride of each anchor, level by level
+        anc_stride = [float(st) for st, (gh, gw) in zip(stride, grid) for _ in range(gh * gw)]
     for i in range(b):
         chosen = {}  # anchor -> list of (gt, s, iou)
         ranked = {}  # gt -> its candidates in rule-6 order, each as (anchor, s, iou)
@@ -41,6 +45,13 @@ def reference_fss(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_g
             lx, ly, rx, ry = cx - w1 / 2, cy - h1 / 2, cx + w1 / 2, cy + h1 / 2
             cand = [a for a in range(n) if anc[a][0] - lx > 1e-9 and anc[a][1] - ly > 1e-9
                     and rx - anc[a][0] > 1e-9 and ry - anc[a][1] > 1e-9]
+            if radius > 0:  # or within radius strides of the centre (float32, as the vectorised code)
+                c32 = (gt_bboxes[i, j, :2].float() + gt_bboxes[i, j, 2:].float()) / 2
+                for a in range(n):
+                    lo, hi = f(c32 - radius * anc_stride[a]), f(c32 + radius * anc_stride[a])
+                    if lo[0] < anc[a][0] < hi[0] and lo[1] < anc[a][1] < hi[1] and a not in cand:
+                        cand.append(a)
+                cand.sort()
             # Rule 2
             iou, s = {}, {}
             for a in cand:
@@ -81,16 +92,21 @@ def reference_fss(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_g
                     extra.setdefault(a, []).append((j, sa, ia))
             final.update({a: min(v, key=lambda t: (-t[1], -t[2], t[0])) for a, v in extra.items()})
         # Rule 8
-        per_gt = {}
-        for a, (j, sv, _) in final.items():
+        per_gt, iou_max = {}, {}
+        for a, (j, sv, iv) in final.items():
             per_gt.setdefault(j, []).append(sv)
+            iou_max[j] = max(iou_max.get(j, 0.0), iv)
         exp = 1.0 / (u * (alpha + beta))
         for a, (j, sv, iv) in final.items():
             mean = sum(per_gt[j]) / len(per_gt[j])
             weights[i, a] = (sv / mean) ** exp if mean > 0 else 1.0
             labels[i, a] = int(gt_labels[i, j, 0])
             bboxes[i, a] = gt_bboxes[i, j]
-            target[i, a, labels[i, a]] = iv
+            s_max = max(per_gt[j])
+            if soft_target == "iou":
+                target[i, a, labels[i, a]] = iv
+            else:  # TAL's scale: s / max s times max IoU over the GT's positives
+                target[i, a, labels[i, a]] = (sv / s_max if s_max > 0 else 1.0) * iou_max[j]
             fg[i, a] = True
             gt_idx[i, a] = j
     return labels, bboxes, target, fg, gt_idx, weights, ks

@@ -41,8 +41,9 @@ def assert_matches_reference(case, grid=None, **kw):
     `grid` is given, through the O(P) listing too."""
     nc = case[0].shape[-1]
     assigner = FSSAssigner(num_classes=nc, **kw)
-    ref = reference_fss(*case, num_classes=nc, **kw)
-    for g in [None] + ([grid] if grid is not None else []):
+    ref = reference_fss(*case, num_classes=nc, grid=grid, **kw)
+    dense = [None] if not kw.get("radius") else []  # the centre region needs the grid
+    for g in dense + ([grid] if grid is not None else []):
         result, k = assigner.assign(*case, grid=g)
         for name, got, want in zip(result._fields, result, ref):
             assert got.dtype == want.dtype or name in {"scores", "weights"}, name
@@ -78,7 +79,17 @@ def test_matches_loop_reference(params):
 
 
 @pytest.mark.parametrize(
-    "kw", [dict(alpha=1.0, beta=4.0, u=1.0, q=3), dict(prior=False), dict(fixed_k=1), dict(q=1), dict(rescue=True)]
+    "kw",
+    [
+        dict(alpha=1.0, beta=4.0, u=1.0, q=3),
+        dict(prior=False),
+        dict(fixed_k=1),
+        dict(q=1),
+        dict(rescue=True),
+        dict(radius=2.5),  # YOLOX's centre region: in box or within 2.5 strides of the centre
+        dict(radius=1.0, rescue=True),
+        dict(soft_target="tal"),
+    ],
 )
 def test_matches_reference_other_hyperparameters(kw):
     gen = torch.Generator().manual_seed(1)
@@ -260,6 +271,34 @@ def test_candidate_listing_equals_dense_rule(imgsz, strides, b, m, max_wh):
         listed = fss.candidates(anc, gt, valid, grid_of(imgsz, strides))
         assert all(torch.equal(x, y) for x, y in zip(dense.nonzero(as_tuple=True), listed))
         assert listed[0].numel() > m  # the scene has candidates to compare
+
+
+def test_centre_region_widens_candidates_and_needs_the_grid():
+    """radius > 0 adds anchors near the centre of tiny GTs (more candidates, never fewer), and without the grid it
+    cannot know each anchor's stride: a clear error rather than a silent in-box rule."""
+    gen = torch.Generator().manual_seed(5)
+    case = random_case(gen, b=2, m=12, max_wh=0.1)
+    valid = case[5][..., 0].bool()
+    in_box = FSSAssigner(num_classes=3).candidates(case[2], case[4], valid, grid_of(64))
+    wide = FSSAssigner(num_classes=3, radius=2.5).candidates(case[2], case[4], valid, grid_of(64))
+    as_set = lambda pairs: set(zip(*(t.tolist() for t in pairs)))  # noqa: E731
+    assert as_set(in_box) < as_set(wide)
+    with pytest.raises(ValueError, match="needs `grid`"):
+        FSSAssigner(num_classes=3, radius=2.5).assign(*case[:6])
+
+
+def test_tal_soft_target_is_scaled_like_tal():
+    """soft_target='tal': each GT's best positive (largest s) gets its GTs' max IoU, the others less, never more."""
+    gen = torch.Generator().manual_seed(6)
+    case = random_case(gen, b=2, m=8)
+    iou = FSSAssigner(num_classes=3).assign(*case, grid=grid_of(64))[0]
+    tal = FSSAssigner(num_classes=3, soft_target="tal").assign(*case, grid=grid_of(64))[0]
+    assert torch.equal(iou.fg_mask, tal.fg_mask) and torch.equal(iou.weights, tal.weights)
+    t_iou, t_tal, g = iou.scores.sum(-1)[iou.fg_mask], tal.scores.sum(-1)[tal.fg_mask], iou.gt_idx[iou.fg_mask]
+    b_idx = iou.fg_mask.nonzero()[:, 0]
+    for key in set(zip(b_idx.tolist(), g.tolist())):
+        sel = (b_idx == key[0]) & (g == key[1])
+        torch.testing.assert_close(t_tal[sel].max(), t_iou[sel].max())
 
 
 def test_grid_that_does_not_match_the_anchors_is_refused():

@@ -190,7 +190,8 @@ def test_shipped_yamls_match_defaults():
     assert fss.pop("trainer") == "ultralytics_fss.FSSTrainer" and fss == FSS_DEFAULTS
     coco = YAML.load(RECIPES / "fss_coco.yaml")
     paper = dict(optimizer="SGD", lr0=0.01, momentum=0.937, weight_decay=0.0005, warmup_epochs=3, cos_lr=True,
-                 epochs=200, pretrained=False, imgsz=640, fss_u=2.0)  # fmt: skip
+                 epochs=200, pretrained=False, imgsz=640, fss_u=2.0, fss_norm="npos", fss_box="w",
+                 fss_target="iou")  # fmt: skip; the paper's Eq. (9), not the package's loss defaults
     assert {k: coco[k] for k in paper} == paper
     dota = YAML.load(RECIPES / "fss_dota.yaml")
     assert dota["imgsz"] == 1024

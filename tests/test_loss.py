@@ -51,10 +51,14 @@ def test_every_detection_family_trains_one_step(cfg):
     assert isinstance(main, FSSDetectionLoss) and main.use_fss
 
 
-@pytest.mark.parametrize("norm", ["npos", "target"])
-def test_loss_is_equation_9(norm):
-    """Recompute cls and box terms by hand from the assigner's result."""
-    model = make_model(fss_norm=norm)
+@pytest.mark.parametrize(
+    "norm, box, target", [("npos", "w", "iou"), ("target", "w", "iou"), ("target", "w_target", "iou"),
+                          ("target", "w_target", "tal"), ("npos", "w_target", "iou")]
+)  # fmt: skip
+def test_loss_is_equation_9(norm, box, target):
+    """Recompute cls and box terms by hand from the assigner's result, for every normaliser, box weighting and soft
+    target."""
+    model = make_model(fss_norm=norm, fss_box=box, fss_target=target)
     crit = build_fss_criterion(model)
     batch = make_batch()
     preds = crit.parse_output(model(batch["img"]))
@@ -71,20 +75,26 @@ def test_loss_is_equation_9(norm):
     r = crit.assigner(logits.detach().sigmoid(), pred_bboxes.detach() * stride_tensor, anchor_points * stride_tensor,
                       labels, boxes, boxes.sum(2, keepdim=True).gt(0))
     assert torch.equal(r.fg_mask, fg) and fg.any()
-    w = r.weights[fg]
-    norm_value = (w * r.scores[fg].sum(-1)).sum() if norm == "target" else fg.sum().float()
+    w, t = r.weights[fg], r.scores[fg].sum(-1)
+    if target == "iou":  # Eq. (9): the soft target is the positive's IoU with its GT
+        ious = bbox_iou((pred_bboxes.detach() * stride_tensor)[fg], r.bboxes[fg], xywh=False).squeeze(-1)
+        torch.testing.assert_close(t, ious.clamp(0))
+    else:
+        assert (t <= 1).all() and (t > 0).any()
+    norm_value = (w * t).sum() if norm == "target" else fg.sum().float()
     norm_value = norm_value.clamp(min=1)
 
     bce = F.binary_cross_entropy_with_logits(logits, r.scores, reduction="none").sum(-1)  # (b, N)
     cls = (bce[fg] * w).sum() + bce[~fg].sum()
     torch.testing.assert_close(loss[1], cls / norm_value * model.args.cls)
     ciou = bbox_iou(pred_bboxes[fg], (r.bboxes / stride_tensor)[fg], xywh=False, CIoU=True).squeeze(-1)
-    torch.testing.assert_close(loss[0], ((1 - ciou) * w).sum() / norm_value * model.args.box)
+    box_w = w * t if box == "w_target" else w
+    torch.testing.assert_close(loss[0], ((1 - ciou) * box_w).sum() / norm_value * model.args.box)
 
 
 def test_weights_off_is_plain_selection():
     """fss_weights=False gives every positive weight 1: the box loss is then a mean of (1 - CIoU) for npos."""
-    model = make_model(fss_weights=False, fss_norm="npos")
+    model = make_model(fss_weights=False, fss_norm="npos", fss_box="w")
     crit = build_fss_criterion(model)
     batch = make_batch()
     preds = crit.parse_output(model(batch["img"]))

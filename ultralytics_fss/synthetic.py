@@ -1,9 +1,15 @@
-"""A generated dense, occluded small-object detection dataset: the demo's, the tests', the examples' and the
-benchmarks' data, made offline in seconds.
+"""Generated dense, occluded small-object detection datasets, made offline in seconds.
+
+Two kinds:
+    shapes    flat discs, squares and crosses on a blurred-noise background (the demo's, the tests', the examples'
+              and the benchmarks' data);
+    textures  eight classes told apart by their texture only (stripes, checks, dots, rings...), 8-40 px objects on
+              images of 160-320 px whose background is cluttered with fragments of the same textures.
 
 Examples:
     >>> from ultralytics_fss.synthetic import make_dataset
     >>> data_yaml = make_dataset("datasets/shapes", images=400, imgsz=128)  # 80% train, 20% val
+    >>> data_yaml = make_dataset("datasets/textures", images=400, kind="textures")
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import numpy as np
 from ultralytics.utils import TQDM, YAML, colorstr
 
 CLASSES = ("disc", "square", "cross")  # shapes that differ in outline, so only the label assignment is under test
+TEXTURES = ("hstripes", "vstripes", "checks", "dots", "rings", "speckle", "grid", "waves")  # flip-invariant classes
 COLORS = ((40, 200, 240), (230, 90, 60), (90, 220, 90), (200, 80, 220), (240, 240, 70))
 
 
@@ -56,8 +63,80 @@ def make_image(
     return img, np.array(labels, dtype=np.float32).reshape(-1, 5)
 
 
+def _texture(rng: np.random.Generator, cls: int, h: int, w: int) -> np.ndarray:
+    """Return an (h, w) float texture in [0, 1] of class `cls` (see `TEXTURES`), random period and phase."""
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    period = rng.uniform(3.0, 7.0)
+    y, x = y + rng.uniform(0, period), x + rng.uniform(0, period)
+    wave = lambda v: np.sin(2 * np.pi * v / period) > 0  # noqa: E731
+    if cls == 0:
+        t = wave(y)
+    elif cls == 1:
+        t = wave(x)
+    elif cls == 2:
+        t = wave(x) ^ wave(y)
+    elif cls == 3:
+        t = (np.mod(x, period) - period / 2) ** 2 + (np.mod(y, period) - period / 2) ** 2 < (period / 3.5) ** 2
+    elif cls == 4:
+        t = wave(np.hypot(x - x.mean(), y - y.mean()))
+    elif cls == 5:
+        t = rng.random((h, w)) > 0.5
+    elif cls == 6:
+        t = (np.mod(x, period) < 1.5) | (np.mod(y, period) < 1.5)
+    else:
+        t = wave(y + 2.0 * np.sin(2 * np.pi * x / (3 * period)))
+    return t.astype(np.float32)
+
+
+def make_textured_image(
+    rng: np.random.Generator, imgsz: tuple[int, int], objects: tuple[int, int], size: tuple[float, float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return one image with sides in [imgsz[0], imgsz[1]] px and its YOLO labels (n, 5): class, normalised xywh.
+
+    Objects of `size` px (sides) are texture patches (`TEXTURES`) in two random colours, rectangular or elliptic,
+    packed in clusters so that many overlap; the background is smooth noise with untextured-class clutter and
+    fragments of the same textures (smaller than any object), so that texture, not colour or outline, tells objects
+    apart.
+    """
+    h, w = (int(v) for v in rng.integers(imgsz[0], imgsz[1] + 1, 2))
+    img = cv2.resize(rng.integers(50, 170, (h // 8 + 1, w // 8 + 1, 3), dtype=np.uint8), (w, h))
+    img = np.clip(img.astype(np.int16) + rng.integers(-12, 13, (h, w, 3)), 0, 255).astype(np.uint8)
+    for _ in range(int(rng.integers(5, 15))):  # clutter: small texture fragments, never labelled
+        fh, fw = (int(v) for v in rng.integers(3, max(int(size[0]), 4), 2))
+        fy, fx = int(rng.integers(0, h - fh)), int(rng.integers(0, w - fw))
+        t = _texture(rng, int(rng.integers(len(TEXTURES))), fh, fw)[..., None]
+        img[fy : fy + fh, fx : fx + fw] = (t * rng.integers(0, 256, 3) + (1 - t) * rng.integers(0, 256, 3)).astype(
+            np.uint8
+        )
+    n = int(rng.integers(*objects))
+    centres = rng.uniform(0.15, 0.85, (max(n // 5, 1), 2)) * (w, h)  # cluster centres
+    labels = []
+    for _ in range(n):
+        bw, bh = rng.uniform(*size, 2)
+        cx, cy = centres[rng.integers(len(centres))] + rng.normal(0, 0.07 * min(h, w), 2)
+        x1, y1 = int(np.clip(cx - bw / 2, 0, w - bw)), int(np.clip(cy - bh / 2, 0, h - bh))
+        x2, y2 = x1 + int(round(bw)), y1 + int(round(bh))
+        cls = int(rng.integers(len(TEXTURES)))
+        t = _texture(rng, cls, y2 - y1, x2 - x1)[..., None]
+        patch = t * rng.integers(140, 256, 3) + (1 - t) * rng.integers(0, 90, 3)  # (bh, bw, 3) high contrast
+        mask = np.ones((y2 - y1, x2 - x1), np.uint8)
+        if rng.random() < 0.5:  # elliptic object
+            mask[:] = 0
+            cv2.ellipse(mask, ((x2 - x1) // 2, (y2 - y1) // 2), ((x2 - x1) // 2, (y2 - y1) // 2), 0, 0, 360, 1, -1)
+        roi = img[y1:y2, x1:x2]
+        roi[mask > 0] = patch[mask > 0].astype(np.uint8)
+        labels.append((cls, (x1 + x2) / 2 / w, (y1 + y2) / 2 / h, (x2 - x1) / w, (y2 - y1) / h))
+    return img, np.array(labels, dtype=np.float32).reshape(-1, 5)
+
+
 def make_dataset(
-    root: str | Path, images: int = 400, imgsz: int = 128, objects=(8, 20), size=(0.08, 0.2), seed: int = 0
+    root: str | Path,
+    images: int = 400,
+    imgsz: int = 128,
+    objects=(8, 20),
+    size=(0.08, 0.2),
+    seed: int = 0,
+    kind: str = "shapes",
 ) -> Path:
     """Write a dense, occluded detection dataset (80% train, 20% val) and return its data.yaml.
 
@@ -66,12 +145,16 @@ def make_dataset(
         images (int): Number of images in total.
         imgsz (int): Image side, pixels.
         objects (tuple[int, int]): Range of objects per image [low, high).
-        size (tuple[float, float]): Range of object sides, as a fraction of the image side.
+        size (tuple[float, float]): Range of object sides, as a fraction of the image side (`shapes`).
         seed (int): Random seed; the same seed writes the same dataset.
+        kind (str): `shapes`, or `textures`: images of `imgsz`-2*`imgsz` px (sides drawn independently), objects of
+            8-40 px (`size` ignored).
 
     Returns:
         (Path): The dataset's data.yaml.
     """
+    if kind not in {"shapes", "textures"}:
+        raise ValueError(f"kind={kind!r} is not a dataset kind; expected 'shapes' or 'textures'")
     root = Path(root)
     rng = np.random.default_rng(seed)
     n_val = max(images // 5, 1)
@@ -79,10 +162,13 @@ def make_dataset(
         split = "val" if i < n_val else "train"
         (root / "images" / split).mkdir(parents=True, exist_ok=True)
         (root / "labels" / split).mkdir(parents=True, exist_ok=True)
-        img, labels = make_image(rng, imgsz, objects, size)
+        if kind == "shapes":
+            img, labels = make_image(rng, imgsz, objects, size)
+        else:
+            img, labels = make_textured_image(rng, (imgsz, 2 * imgsz), objects, (8.0, 40.0))
         cv2.imwrite(str(root / "images" / split / f"{i:05d}.png"), img)
         np.savetxt(root / "labels" / split / f"{i:05d}.txt", labels, fmt="%d %.6f %.6f %.6f %.6f")
     data = root / "data.yaml"
     YAML.save(data, {"path": str(root.resolve()), "train": "images/train", "val": "images/val",
-                     "names": dict(enumerate(CLASSES))})
+                     "names": dict(enumerate(CLASSES if kind == "shapes" else TEXTURES))})
     return data

@@ -39,9 +39,13 @@ def in_box_pairs(
     strides: list[float],
     grid: list[tuple[int, int]],
     stride_val: float,
+    radius: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The (image, GT, anchor) pairs whose anchor centre lies strictly inside the GT box (sides floored to
     `stride_val`), for valid GTs only, listed by (image, GT, anchor): the nonzero entries of TAL's dense mask.
+
+    With `radius` > 0, also the anchors whose centre lies strictly within `radius` strides of the GT centre (a square
+    of half-side radius * stride on each level): the union of YOLOX SimOTA's in-box and in-centre regions.
 
     Args:
         anc_points (torch.Tensor): (N, 2) anchor centres, pixels, level by level in row-major order.
@@ -49,6 +53,8 @@ def in_box_pairs(
         valid (torch.Tensor): (b, M) bool, True for real GTs.
         strides (list[float]): Stride of each level, L entries.
         grid (list[tuple[int, int]]): (height, width) in cells of each level, L entries; sum of h * w is N.
+        stride_val (float): Smallest GT side of the in-box rule.
+        radius (float): Centre-region half-side in strides; 0 for the in-box rule alone.
 
     Returns:
         (tuple[torch.Tensor, torch.Tensor, torch.Tensor]): (P,) int64 image, GT and anchor index of each pair.
@@ -63,12 +69,19 @@ def in_box_pairs(
     device = gt_bboxes.device
     bi, gi = valid.nonzero(as_tuple=True)  # (G,) valid GTs in (image, GT) order
     lt, rb = floor_small_sides(gt_bboxes[bi, gi], stride_val).chunk(2, -1)  # (G, 2) each
+    s = torch.tensor(strides, dtype=lt.dtype, device=device).view(1, n_levels, 1)  # (1, L, 1)
+    lt, rb = lt[:, None].expand(-1, n_levels, -1), rb[:, None].expand(-1, n_levels, -1)  # (G, L, 2) in-box region
+    if radius > 0:  # (G, L, 2) the centre square of each level
+        centre = (gt_bboxes[bi, gi, :2] + gt_bboxes[bi, gi, 2:])[:, None] / 2
+        c_lt, c_rb = centre - radius * s, centre + radius * s
+        region_lt, region_rb = torch.minimum(lt, c_lt), torch.maximum(rb, c_rb)
+    else:
+        region_lt, region_rb = lt, rb
 
     # Per (GT, level) cell: a rectangle of candidate cells [lo, hi), widened by one cell against rounding.
-    s = torch.tensor(strides, dtype=lt.dtype, device=device).view(1, n_levels, 1)  # (1, L, 1)
     wh = torch.tensor([(w, h) for h, w in grid], dtype=torch.long, device=device).view(1, n_levels, 2)
-    lo = torch.floor(lt[:, None] / s - 0.5).nan_to_num(0).clamp(-1, 2**30).long() - 1  # (G, L, 2)
-    hi = torch.ceil(rb[:, None] / s - 0.5).nan_to_num(0).clamp(-1, 2**30).long() + 2
+    lo = torch.floor(region_lt / s - 0.5).nan_to_num(0).clamp(-1, 2**30).long() - 1  # (G, L, 2)
+    hi = torch.ceil(region_rb / s - 0.5).nan_to_num(0).clamp(-1, 2**30).long() + 2
     lo, hi = torch.minimum(lo.clamp(min=0), wh), torch.minimum(hi.clamp(min=0), wh)
     nx, ny = (hi - lo).clamp(min=0).unbind(-1)  # (G, L)
     counts = (nx * ny).view(-1)  # (G*L,) GT-major, then level: anchors ascend within each GT
@@ -83,5 +96,7 @@ def in_box_pairs(
 
     # The exact comparison of the dense rule, on the same float values.
     xy = anc_points[ai]  # (P', 2)
-    inside = ((xy - lt[g]) > EPS).all(-1) & ((rb[g] - xy) > EPS).all(-1)  # (P',)
+    inside = ((xy - lt[g, level]) > EPS).all(-1) & ((rb[g, level] - xy) > EPS).all(-1)  # (P',)
+    if radius > 0:
+        inside |= ((xy - c_lt[g, level]) > 0).all(-1) & ((c_rb[g, level] - xy) > 0).all(-1)
     return bi[g[inside]], gi[g[inside]], ai[inside]

@@ -39,7 +39,8 @@ class FSSAssignResult(NamedTuple):
     Attributes:
         labels (torch.Tensor): (b, N) int64 class of the assigned GT; `num_classes` for background.
         bboxes (torch.Tensor): (b, N, 4) assigned GT box, xyxy pixels in `gt_bboxes`' dtype; 0 for background.
-        scores (torch.Tensor): (b, N, C) float32 soft classification target: IoU_i at the assigned class, else 0.
+        scores (torch.Tensor): (b, N, C) float32 soft classification target (IoU_i, or TAL-scaled: `soft_targets`)
+            at the assigned class, else 0.
         fg_mask (torch.Tensor): (b, N) bool, True for positives.
         gt_idx (torch.Tensor): (b, N) int64 0-based index of the assigned GT; 0 for background (read with fg_mask).
         weights (torch.Tensor): (b, N) float32 Eq. (8) weight of each positive; 0 for background.
@@ -102,7 +103,9 @@ class FSSAssigner(TaskAlignedAssigner):
     Options beyond the paper's method: `prior=False` ranks step 5 by IoU alone (Eq. (4) instead of Eq. (7), for
     ablations); `fixed_k` replaces the dynamic k of step 5 by a constant (1 for end-to-end one-to-one heads);
     `rescue=True` adds step 7b: a GT that lost all its positives in step 7 (crowded scenes) takes its best candidate
-    by the step-6 order that no positive holds yet, conflicts among those resolved again as in step 7.
+    by the step-6 order that no positive holds yet, conflicts among those resolved again as in step 7;
+    `radius` > 0 widens step 1 to the union with a centre square of half-side `radius` strides per level (YOLOX
+    SimOTA's candidate region); `soft_target="tal"` scales the classification targets as TAL does (`soft_targets`).
 
     Examples:
         >>> assigner = FSSAssigner(num_classes=80, alpha=0.5, beta=6.0, u=2.0, q=10, stride=[8, 16, 32])
@@ -122,6 +125,8 @@ class FSSAssigner(TaskAlignedAssigner):
         prior: bool = True,
         fixed_k: int | None = None,
         rescue: bool = False,
+        radius: float = 0.0,
+        soft_target: str = "iou",
     ):
         """Initialize the assigner.
 
@@ -135,13 +140,21 @@ class FSSAssigner(TaskAlignedAssigner):
             prior (bool): Rank the dynamic-k candidates by g * IoU (Eq. (7)) rather than IoU (Eq. (4)).
             fixed_k (int, optional): Use this k for every GT instead of the dynamic k.
             rescue (bool): Give a GT left without positives by step 7 its best free candidate (step 7b).
+            radius (float): Also make candidates of the anchors within `radius` strides of the GT centre (step 1;
+                YOLOX SimOTA's centre region is 2.5); 0 for the in-box rule alone.
+            soft_target (str): Classification target of a positive: `iou` (Eq. (9)) or `tal` (s / max s over the
+                GT's positives, times their max IoU: TaskAlignedAssigner's normalised metric, on FSS's s).
         """
+        if soft_target not in {"iou", "tal"}:
+            raise ValueError(f"soft_target={soft_target!r}; expected 'iou' or 'tal'")
         super().__init__(topk=q, num_classes=num_classes, alpha=alpha, beta=beta, stride=stride)
         self.u = u
         self.q = q
         self.prior = prior
         self.fixed_k = fixed_k
         self.rescue = rescue
+        self.radius = radius
+        self.soft_target = soft_target
 
     @torch.no_grad()
     def forward(
@@ -211,7 +224,8 @@ class FSSAssigner(TaskAlignedAssigner):
         if self.rescue:
             pos = self.rescue_starving(pos, group, num_groups, anchor_id, b * n, scores, ious, prior)  # step 7b
         weights = self.weights(group[pos], num_groups, scores[pos])  # (F,) Eq. (8)
-        result = self.targets(b, n, bi[pos], ai[pos], gi[pos], gt_labels, gt_bboxes, ious[pos], weights)
+        soft = self.soft_targets(group[pos], num_groups, scores[pos], ious[pos])  # (F,) Eq. (9) target
+        result = self.targets(b, n, bi[pos], ai[pos], gi[pos], gt_labels, gt_bboxes, soft, weights)
         return result, k.view(b, m)
 
     # ------------------------------------------------------------------------------------- steps, in paper order
@@ -235,7 +249,9 @@ class FSSAssigner(TaskAlignedAssigner):
             (tuple[torch.Tensor, torch.Tensor, torch.Tensor]): (P,) int64 image, GT and anchor index of each pair.
         """
         if grid is not None:
-            return in_box_pairs(anc_points, gt_bboxes, valid, self.stride, grid, self.stride_val)
+            return in_box_pairs(anc_points, gt_bboxes, valid, self.stride, grid, self.stride_val, self.radius)
+        if self.radius > 0:
+            raise ValueError("FSSAssigner(radius > 0) needs `grid` (the level of each anchor); pass it to assign()")
         b, m = valid.shape
         if m:
             in_gts = self.select_candidates_in_gts(anc_points, gt_bboxes, valid[..., None])  # (b, M, N)
@@ -380,6 +396,25 @@ class FSSAssigner(TaskAlignedAssigner):
         ratio = torch.where(s_mean > 0, s_pos / s_mean.clamp(min=torch.finfo(s_mean.dtype).tiny), 1.0)
         return ratio.pow(exponent)  # Eq. (8)
 
+    def soft_targets(self, g_pos: torch.Tensor, num_groups: int, s_pos: torch.Tensor, iou_pos: torch.Tensor):
+        """The classification target of each final positive: its IoU (Eq. (9)), or with `soft_target="tal"`
+        s / max s times max IoU over the GT's positives (the scale of TaskAlignedAssigner's targets).
+
+        Args:
+            g_pos (torch.Tensor): (F,) int64 group of each final positive.
+            num_groups (int): b * M.
+            s_pos (torch.Tensor): (F,) s of each final positive.
+            iou_pos (torch.Tensor): (F,) IoU of each final positive.
+
+        Returns:
+            (torch.Tensor): (F,) float32 targets in [0, 1].
+        """
+        if self.soft_target == "iou":
+            return iou_pos
+        s_max = s_pos.new_zeros(num_groups).scatter_reduce_(0, g_pos, s_pos, "amax", include_self=False)[g_pos]
+        iou_max = iou_pos.new_zeros(num_groups).scatter_reduce_(0, g_pos, iou_pos, "amax", include_self=False)[g_pos]
+        return torch.where(s_max > 0, s_pos / s_max.clamp(min=torch.finfo(s_max.dtype).tiny), 1.0) * iou_max
+
     def targets(
         self,
         b: int,
@@ -389,7 +424,7 @@ class FSSAssigner(TaskAlignedAssigner):
         gt_pos: torch.Tensor,
         gt_labels: torch.Tensor,
         gt_bboxes: torch.Tensor,
-        iou_pos: torch.Tensor,
+        target_pos: torch.Tensor,
         weights: torch.Tensor,
     ) -> FSSAssignResult:
         """Scatter the F final positives into dense per-anchor targets (background values: see `FSSAssignResult`).
@@ -400,7 +435,7 @@ class FSSAssigner(TaskAlignedAssigner):
             b_pos, a_pos, gt_pos (torch.Tensor): (F,) int64 image, anchor and GT of each positive.
             gt_labels (torch.Tensor): (b, M) int64 GT classes.
             gt_bboxes (torch.Tensor): (b, M, D) GT boxes (D = 4, or 5 for rotated boxes).
-            iou_pos (torch.Tensor): (F,) IoU of each positive (the soft classification target).
+            target_pos (torch.Tensor): (F,) soft classification target of each positive (`soft_targets`).
             weights (torch.Tensor): (F,) Eq. (8) weights.
         """
         device = gt_labels.device
@@ -409,7 +444,7 @@ class FSSAssigner(TaskAlignedAssigner):
         bboxes = gt_bboxes.new_zeros(b, n, gt_bboxes.shape[-1])
         bboxes[b_pos, a_pos] = gt_bboxes[b_pos, gt_pos]
         scores = torch.zeros(b, n, self.num_classes, dtype=torch.float32, device=device)
-        scores[b_pos, a_pos, labels[b_pos, a_pos]] = iou_pos  # IoU soft target
+        scores[b_pos, a_pos, labels[b_pos, a_pos]] = target_pos  # soft target
         fg_mask = torch.zeros(b, n, dtype=torch.bool, device=device)
         fg_mask[b_pos, a_pos] = True
         gt_idx = torch.zeros(b, n, dtype=torch.long, device=device)

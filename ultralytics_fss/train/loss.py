@@ -1,12 +1,17 @@
 """FSS loss, Eq. (9), on Ultralytics detection heads: the `FSSAssigner` result turned into weighted loss terms.
 
-With w_i the Eq. (8) weight of positive i, IoU_i its soft target and D the normaliser:
+With w_i the Eq. (8) weight of positive i, t_i its soft classification target and D the normaliser:
 
-    cls = (sum_pos w_i * BCE(p_i, IoU_i) + sum_neg BCE(p_i, 0)) / D      (BCE summed over classes)
-    box = sum_pos w_i * (1 - CIoU_i) / D,   dfl (or l1) = sum_pos w_i * DFL_i / D
+    cls = (sum_pos w_i * BCE(p_i, t_i) + sum_neg BCE(p_i, 0)) / D      (BCE summed over classes)
+    box = sum_pos v_i * (1 - CIoU_i) / D,   dfl (or l1) = sum_pos v_i * DFL_i / D
 
-D is the number of positives (`fss_norm=npos`, the paper) or sum_pos w_i * IoU_i (`fss_norm=target`, the scale
-Ultralytics' `box`/`cls`/`dfl` gains were tuned for). Ultralytics' gains and `class_weights` apply unchanged.
+The paper's Eq. (9) is t_i = IoU_i (`fss_target=iou`), v_i = w_i (`fss_box=w`) and D = the number of positives
+(`fss_norm=npos`). Eq. (9) leaves the loss scale to the host detector, and Ultralytics' gains (`box` 7.5, `cls` 0.5,
+`dfl` 1.5) are tuned for TaskAlignedAssigner's: its targets are s / max s * max IoU per GT, its box terms weighted by
+the target and everything divided by the sum of targets. The defaults put FSS's assignment on that scale:
+t_i = s_i / max s * max IoU over the GT's positives (`fss_target=tal`), v_i = w_i * t_i (`fss_box=w_target`) and
+D = sum_pos w_i * t_i (`fss_norm=target`); this measured best under Ultralytics' default recipe (README "Accuracy").
+Ultralytics' gains and `class_weights` apply unchanged.
 
 `TALDetectionLoss` is Ultralytics' own loss with its positives recorded, for comparison runs. Both losses own their
 `AssignmentStats` (`ultralytics_fss.train.stats`).
@@ -79,6 +84,8 @@ class FSSDetectionLoss(v8DetectionLoss):
                 prior=self.fss["fss_prior"],
                 fixed_k=1 if one2one else None,
                 rescue=self.fss["fss_rescue"],
+                radius=self.fss["fss_radius"],
+                soft_target=self.fss["fss_target"],
             )
 
     def inputs(self, preds: dict[str, torch.Tensor], batch: dict[str, Any]) -> LossInputs:
@@ -122,8 +129,10 @@ class FSSDetectionLoss(v8DetectionLoss):
         )
         fg_mask = result.fg_mask  # (b, N)
         weights = result.weights if self.fss["fss_weights"] else fg_mask.float()  # (b, N), 0 for background
+        target = result.scores.sum(-1)  # (b, N) soft target t_i of each positive, 0 for background
+        box_weights = weights * target if self.fss["fss_box"] == "w_target" else weights  # (b, N)
         if self.fss["fss_norm"] == "target":
-            norm = (weights * result.scores.sum(-1)).sum()  # sum of w_i * IoU_i
+            norm = (weights * target).sum()  # sum of w_i * t_i
         else:
             norm = fg_mask.sum().to(weights.dtype)  # number of positives
         norm = norm.clamp(min=1)  # on the device: no host sync
@@ -141,7 +150,7 @@ class FSSDetectionLoss(v8DetectionLoss):
             x.pred_bboxes,
             x.anchor_points,
             result.bboxes / x.stride_tensor,
-            weights.unsqueeze(-1),
+            box_weights.unsqueeze(-1),
             norm,
             fg_mask,
             x.imgsz,

@@ -1,0 +1,42 @@
+"""The generated datasets of the demo and the accuracy study: valid YOLO labels, the promised sizes, reproducible."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from ultralytics.utils import YAML
+
+from ultralytics_fss.synthetic import CLASSES, TEXTURES, make_dataset
+
+
+@pytest.mark.parametrize("kind, names", [("shapes", CLASSES), ("textures", TEXTURES)])
+def test_dataset_is_valid_yolo_and_reproducible(tmp_path, kind, names):
+    data = make_dataset(tmp_path / "a", images=10, imgsz=160, objects=(8, 30), seed=3, kind=kind)
+    assert YAML.load(data)["names"] == dict(enumerate(names))
+    sides, sizes, counts = [], [], []
+    for img_file in sorted((tmp_path / "a" / "images").rglob("*.png")):
+        img = cv2.imread(str(img_file))
+        h, w = img.shape[:2]
+        labels = np.loadtxt(str(img_file).replace("images", "labels").replace(".png", ".txt"), ndmin=2)
+        assert labels.shape[1] == 5 and ((labels[:, 0] >= 0) & (labels[:, 0] < len(names))).all()
+        xy, wh = labels[:, 1:3], labels[:, 3:5]
+        assert (wh > 0).all() and (xy - wh / 2 >= -1e-6).all() and (xy + wh / 2 <= 1 + 1e-6).all()  # inside image
+        sides += [h, w]
+        sizes += list((wh * [w, h]).ravel())
+        counts.append(len(labels))
+    assert min(counts) >= 8 and max(counts) < 30
+    if kind == "textures":  # images of 160-320 px with independent sides, objects of 8-40 px
+        assert 160 <= min(sides) and max(sides) <= 320 and len(set(sides)) > 2
+        assert 7.5 <= min(sizes) and max(sizes) <= 40.5
+    else:
+        assert set(sides) == {160}
+    again = make_dataset(tmp_path / "b", images=10, imgsz=160, objects=(8, 30), seed=3, kind=kind)
+    for f in sorted((tmp_path / "a" / "labels").rglob("*.txt")):
+        assert f.read_text() == (again.parent / f.relative_to(tmp_path / "a")).read_text()
+
+
+def test_unknown_kind_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="kind='tiles'"):
+        make_dataset(tmp_path, images=2, kind="tiles")
+    assert not any(tmp_path.iterdir())  # nothing written
