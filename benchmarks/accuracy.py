@@ -17,14 +17,14 @@ Datasets (generated offline by `ultralytics_fss.synthetic.make_dataset`, the sam
 
 Variants (all share data, recipe and seed; `fss_*` keys in `ultralytics_fss.train.cfg.FSS_KEYS`):
     stock       Ultralytics' DetectionTrainer (TaskAlignedAssigner, its loss)
-    fss         FSSTrainer with the package defaults
+    fss         FSSTrainer with the package defaults: box-wt with TAL-scaled soft targets (s / max s * max IoU per
+                GT), i.e. Ultralytics' TAL loss on FSS's positives and Eq. (8) weights
     paper       Eq. (9) literally: box and DFL weighted by w_i, normaliser = number of positives, IoU soft target
     paper-tal   paper with TAL-scaled soft targets (s / max s * max IoU per GT) only
     box-wt      box and DFL weighted by w_i * IoU_i, normaliser sum w_i * IoU_i (Ultralytics' quality weighting)
-    tal-target  box-wt with TAL-scaled soft targets: TAL's loss, on FSS's positives and weights (the package default)
     radius      box-wt with candidates within 2.5 strides of the GT centre too (YOLOX SimOTA's region)
     rescue      box-wt with `fss_rescue=True` (a GT that lost its positives in conflicts takes a free anchor)
-    tal-rescue  tal-target with `fss_rescue=True`
+    fss-rescue  fss with `fss_rescue=True`
     sel         paper selection only: no prior (Eq. 4), no weights
 
 Runs are deterministic. Each run's result is saved as JSON under --project/results (an interrupted study resumes
@@ -65,10 +65,9 @@ VARIANTS = {  # None: the stock trainer
     "paper": dict(fss_box="w", fss_norm="npos", fss_target="iou", fss_radius=0.0),
     "paper-tal": dict(fss_box="w", fss_norm="npos", fss_target="tal", fss_radius=0.0),
     "box-wt": BOX_WT,
-    "tal-target": {**BOX_WT, "fss_target": "tal"},
     "radius": {**BOX_WT, "fss_radius": 2.5},
     "rescue": {**BOX_WT, "fss_rescue": True},
-    "tal-rescue": {**BOX_WT, "fss_target": "tal", "fss_rescue": True},
+    "fss-rescue": {"fss_rescue": True},
     "sel": dict(fss_box="w", fss_norm="npos", fss_target="iou", fss_radius=0.0, fss_prior=False, fss_weights=False),
 }
 DEFAULT_VARIANTS = ["stock", "paper", "fss"]

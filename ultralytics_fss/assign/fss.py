@@ -174,6 +174,7 @@ class FSSAssigner(TaskAlignedAssigner):
         mask_gt: torch.Tensor,
         pd_obj: torch.Tensor | None = None,
         grid: list[tuple[int, int]] | None = None,
+        trace: dict | None = None,
     ) -> tuple[FSSAssignResult, torch.Tensor]:
         """Run the eight assignment steps, in float32 whatever the input dtype, without gradient.
 
@@ -188,6 +189,10 @@ class FSSAssigner(TaskAlignedAssigner):
             grid (list[tuple[int, int]], optional): (height, width) in cells of each level, in `stride` order, as
                 the loss knows them from its feature maps: step 1 then lists the P candidate pairs directly, in O(P).
                 None: through the dense (b, M, N) mask (same pairs, more time and memory).
+            trace (dict, optional): Filled with the per-pair intermediate values, for pictures and debugging: `bi`,
+                `gi`, `ai` (P,) image, GT and anchor of each candidate pair; `p`, `ious`, `s`, `prior` (P,) its class
+                score, IoU, Eq. (3) score and Eq. (6) prior; `best` (G,) the pair index of each GT's potentially
+                optimal sample; `pos` (F,) the pair index of each final positive and `weights` (F,) its Eq. (8) weight.
 
         Returns:
             result (FSSAssignResult): Per-anchor targets and weights.
@@ -226,6 +231,8 @@ class FSSAssigner(TaskAlignedAssigner):
         weights = self.weights(group[pos], num_groups, scores[pos])  # (F,) Eq. (8)
         soft = self.soft_targets(group[pos], num_groups, scores[pos], ious[pos])  # (F,) Eq. (9) target
         result = self.targets(b, n, bi[pos], ai[pos], gi[pos], gt_labels, gt_bboxes, soft, weights)
+        if trace is not None:
+            trace.update(bi=bi, gi=gi, ai=ai, p=p, ious=ious, s=scores, prior=prior, best=best, pos=pos, weights=weights)
         return result, k.view(b, m)
 
     # ------------------------------------------------------------------------------------- steps, in paper order

@@ -64,6 +64,11 @@ class InstallCriterion:
         if not self.stock:
             values = check_fss_args(_args_dict(model.args))
             LOGGER.info(f"{colorstr('FSS:')} " + ", ".join(f"{k}={v}" for k, v in values.items()))
+            if values["fss_plot_assign"] and trainer.args.plots:
+                # The one import of evidence/ from train/: drawing is evidence, the key that asks for it is glue.
+                from ultralytics_fss.evidence.pictures import AssignmentPictures
+
+                AssignmentPictures(values["fss_plot_assign"]).add_to(trainer)
 
     def add_to(self, target) -> None:
         """Register on a trainer or a `YOLO` model in place of any earlier `InstallCriterion`, with the statistics

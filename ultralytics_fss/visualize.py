@@ -1,0 +1,41 @@
+"""``python -m ultralytics_fss.visualize``: a picture of what FSS and Ultralytics' TAL assign on one image.
+
+The command line of :func:`ultralytics_fss.evidence.pictures.visualize_assignment`.
+
+Examples:
+    python -m ultralytics_fss.visualize --model runs/detect/train/weights/best.pt --source val/images/0001.jpg
+    python -m ultralytics_fss.visualize --model best.pt --source img.png --labels img.txt --gt 6 --order crowded
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from ultralytics.utils import LOGGER, colorstr
+
+from ultralytics_fss.evidence.pictures import visualize_assignment
+
+
+def main(argv: list[str] | None = None) -> str:
+    """Parse arguments, draw the picture, save it; return its path."""
+    p = argparse.ArgumentParser(prog="python -m ultralytics_fss.visualize", description=__doc__.split("\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)  # fmt: skip
+    p.add_argument("--model", required=True, help="weights (best.pt) or a model YAML")
+    p.add_argument("--source", required=True, help="image file")
+    p.add_argument("--labels", help="YOLO label file of the image (default: found the Ultralytics way)")
+    p.add_argument("--imgsz", type=int, default=640)
+    p.add_argument("--gt", type=int, default=4, help="ground truths drawn")
+    p.add_argument("--order", choices=["largest", "crowded"], default="largest", help="which ground truths first")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", default="assign.png")
+    a = p.parse_args(argv)
+    try:
+        visualize_assignment(a.model, a.source, a.labels, a.imgsz, a.gt, a.order, out=a.out, device=a.device)
+    except (FileNotFoundError, ValueError) as e:
+        p.error(str(e))
+    LOGGER.info(f"Assignment picture saved to {colorstr('bold', a.out)}")
+    return a.out
+
+
+if __name__ == "__main__":
+    main()
