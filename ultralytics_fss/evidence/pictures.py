@@ -1,6 +1,6 @@
 """Pictures of an assignment (the paper's Figs. 2-4): FSS beside Ultralytics' TAL, and the maps behind FSS's choice.
 
-Layout: the top row shows the image twice, FSS's positives on the left (a disc per positive, its area proportional to
+Layout: the top row shows the image twice (zoomed on the drawn GTs), FSS's positives on the left (a disc per positive, its area proportional to
 the Eq. (8) weight; a star on each GT's potentially optimal sample; k in the GT's label) and TAL's on the right, in
 one colour per GT. Below, one row per GT: its class-score, IoU and Gaussian-prior maps over its candidate anchors,
 merged at image resolution (each anchor paints its stride x stride cell, finer levels over coarser ones), cropped
@@ -77,9 +77,14 @@ def plot_assignment(view: AssignmentView, title: str = "", save: str | Path | No
     grid = fig.add_gridspec(1 + n, 3, height_ratios=[2.4] + [1] * n, hspace=0.35, wspace=0.15)
     top = grid[0, :].subgridspec(1, 2, wspace=0.05)
     shape = view.image.shape[:2]
+    windows = np.array([crop_box(gt, shape, margin=1.0) for gt in view.gts])  # zoom on the drawn GTs
+    zx1, zy1 = windows[:, :2].min(0)
+    zx2, zy2 = windows[:, 2:].max(0)
     for col, name in enumerate(("FSS", "TAL (Ultralytics)")):
         ax = fig.add_subplot(top[0, col])
         ax.imshow(view.image)
+        ax.set_xlim(zx1, zx2)
+        ax.set_ylim(zy2, zy1)
         _draw_boxes(ax, view)
         for c, gt in enumerate(view.gts):
             colour = gt_colour(c)
@@ -197,7 +202,7 @@ def visualize_assignment(
 
     from ultralytics_fss.evidence.assignment_view import assignment_view
 
-    name = Path(str(model)).name if isinstance(model, (str, Path)) else type(model).__name__
+    name = "/".join(Path(str(model)).parts[-3:]) if isinstance(model, (str, Path)) else type(model).__name__
     if isinstance(model, (str, Path)):
         model = YOLO(model)
     model = getattr(model, "model", model)  # a YOLO wrapper holds the DetectionModel
