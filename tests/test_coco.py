@@ -1,0 +1,131 @@
+"""COCO metrics with pycocotools on YOLO datasets: known answers from hand-made predictions, original-image pixels,
+consistent class ids, both prediction formats, clear errors, and a real model end to end."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+from ultralytics.utils import YAML
+
+from ultralytics_fss.evidence.coco import COCO_KEYS, coco_metrics, evaluate, ground_truth, read_predictions
+
+# Two images of different sizes; boxes in original pixels (x1, y1, x2, y2): a small and a medium object of class 0.
+IMAGES = {"wide": (100, 200), "tall": (128, 64)}  # name: (height, width)
+BOXES = {"wide": [(0, 100, 20, 150, 70)], "tall": [(0, 10, 30, 30, 50)]}  # 50x50 (medium), 20x20 (small)
+
+
+def write_dataset(root):
+    for name, (h, w) in IMAGES.items():
+        (root / "images" / "val").mkdir(parents=True, exist_ok=True)
+        (root / "labels" / "val").mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(root / "images" / "val" / f"{name}.png"), np.zeros((h, w, 3), np.uint8))
+        rows = [f"{c} {(x1 + x2) / 2 / w} {(y1 + y2) / 2 / h} {(x2 - x1) / w} {(y2 - y1) / h}"
+                for c, x1, y1, x2, y2 in BOXES[name]]  # fmt: skip
+        (root / "labels" / "val" / f"{name}.txt").write_text("\n".join(rows) + "\n")
+    data = root / "data.yaml"
+    YAML.save(data, {"path": str(root), "train": "images/val", "val": "images/val", "names": {0: "a", 1: "b"}})
+    return data
+
+
+def write_predictions(folder, boxes):
+    """YOLO txt predictions (`cls cx cy w h conf`, normalised to each image) from pixel boxes per image."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, rows in boxes.items():
+        h, w = IMAGES[name]
+        lines = [f"{c} {(x1 + x2) / 2 / w} {(y1 + y2) / 2 / h} {(x2 - x1) / w} {(y2 - y1) / h} {s}"
+                 for c, x1, y1, x2, y2, s in rows]  # fmt: skip
+        (folder / f"{name}.txt").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+@pytest.fixture
+def data(tmp_path):
+    return write_dataset(tmp_path / "ds")
+
+
+def test_ground_truth_in_original_pixels(data):
+    gt = ground_truth(data)
+    assert [(im["file_name"], im["width"], im["height"]) for im in gt["images"]] == [("tall.png", 64, 128),
+                                                                                      ("wide.png", 200, 100)]
+    bboxes = sorted(tuple(round(v, 3) for v in a["bbox"]) for a in gt["annotations"])
+    assert bboxes == [(10, 30, 20, 20), (100, 20, 50, 50)]
+    assert sorted(a["area"] for a in gt["annotations"]) == pytest.approx([400, 2500])
+    assert {c["id"]: c["name"] for c in gt["categories"]} == {0: "a", 1: "b"} and not any(
+        a["iscrowd"] for a in gt["annotations"])
+
+
+def test_perfect_and_known_predictions(data, tmp_path):
+    gt = ground_truth(data)
+    exact = {n: [(*b, 0.9) for b in rows] for n, rows in BOXES.items()}
+    m = coco_metrics(gt, read_predictions(write_predictions(tmp_path / "p1", exact), gt))
+    assert list(m) == list(COCO_KEYS)
+    assert m["AP"] == pytest.approx(1.0) and m["AP75"] == pytest.approx(1.0)
+    assert m["APs"] == pytest.approx(1.0) and m["APm"] == pytest.approx(1.0) and m["APl"] == -1  # no large GT
+    assert m["ARl"] == -1 and m["AR100"] == pytest.approx(1.0)
+
+    # The medium box shifted by 11.7 px: IoU 38.3 / 61.7 = 0.62, a match at IoU thresholds 0.50, 0.55, 0.60 only;
+    # scored below the exact small box, so above 0.60 the PR curve is precision 1 up to recall 0.5: AP 51/101.
+    shifted = {"wide": [(0, 111.7, 20, 161.7, 70, 0.8)], "tall": [(0, 10, 30, 30, 50, 0.9)]}
+    m = coco_metrics(gt, read_predictions(write_predictions(tmp_path / "p2", shifted), gt))
+    assert m["AP50"] == pytest.approx(1.0)
+    assert m["AP75"] == pytest.approx(51 / 101)
+    assert m["AP"] == pytest.approx((3 + 7 * 51 / 101) / 10)
+    assert m["APs"] == pytest.approx(1.0) and m["APm"] == pytest.approx(0.3)  # the medium GT: 3 of 10 thresholds
+
+    # The right box with the wrong class finds nothing: classes are matched by id, not by position.
+    wrong = {"wide": [(1, 100, 20, 150, 70, 0.9)], "tall": [(0, 10, 30, 30, 50, 0.9)]}
+    m = coco_metrics(gt, read_predictions(write_predictions(tmp_path / "p3", wrong), gt))
+    assert m["APm"] == pytest.approx(0.0) and m["APs"] == pytest.approx(1.0)
+
+
+def test_json_predictions_score_like_txt(data, tmp_path):
+    gt = ground_truth(data)
+    rows = read_predictions(write_predictions(tmp_path / "p", {n: [(*b, 0.7) for b in r] for n, r in BOXES.items()}), gt)
+    as_json = tmp_path / "preds.json"
+    as_json.write_text(json.dumps([{k: r[k] for k in ("file_name", "category_id", "bbox", "score")} for r in rows]))
+    assert coco_metrics(gt, read_predictions(as_json, gt)) == coco_metrics(gt, rows)
+
+
+def test_bad_input_is_named_and_nothing_is_written(data, tmp_path):
+    gt = ground_truth(data)
+    bad = write_predictions(tmp_path / "bad", {"wide": [(0, 1, 1, 5, 5, 0.5)]})
+    (bad / "nosuch.txt").write_text("0 0.5 0.5 0.1 0.1 0.9\n")
+    with pytest.raises(ValueError, match="nosuch.txt: names no image"):
+        read_predictions(bad, gt)
+    (bad / "nosuch.txt").unlink()
+    (bad / "wide.txt").write_text("0 0.5 0.5 0.1 0.1 0.9\n0 0.5 0.5 0.1\n")
+    with pytest.raises(ValueError, match=r"wide.txt:2: expected"):
+        evaluate(data, predictions=bad, out=tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(ValueError, match="no .txt files"):
+        read_predictions((tmp_path / "empty").mkdir() or tmp_path / "empty", gt)
+    for f in (data.parent / "labels" / "val").glob("*.txt"):
+        f.unlink()
+    with pytest.raises(ValueError, match="no label files"):
+        ground_truth(data)
+    with pytest.raises(ValueError, match="exactly one"):
+        evaluate(data, out=tmp_path / "out")
+
+
+def test_command_line_with_a_trained_model(train_args, tiny_data, tmp_path):
+    from ultralytics_fss import FSSTrainer
+
+    trainer = FSSTrainer(overrides=train_args)
+    trainer.train()
+    out = tmp_path / "coco"
+    proc = subprocess.run([sys.executable, "-m", "ultralytics_fss.evaluate", "--model", str(trainer.best), "--data",
+                           str(tiny_data), "--imgsz", "64", "--out", str(out)], capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    metrics = json.loads((out / "coco_metrics.json").read_text())
+    assert list(metrics) == list(COCO_KEYS) and all(-1 <= v <= 1 for v in metrics.values())
+    gt = json.loads((out / "ground_truth.json").read_text())
+    preds = json.loads((out / "predictions.json").read_text())
+    assert len(gt["images"]) == 4 and all({"image_id", "file_name", "bbox", "score"} <= p.keys() for p in preds)
+    assert "AR100" in proc.stderr + proc.stdout  # the printed table
+    # Re-scoring the written files gives the same numbers.
+    assert coco_metrics({**gt, "images": [{**im, "key": ""} for im in gt["images"]]}, preds) == pytest.approx(metrics)

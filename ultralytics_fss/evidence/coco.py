@@ -1,0 +1,221 @@
+"""COCO metrics for any YOLO dataset, scored by pycocotools (the official implementation).
+
+The ground truth is built from the YOLO labels of a split (`ground_truth`), predictions come from Ultralytics' own
+validator (`save_txt`, conf 0.001, its NMS and max_det) or from elsewhere (`read_predictions`: a folder of YOLO txt
+files `cls cx cy w h conf`, or a COCO results JSON whose rows carry `file_name`), and `coco_metrics` returns the twelve
+numbers of `COCOeval.stats`. Boxes are in original-image pixels throughout, so the small / medium / large ranges are
+COCO's: area < 32^2, 32^2-96^2, > 96^2 pixels of the original image, area = box width x height.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+COCO_KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
+
+
+def split_images(data: str | Path, split: str = "val") -> tuple[list[Path], dict[int, str]]:
+    """The image files of a split of an Ultralytics dataset YAML, found the way its dataloaders find them, and its
+    class names.
+
+    Raises:
+        ValueError: If the YAML has no such split.
+    """
+    from ultralytics.data.base import BaseDataset
+    from ultralytics.data.utils import check_det_dataset
+
+    info = check_det_dataset(str(data), autodownload=False)
+    if not info.get(split):
+        have = [k for k in ("train", "val", "test") if info.get(k)]
+        raise ValueError(f"--split {split!r}: {data} has no '{split}' split (it has {have})")
+    # Ultralytics' own file listing (directories, txt lists, single files); it reads only these two attributes.
+    files = BaseDataset.get_img_files(SimpleNamespace(prefix="", fraction=1.0), info[split])
+    return [Path(f) for f in files], dict(info["names"])
+
+
+def ground_truth(data: str | Path, split: str = "val") -> dict[str, Any]:
+    """COCO ground truth (a dict as in `instances_*.json`) from the YOLO labels of `split`.
+
+    Images get ids 1..n in file order and their file name (relative to the split's images folder when it has one),
+    width and height (EXIF-corrected, as Ultralytics reads them); categories keep the dataset's class ids and names;
+    each label row becomes an annotation with `bbox` [x, y, w, h] in original-image pixels, `area` w * h, `iscrowd` 0.
+
+    Raises:
+        ValueError: If the split has no label file at all, or a label row is malformed (file and line named).
+    """
+    from PIL import Image
+    from ultralytics.data.utils import exif_size, img2label_paths
+
+    files, names = split_images(data, split)
+    images, annotations, found = [], [], 0
+    for image_id, (file, label_file) in enumerate(zip(files, img2label_paths([str(f) for f in files])), start=1):
+        with Image.open(file) as im:
+            width, height = exif_size(im)
+        images.append(dict(id=image_id, file_name=file.name, width=width, height=height, key=_key(file)))
+        label_file = Path(label_file)
+        if not label_file.is_file():
+            continue
+        found += 1
+        for n, line in enumerate(label_file.read_text().splitlines(), start=1):
+            if not line.strip():
+                continue
+            values = line.split()
+            if len(values) != 5:  # segments and keypoints: not a detect label
+                raise ValueError(f"{label_file}:{n}: expected 'class cx cy w h', got {line.strip()!r}")
+            cls, cx, cy, w, h = float(values[0]), *(float(v) for v in values[1:])
+            box = [(cx - w / 2) * width, (cy - h / 2) * height, w * width, h * height]
+            annotations.append(dict(id=len(annotations) + 1, image_id=image_id, category_id=int(cls), bbox=box,
+                                    area=box[2] * box[3], iscrowd=0))  # fmt: skip
+    if not found:
+        raise ValueError(f"--data {data}: no label files for the {len(files)} '{split}' images (looked in 'labels/')")
+    categories = [dict(id=int(i), name=str(n)) for i, n in names.items()]
+    return dict(images=images, annotations=annotations, categories=categories)
+
+
+def _key(file: Path) -> str:
+    """How prediction files are matched to images: by file stem."""
+    return file.stem
+
+
+def read_predictions(path: str | Path, gt: dict[str, Any]) -> list[dict[str, Any]]:
+    """COCO results (`image_id`, `file_name`, `category_id`, `bbox` x, y, w, h in original pixels, `score`) from a
+    folder of YOLO txt files (`cls cx cy w h conf`, normalised, one file per image named like it, as Ultralytics'
+    `save_txt=True save_conf=True` writes them) or from a COCO results JSON whose rows carry `file_name`.
+
+    Raises:
+        FileNotFoundError: If `path` does not exist.
+        ValueError: For a folder without txt files, a malformed row (file and line named), a file or `file_name`
+            that names no image of the split, or a class the dataset does not have.
+    """
+    path = Path(path)
+    by_key = {im["key"]: im for im in gt["images"]}
+    by_name = {im["file_name"]: im for im in gt["images"]}
+    classes = {c["id"] for c in gt["categories"]}
+    out = []
+    if path.is_dir():
+        txts = sorted(path.glob("*.txt"))
+        if not txts:
+            raise ValueError(f"--predictions {path}: no .txt files (expected one per image, 'cls cx cy w h conf')")
+        for txt in txts:
+            im = by_key.get(txt.stem)
+            if im is None:
+                raise ValueError(f"{txt}: names no image of the split (expected an image named {txt.stem}.*)")
+            for n, line in enumerate(txt.read_text().splitlines(), start=1):
+                if not line.strip():
+                    continue
+                values = line.split()
+                if len(values) != 6:
+                    raise ValueError(f"{txt}:{n}: expected 'cls cx cy w h conf' (save_conf=True), got {line.strip()!r}")
+                cls, cx, cy, w, h, conf = (float(v) for v in values)
+                box = [(cx - w / 2) * im["width"], (cy - h / 2) * im["height"], w * im["width"], h * im["height"]]
+                out.append(dict(image_id=im["id"], file_name=im["file_name"], category_id=int(cls), bbox=box,
+                                score=conf))  # fmt: skip
+    elif path.is_file():
+        rows = json.loads(path.read_text())
+        for n, row in enumerate(rows):
+            im = by_name.get(Path(str(row.get("file_name", ""))).name)
+            if im is None:
+                raise ValueError(f"{path}: row {n} file_name {row.get('file_name')!r} names no image of the split")
+            out.append(dict(image_id=im["id"], file_name=im["file_name"], category_id=int(row["category_id"]),
+                            bbox=[float(v) for v in row["bbox"]], score=float(row["score"])))  # fmt: skip
+    else:
+        raise FileNotFoundError(f"--predictions {path} does not exist")
+    unknown = sorted({p["category_id"] for p in out} - classes)
+    if unknown:
+        raise ValueError(f"--predictions {path}: classes {unknown} are not in the dataset's {sorted(classes)}")
+    return out
+
+
+def coco_metrics(gt: dict[str, Any], predictions: list[dict[str, Any]]) -> dict[str, float]:
+    """Score `predictions` against `gt` with pycocotools' `COCOeval` (bbox); return the twelve `stats` by name
+    (`COCO_KEYS`, -1 where pycocotools gives -1: no ground truth in that area range)."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    def coco(dataset: dict) -> COCO:
+        c = COCO()
+        c.dataset = dataset
+        with contextlib.redirect_stdout(io.StringIO()):
+            c.createIndex()
+        return c
+
+    images = [{k: v for k, v in im.items() if k != "key"} for im in gt["images"]]
+    truth = coco(dict(images=images, annotations=gt["annotations"], categories=gt["categories"]))
+    dets = [dict(id=i, image_id=p["image_id"], category_id=p["category_id"], bbox=p["bbox"], score=p["score"],
+                 area=p["bbox"][2] * p["bbox"][3], iscrowd=0) for i, p in enumerate(predictions, start=1)]  # fmt: skip
+    found = coco(dict(images=images, annotations=dets, categories=gt["categories"]))
+    evaluator = COCOeval(truth, found, "bbox")
+    with contextlib.redirect_stdout(io.StringIO()):
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
+    return dict(zip(COCO_KEYS, (float(v) for v in np.asarray(evaluator.stats))))
+
+
+def format_metrics(metrics: dict[str, float]) -> str:
+    """The twelve numbers as a two-row Markdown table."""
+    return "\n".join(["| " + " | ".join(COCO_KEYS) + " |", "|" + "---:|" * len(COCO_KEYS),
+                      "| " + " | ".join(f"{metrics[k]:.3f}" for k in COCO_KEYS) + " |"])  # fmt: skip
+
+
+def evaluate(
+    data: str | Path,
+    model: str | Path | None = None,
+    predictions: str | Path | None = None,
+    split: str = "val",
+    out: str | Path = "runs/coco",
+    **val_args: Any,
+) -> dict[str, float]:
+    """COCO metrics of a model (validated by Ultralytics' own validator) or of predictions made elsewhere.
+
+    Writes `out/coco_metrics.json` (the twelve numbers), `out/predictions.json` (COCO results with `file_name`) and
+    `out/ground_truth.json` (the COCO ground truth built from the YOLO labels), each written whole or not at all.
+
+    Args:
+        data (str | Path): Dataset YAML.
+        model (str | Path, optional): Weights to validate (exactly one of `model` and `predictions`).
+        predictions (str | Path, optional): A folder of YOLO txt files or a COCO results JSON.
+        split (str): `val`, `test` or `train`.
+        out (str | Path): Output folder.
+        **val_args (Any): Further validator arguments (imgsz, batch, device...); conf is 0.001 unless given.
+
+    Returns:
+        (dict[str, float]): The twelve COCO numbers by name.
+
+    Raises:
+        ValueError: For both or neither of `model` and `predictions`, and for the errors of `ground_truth` and
+            `read_predictions`, before anything is written.
+    """
+    if (model is None) == (predictions is None):
+        raise ValueError("give exactly one of --model and --predictions")
+    out = Path(out)
+    gt = ground_truth(data, split)  # fails before any validation runs or anything is written
+    if model is not None:
+        import tempfile
+
+        from ultralytics import YOLO
+
+        with tempfile.TemporaryDirectory() as tmp:
+            args = dict(conf=0.001, plots=False, verbose=False, **val_args)
+            validator = YOLO(model).val(data=str(data), split=split, save_txt=True, save_conf=True, project=tmp,
+                                        name="val", **args)  # fmt: skip
+            labels = Path(validator.save_dir) / "labels"
+            dets = read_predictions(labels, gt) if any(labels.glob("*.txt")) else []
+    else:
+        dets = read_predictions(predictions, gt)
+    metrics = coco_metrics(gt, dets)
+    out.mkdir(parents=True, exist_ok=True)
+    images = [{k: v for k, v in im.items() if k != "key"} for im in gt["images"]]
+    for name, content in (("ground_truth.json", {**gt, "images": images}), ("predictions.json", dets),
+                          ("coco_metrics.json", metrics)):  # fmt: skip
+        tmp = out / f".{name}.tmp"
+        tmp.write_text(json.dumps(content))
+        tmp.replace(out / name)  # whole or not at all
+    return metrics
