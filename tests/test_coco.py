@@ -129,3 +129,17 @@ def test_command_line_with_a_trained_model(train_args, tiny_data, tmp_path):
     assert "AR100" in proc.stderr + proc.stdout  # the printed table
     # Re-scoring the written files gives the same numbers.
     assert coco_metrics({**gt, "images": [{**im, "key": ""} for im in gt["images"]]}, preds) == pytest.approx(metrics)
+
+
+def test_training_option_adds_the_numbers_to_results_csv(train_args):
+    from conftest import read_csv
+
+    from ultralytics_fss import FSSTrainer
+
+    trainer = FSSTrainer(overrides={**train_args, "epochs": 2, "fss_coco": True})
+    trainer.train()
+    rows = read_csv(trainer.csv)
+    assert len(rows) == 2 and rows[0]["metrics/AP75(B)"] == ""
+    last = {k: float(rows[-1][f"metrics/{k}(B)"]) for k in COCO_KEYS}
+    assert last == pytest.approx(json.loads((trainer.save_dir / "coco" / "coco_metrics.json").read_text()), abs=1e-4)
+    assert float(rows[-1]["metrics/mAP50-95(B)"]) >= 0  # Ultralytics' own columns untouched

@@ -219,3 +219,38 @@ def evaluate(
         tmp.write_text(json.dumps(content))
         tmp.replace(out / name)  # whole or not at all
     return metrics
+
+
+def add_metrics_to_csv(csv_file: str | Path, metrics: dict[str, float], suffix: str = "(B)") -> None:
+    """Add `metrics/{name}{suffix}` columns to an Ultralytics results.csv, filled in its last row only (earlier rows
+    empty); the file is replaced whole."""
+    import csv
+
+    csv_file = Path(csv_file)
+    with open(csv_file, newline="") as f:
+        rows = list(csv.reader(f))
+    header, body = rows[0], rows[1:]
+    names = [f"metrics/{k}{suffix}" for k in COCO_KEYS]
+    keep = [i for i, h in enumerate(header) if h.strip() not in names]  # a second call replaces the columns
+    header = [header[i] for i in keep] + names
+    body = [[r[i] for i in keep] + [""] * len(names) for r in body]
+    if body:
+        body[-1][-len(names) :] = [f"{metrics[k]:.5g}" for k in COCO_KEYS]
+    tmp = csv_file.with_suffix(".csv.tmp")
+    with open(tmp, "w", newline="") as f:
+        csv.writer(f).writerows([header, *body])
+    tmp.replace(csv_file)
+
+
+def on_train_end(trainer) -> None:
+    """`on_train_end` callback of the `fss_coco=True` training option: score `best.pt` on the validation split with
+    pycocotools, print the twelve numbers and add them to the last row of results.csv (`metrics/AP75(B)`, ...);
+    files in `save_dir/coco`. Main process only."""
+    from ultralytics.utils import LOGGER, RANK, colorstr
+
+    if RANK not in {-1, 0} or not Path(trainer.best).is_file():
+        return
+    metrics = evaluate(trainer.args.data, model=trainer.best, split="val", out=Path(trainer.save_dir) / "coco",
+                       imgsz=trainer.args.imgsz, batch=trainer.args.batch, device=trainer.args.device)  # fmt: skip
+    add_metrics_to_csv(trainer.csv, metrics)
+    LOGGER.info(f"\n{colorstr('bold', 'COCO metrics')} (pycocotools, best.pt, val split)\n{format_metrics(metrics)}")

@@ -21,9 +21,10 @@ from ultralytics_fss.train.callbacks import PREFIX
 
 
 def read_results(path: str | Path) -> list[dict[str, float]]:
-    """Read an Ultralytics results.csv: one dict per epoch, column names stripped, values as floats."""
+    """Read an Ultralytics results.csv: one dict per epoch, column names stripped, values as floats (empty cells, as
+    the `fss_coco` columns leave in all but the last row, are left out)."""
     with open(path, newline="") as f:
-        return [{k.strip(): float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+        return [{k.strip(): float(v) for k, v in row.items() if v.strip()} for row in csv.DictReader(f)]
 
 
 def train_run(name: str, trainer_cls: type, data: Path, project: Path, seed: int, **args: Any) -> dict[str, Any]:

@@ -64,11 +64,16 @@ class InstallCriterion:
         if not self.stock:
             values = check_fss_args(_args_dict(model.args))
             LOGGER.info(f"{colorstr('FSS:')} " + ", ".join(f"{k}={v}" for k, v in values.items()))
+            # The imports of evidence/ from train/, at run time only: the evidence is evidence/'s, the keys are glue.
             if values["fss_plot_assign"] and trainer.args.plots:
-                # The one import of evidence/ from train/: drawing is evidence, the key that asks for it is glue.
                 from ultralytics_fss.evidence.pictures import AssignmentPictures
 
                 AssignmentPictures(values["fss_plot_assign"]).add_to(trainer)
+            if values["fss_coco"]:
+                from ultralytics_fss.evidence import coco
+
+                if coco.on_train_end not in trainer.callbacks["on_train_end"]:
+                    trainer.add_callback("on_train_end", coco.on_train_end)
 
     def add_to(self, target) -> None:
         """Register on a trainer or a `YOLO` model in place of any earlier `InstallCriterion`, with the statistics
