@@ -85,7 +85,8 @@ def test_perfect_and_known_predictions(data, tmp_path):
 
 def test_json_predictions_score_like_txt(data, tmp_path):
     gt = ground_truth(data)
-    rows = read_predictions(write_predictions(tmp_path / "p", {n: [(*b, 0.7) for b in r] for n, r in BOXES.items()}), gt)
+    folder = write_predictions(tmp_path / "p", {n: [(*b, 0.7) for b in r] for n, r in BOXES.items()})
+    rows = read_predictions(folder, gt)
     as_json = tmp_path / "preds.json"
     as_json.write_text(json.dumps([{k: r[k] for k in ("file_name", "category_id", "bbox", "score")} for r in rows]))
     assert coco_metrics(gt, read_predictions(as_json, gt)) == coco_metrics(gt, rows)
@@ -118,8 +119,9 @@ def test_command_line_with_a_trained_model(train_args, tiny_data, tmp_path):
     trainer = FSSTrainer(overrides=train_args)
     trainer.train()
     out = tmp_path / "coco"
-    proc = subprocess.run([sys.executable, "-m", "ultralytics_fss.evaluate", "--model", str(trainer.best), "--data",
-                           str(tiny_data), "--imgsz", "64", "--out", str(out)], capture_output=True, text=True)  # fmt: skip
+    cmd = [sys.executable, "-m", "ultralytics_fss.evaluate", "--model", str(trainer.best), "--data", str(tiny_data),
+           "--imgsz", "64", "--out", str(out)]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     metrics = json.loads((out / "coco_metrics.json").read_text())
     assert list(metrics) == list(COCO_KEYS) and all(-1 <= v <= 1 for v in metrics.values())

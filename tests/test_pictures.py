@@ -3,6 +3,7 @@ show agrees with the assigners, and they are drawn from a real tiny training run
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -83,8 +84,9 @@ def test_python_function_and_command_line(trained, tiny_data, tmp_path):
     bad.write_text("0 0.5 0.5 0.2 0.2\n0 0.5 0.5\n")
     cmd = [sys.executable, "-m", "ultralytics_fss.visualize", "--model", str(best), "--source", str(image_file),
            "--imgsz", "64", "--labels", str(bad), "--out", str(tmp_path / "b.png")]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True, env={**__import__("os").environ, "YOLO_OFFLINE": "1"})
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "YOLO_OFFLINE": "1"})
     assert proc.returncode == 2 and f"{bad}:2" in proc.stderr and not (tmp_path / "b.png").exists()
-    proc = subprocess.run(cmd[:-6] + ["--imgsz", "64", "--out", str(tmp_path / "c.png")], capture_output=True, text=True)
+    found = cmd[:-6] + ["--imgsz", "64", "--out", str(tmp_path / "c.png")]  # labels found the Ultralytics way
+    proc = subprocess.run(found, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert cv2.imread(str(tmp_path / "c.png")) is not None

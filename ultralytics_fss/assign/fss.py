@@ -232,7 +232,8 @@ class FSSAssigner(TaskAlignedAssigner):
         soft = self.soft_targets(group[pos], num_groups, scores[pos], ious[pos])  # (F,) Eq. (9) target
         result = self.targets(b, n, bi[pos], ai[pos], gi[pos], gt_labels, gt_bboxes, soft, weights)
         if trace is not None:
-            trace.update(bi=bi, gi=gi, ai=ai, p=p, ious=ious, s=scores, prior=prior, best=best, pos=pos, weights=weights)
+            trace.update(bi=bi, gi=gi, ai=ai, p=p, ious=ious, s=scores, prior=prior, best=best, pos=pos,
+                         weights=weights)  # fmt: skip
         return result, k.view(b, m)
 
     # ------------------------------------------------------------------------------------- steps, in paper order

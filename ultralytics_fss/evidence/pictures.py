@@ -1,11 +1,11 @@
 """Pictures of an assignment (the paper's Figs. 2-4): FSS beside Ultralytics' TAL, and the maps behind FSS's choice.
 
-Layout: the top row shows the image twice (zoomed on the drawn GTs), FSS's positives on the left (a disc per positive, its area proportional to
-the Eq. (8) weight; a star on each GT's potentially optimal sample; k in the GT's label) and TAL's on the right, in
-one colour per GT. Below, one row per GT: its class-score, IoU and Gaussian-prior maps over its candidate anchors,
-merged at image resolution (each anchor paints its stride x stride cell, finer levels over coarser ones), cropped
-around the GT, each panel coloured from 0 to its own maximum (its colour bar). Drawn with matplotlib under Ultralytics' `plt_settings` (Agg, its font setup: no download) and its
-`colors` palette.
+Layout: the top row shows the image twice, zoomed on the drawn GTs: FSS's positives on the left (a disc per
+positive, its area proportional to the Eq. (8) weight; a star on each GT's potentially optimal sample; k in the GT's
+label) and TAL's on the right, in one colour per GT. Below, one row per GT: its class-score, IoU and Gaussian-prior
+maps over its candidate anchors, merged at image resolution (each anchor paints its stride x stride cell, finer
+levels over coarser ones), cropped around the GT, each panel coloured from 0 to its own maximum (its colour bar).
+Drawn with matplotlib under Ultralytics' `plt_settings` (Agg, its font setup: no download) and its `colors` palette.
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ def cell_map(gt: GTView, values: np.ndarray, shape: tuple[int, int]) -> np.ndarr
 
 def crop_box(gt: GTView, shape: tuple[int, int], margin: float = 0.6) -> tuple[int, int, int, int]:
     """A square window around the GT and its candidates, widened by `margin` of its size; (x1, y1, x2, y2)."""
-    pts = np.concatenate([gt.box.reshape(2, 2), gt.anchors - gt.strides[:, None] / 2, gt.anchors + gt.strides[:, None] / 2])
+    half = gt.strides[:, None] / 2
+    pts = np.concatenate([gt.box.reshape(2, 2), gt.anchors - half, gt.anchors + half])
     lo, hi = pts.min(0), pts.max(0)
     side = (hi - lo).max() * (1 + margin) + 16
     c = (lo + hi) / 2
@@ -93,7 +94,8 @@ def plot_assignment(view: AssignmentView, title: str = "", save: str | Path | No
                 ax.scatter(xy[:, 0], xy[:, 1], s=60 * w, color=colour, edgecolors="white", linewidths=0.6, zorder=3)
                 if gt.best >= 0:
                     bx, by = gt.anchors[gt.best]
-                    ax.scatter([bx], [by], s=140, marker="*", color=colour, edgecolors="black", linewidths=0.6, zorder=4)
+                    ax.scatter([bx], [by], s=140, marker="*", color=colour, edgecolors="black", linewidths=0.6,
+                               zorder=4)  # fmt: skip
                 count = f"k={gt.k}, {len(gt.fss_pos)} pos"
             else:
                 ax.scatter(gt.tal_pos[:, 0], gt.tal_pos[:, 1], s=60, color=colour, edgecolors="white", linewidths=0.6,
@@ -105,8 +107,10 @@ def plot_assignment(view: AssignmentView, title: str = "", save: str | Path | No
                     va="top" if below else "bottom", bbox=dict(facecolor=colour, edgecolor="none", pad=1, alpha=0.85))
         ax.set_title(name, fontsize=12)
         ax.axis("off")
-    legend = [Line2D([], [], ls="", marker="o", mfc="gray", mec="white", ms=8, label="positive (FSS: area ~ Eq. 8 weight)"),
-              Line2D([], [], ls="", marker="*", mfc="gray", mec="black", ms=12, label="potentially optimal sample (Eq. 2)")]  # fmt: skip
+    legend = [
+        Line2D([], [], ls="", marker="o", mfc="gray", mec="white", ms=8, label="positive (FSS: area ~ Eq. 8 weight)"),
+        Line2D([], [], ls="", marker="*", mfc="gray", mec="black", ms=12, label="potentially optimal sample (Eq. 2)"),
+    ]
     fig.legend(handles=legend, loc="upper center", bbox_to_anchor=(0.5, 1 - 0.9 / fig.get_figheight()), ncol=2,
                fontsize=9, frameon=False)  # fmt: skip
 
