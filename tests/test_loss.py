@@ -201,3 +201,25 @@ def test_tal_loss_is_stock_and_records_positives():
     torch.testing.assert_close(loss, stock_loss)
     out = recording.stats.summary()
     assert out["pos_per_gt"] > 0 and 0 < out["target_mean"] <= 1 and "k_mean" not in out
+
+
+@pytest.mark.parametrize("name", ["maxiou", "atss", "simota", "tal"])
+def test_fss_assigner_selects_the_baselines(name):
+    """`fss_assigner` picks the paper's baselines inside the FSS loss (weights 1, IoU targets), or Ultralytics' own
+    loss for `tal`."""
+    from ultralytics_fss.assign.baselines import BASELINES
+    from ultralytics_fss.train.loss import TALDetectionLoss
+
+    model = make_model(fss_assigner=name)
+    criterion = build_fss_criterion(model)
+    batch = make_batch()
+    preds = model(batch["img"])
+    loss, _ = criterion(preds, batch)
+    assert torch.isfinite(loss).all() and loss.sum() > 0
+    loss.sum().backward()
+    if name == "tal":
+        assert type(criterion) is TALDetectionLoss
+        stock = make_model().init_criterion()
+        torch.testing.assert_close(criterion(preds, batch)[0], stock(preds, batch)[0])  # a stock loss, exactly
+        return
+    assert type(criterion.assigner) is BASELINES[name] and criterion.stats.summary()["pos_per_gt"] > 0

@@ -40,12 +40,15 @@ def in_box_pairs(
     grid: list[tuple[int, int]],
     stride_val: float,
     radius: float = 0.0,
+    grow: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The (image, GT, anchor) pairs whose anchor centre lies strictly inside the GT box (sides floored to
     `stride_val`), for valid GTs only, listed by (image, GT, anchor): the nonzero entries of TAL's dense mask.
 
     With `radius` > 0, also the anchors whose centre lies strictly within `radius` strides of the GT centre (a square
-    of half-side radius * stride on each level): the union of YOLOX SimOTA's in-box and in-centre regions.
+    of half-side radius * stride on each level): the union of YOLOX SimOTA's in-box and in-centre regions. With
+    `grow` > 0, the box is first grown by `grow` strides of each level on every side (the anchors whose virtual
+    square anchor of half-side `grow` strides overlaps the box).
 
     Args:
         anc_points (torch.Tensor): (N, 2) anchor centres, pixels, level by level in row-major order.
@@ -55,6 +58,7 @@ def in_box_pairs(
         grid (list[tuple[int, int]]): (height, width) in cells of each level, L entries; sum of h * w is N.
         stride_val (float): Smallest GT side of the in-box rule.
         radius (float): Centre-region half-side in strides; 0 for the in-box rule alone.
+        grow (float): Growth of the box on every side, in strides of each level.
 
     Returns:
         (tuple[torch.Tensor, torch.Tensor, torch.Tensor]): (P,) int64 image, GT and anchor index of each pair.
@@ -70,7 +74,7 @@ def in_box_pairs(
     bi, gi = valid.nonzero(as_tuple=True)  # (G,) valid GTs in (image, GT) order
     lt, rb = floor_small_sides(gt_bboxes[bi, gi], stride_val).chunk(2, -1)  # (G, 2) each
     s = torch.tensor(strides, dtype=lt.dtype, device=device).view(1, n_levels, 1)  # (1, L, 1)
-    lt, rb = lt[:, None].expand(-1, n_levels, -1), rb[:, None].expand(-1, n_levels, -1)  # (G, L, 2) in-box region
+    lt, rb = lt[:, None] - grow * s, rb[:, None] + grow * s  # (G, L, 2) in-box region of each level
     if radius > 0:  # (G, L, 2) the centre square of each level
         centre = (gt_bboxes[bi, gi, :2] + gt_bboxes[bi, gi, 2:])[:, None] / 2
         c_lt, c_rb = centre - radius * s, centre + radius * s

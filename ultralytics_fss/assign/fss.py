@@ -54,6 +54,38 @@ class FSSAssignResult(NamedTuple):
     weights: torch.Tensor
 
 
+class Pairs(NamedTuple):
+    """The candidate (image, GT, anchor) pairs of a batch and what every assigner reads of them (`FSSAssigner.pairs`).
+
+    Attributes:
+        b, n, m (int): Images, anchors, GT rows (padding included).
+        valid (torch.Tensor): (b, M) bool, real and finite GTs.
+        gt_labels (torch.Tensor): (b, M) int64 GT classes.
+        bi, gi, ai (torch.Tensor): (P,) int64 image, GT and anchor of each pair, listed by (image, GT, anchor).
+        group (torch.Tensor): (P,) int64 (image, GT) group, bi * M + gi.
+        num_groups (int): b * M.
+        gt_boxes (torch.Tensor): (P, 4) float32 GT box of each pair.
+        anchors (torch.Tensor): (P, 2) float32 anchor centre of each pair.
+        ious (torch.Tensor): (P,) float32 IoU of the predicted box with the GT, clamped at 0.
+        p (torch.Tensor): (P,) float32 predicted probability of the GT's class (times objectness when given).
+    """
+
+    b: int
+    n: int
+    m: int
+    valid: torch.Tensor
+    gt_labels: torch.Tensor
+    bi: torch.Tensor
+    gi: torch.Tensor
+    ai: torch.Tensor
+    group: torch.Tensor
+    num_groups: int
+    gt_boxes: torch.Tensor
+    anchors: torch.Tensor
+    ious: torch.Tensor
+    p: torch.Tensor
+
+
 def _order_within_groups(group: torch.Tensor, *keys: torch.Tensor, num_groups: int) -> tuple[torch.Tensor, ...]:
     """Sort pairs by `group` ascending, then by each key descending; remaining ties keep their input order.
 
@@ -198,24 +230,11 @@ class FSSAssigner(TaskAlignedAssigner):
             result (FSSAssignResult): Per-anchor targets and weights.
             k (torch.Tensor): (b, M) int64 number of suboptimal samples asked for per GT (0 for padding GTs).
         """
-        b, n = pd_scores.shape[:2]
-        m = gt_bboxes.shape[1]
-        gt_labels = gt_labels.long().view(b, m)  # (b, M)
-        gt32, anc32 = gt_bboxes.float(), anc_points.float()  # fp16/bf16 inputs assign as their float32 values do
-        valid = mask_gt.view(b, m).bool() & torch.isfinite(gt32).all(-1)  # (b, M) a NaN/inf GT is no GT
-
-        bi, gi, ai = self.candidates(anc32, gt32, valid, grid)  # (P,) each, step 1
-        group, num_groups = bi * m + gi, b * m  # (P,) one group per (image, GT)
-        gt_boxes = gt32[bi, gi]  # (P, 4)
-        anchors = anc32[ai]  # (P, 2)
-        ious = self.pair_iou(gt_boxes, pd_bboxes[bi, ai].float())  # (P,)
-        p = pd_scores[bi, ai, gt_labels[bi, gi]].float()  # (P,)
-        if pd_obj is not None:
-            p = p * pd_obj[bi, ai, 0].float()
-        finite = torch.isfinite(ious) & torch.isfinite(p)  # (P,) NaN/inf predictions: the worst candidate, s = 0
-        if not finite.all():
-            _warn_non_finite()
-            ious, p = torch.where(finite, ious, 0.0), torch.where(finite, p, 0.0)
+        x = self.pairs(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt, pd_obj, grid)  # step 1
+        b, n, m = x.b, x.n, x.m
+        bi, gi, ai, group, num_groups, gt_boxes, anchors, ious, p = (
+            x.bi, x.gi, x.ai, x.group, x.num_groups, x.gt_boxes, x.anchors, x.ious, x.p)  # fmt: skip
+        valid, gt_labels = x.valid, x.gt_labels
         scores = self.pair_scores(p, ious)  # (P,) Eq. (3)
 
         best = self.best_sample(group, num_groups, scores, anchors, gt_boxes)  # (G,) Eq. (2)
@@ -235,6 +254,37 @@ class FSSAssigner(TaskAlignedAssigner):
             trace.update(bi=bi, gi=gi, ai=ai, p=p, ious=ious, s=scores, prior=prior, best=best, pos=pos,
                          weights=weights)  # fmt: skip
         return result, k.view(b, m)
+
+    def pairs(
+        self,
+        pd_scores: torch.Tensor,
+        pd_bboxes: torch.Tensor,
+        anc_points: torch.Tensor,
+        gt_labels: torch.Tensor,
+        gt_bboxes: torch.Tensor,
+        mask_gt: torch.Tensor,
+        pd_obj: torch.Tensor | None = None,
+        grid: list[tuple[int, int]] | None = None,
+    ) -> Pairs:
+        """Step 1 and the per-pair inputs of Eq. (3), shared by FSS and the baselines (`assign.baselines`): the
+        candidate pairs (`candidates`), their prediction IoU and class score (NaN/inf predictions: the worst
+        candidate, IoU 0 and p 0), in float32 whatever the input dtype. Arguments as for `assign`."""
+        b, n = pd_scores.shape[:2]
+        m = gt_bboxes.shape[1]
+        gt_labels = gt_labels.long().view(b, m)  # (b, M)
+        gt32, anc32 = gt_bboxes.float(), anc_points.float()  # fp16/bf16 inputs assign as their float32 values do
+        valid = mask_gt.view(b, m).bool() & torch.isfinite(gt32).all(-1)  # (b, M) a NaN/inf GT is no GT
+        bi, gi, ai = self.candidates(anc32, gt32, valid, grid)  # (P,) each
+        gt_boxes = gt32[bi, gi]  # (P, 4)
+        ious = self.pair_iou(gt_boxes, pd_bboxes[bi, ai].float())  # (P,)
+        p = pd_scores[bi, ai, gt_labels[bi, gi]].float()  # (P,)
+        if pd_obj is not None:
+            p = p * pd_obj[bi, ai, 0].float()
+        finite = torch.isfinite(ious) & torch.isfinite(p)  # (P,)
+        if not finite.all():
+            _warn_non_finite()
+            ious, p = torch.where(finite, ious, 0.0), torch.where(finite, p, 0.0)
+        return Pairs(b, n, m, valid, gt_labels, bi, gi, ai, bi * m + gi, b * m, gt_boxes, anc32[ai], ious, p)
 
     # ------------------------------------------------------------------------------------- steps, in paper order
     def candidates(

@@ -11,6 +11,8 @@ from typing import Any
 
 # name: (default, type, check, description of the valid range)
 FSS_KEYS: dict[str, tuple[Any, type, Any, str]] = {
+    "fss_assigner": ("fss", str, lambda v: v in {"fss", "tal", "maxiou", "atss", "simota"},
+                     "'fss', 'tal' (Ultralytics' own), 'maxiou', 'atss' or 'simota' (the paper's baselines)"),
     "fss_alpha": (0.5, float, lambda v: v >= 0, "a number >= 0 (Eq. 3 exponent of p_cls * p_obj)"),
     "fss_beta": (6.0, float, lambda v: v >= 0, "a number >= 0 (Eq. 3 exponent of IoU)"),
     "fss_u": (2.0, float, lambda v: v > 0, "a number > 0 (Eq. 8 smoothing factor)"),

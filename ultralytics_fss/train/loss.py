@@ -28,6 +28,7 @@ from ultralytics.utils.loss import E2ELoss, v8DetectionLoss
 from ultralytics.utils.tal import make_anchors
 
 from ultralytics_fss.assign import FSSAssigner
+from ultralytics_fss.assign.baselines import BASELINES
 from ultralytics_fss.train.cfg import check_fss_args
 from ultralytics_fss.train.stats import AssignmentStats, RecordingAssigner
 
@@ -73,7 +74,9 @@ class FSSDetectionLoss(v8DetectionLoss):
         self.stats = AssignmentStats()  # updated every batch; the callbacks reset and publish it per epoch
         one2one = tal_topk2 == 1
         self.use_fss = not (one2one and self.fss["fss_o2o"] == "tal")
-        if self.use_fss:
+        if self.use_fss and self.fss["fss_assigner"] in BASELINES and not one2one:  # the paper's baselines
+            self.assigner = BASELINES[self.fss["fss_assigner"]](num_classes=self.nc, stride=self.stride.tolist())
+        elif self.use_fss:
             self.assigner = FSSAssigner(
                 num_classes=self.nc,
                 alpha=self.fss["fss_alpha"],
@@ -141,7 +144,7 @@ class FSSDetectionLoss(v8DetectionLoss):
         bce = self.bce(x.pred_scores, result.scores.to(x.pred_scores.dtype))  # (b, N, C)
         if self.class_weights is not None:
             bce = bce * self.class_weights
-        cls_weights = torch.where(fg_mask, weights, 1.0)  # w_i on positives, 1 on negatives
+        cls_weights = torch.where(fg_mask, weights, (result.labels >= 0).to(weights.dtype))  # w_i; 1; 0: ignored
         loss[1] = (bce.sum(-1) * cls_weights).sum() / norm
 
         # BboxLoss weights each positive by its `target_scores` summed over classes: pass w_i in that slot.
@@ -196,8 +199,12 @@ def build_criterion(model: DetectionModel, loss_fn: type = FSSDetectionLoss) -> 
     return loss_fn(model)
 
 
-def build_fss_criterion(model: DetectionModel) -> FSSDetectionLoss | E2ELoss:
-    """Return the FSS criterion for `model` (see `build_criterion`)."""
+def build_fss_criterion(model: DetectionModel) -> FSSDetectionLoss | TALDetectionLoss | E2ELoss:
+    """Return the FSS criterion for `model` (see `build_criterion`); with `fss_assigner=tal` in its args, Ultralytics'
+    own (`build_tal_criterion`), so that such a run equals a stock run seed for seed."""
+    args = getattr(model, "args", None) or {}
+    if check_fss_args(args if isinstance(args, dict) else vars(args))["fss_assigner"] == "tal":
+        return build_tal_criterion(model)
     return build_criterion(model, FSSDetectionLoss)
 
 

@@ -1,0 +1,189 @@
+"""The paper's baseline assigners (Tables 2, 3), on FSS's pair lists and result structure.
+
+Each is an `FSSAssigner` that keeps its step 1 listing (`pairs`), its conflict and target steps, and replaces the
+selection of Eqs. (2)-(8) with its own rule; positives get weight 1 and their prediction IoU as soft target, so the
+loss (`train/loss.py`) treats every assigner alike.
+
+    MaxIoUAssigner   RetinaNet's thresholds (Lin et al., ICCV 2017) on a virtual square anchor of side
+                     8 * stride at each point, as the ATSS paper does for anchor-free heads; semantics of
+                     MMDetection's `MaxIoUAssigner(pos_iou_thr=0.5, neg_iou_thr=0.4, min_pos_iou=0)`.
+    ATSSAssigner     ATSS (Zhang et al., CVPR 2020): per level the 9 anchors nearest the GT centre, IoU threshold
+                     mean + std of their anchor-box IoUs, anchor centre inside the GT; semantics of MMDetection's
+                     `ATSSAssigner(topk=9)`.
+    SimOTAAssigner   SimOTA (YOLOX, Ge et al., 2021): anchors in the box or within 2.5 strides of its centre, cost =
+                     cls BCE + 3 * (-log IoU) + 1e5 outside box-and-centre, dynamic k from the top-10 IoUs, lowest
+                     cost wins conflicts; semantics of YOLOX's `get_assignments` / MMDetection's `SimOTAAssigner`.
+"""
+
+from __future__ import annotations
+
+import torch
+from ultralytics.utils.metrics import bbox_iou
+
+from ultralytics_fss.assign.candidates import in_box_pairs
+from ultralytics_fss.assign.fss import FSSAssigner, FSSAssignResult, Pairs, _order_within_groups
+
+ANCHOR_SCALE = 8  # side of the virtual square anchor, in strides (ATSS paper, anchor-free setting)
+
+
+def anchor_strides(grid: list[tuple[int, int]], strides: list[float], device: torch.device) -> torch.Tensor:
+    """(N,) stride of each anchor, level by level as `make_anchors` lists them."""
+    sizes = torch.tensor([h * w for h, w in grid], device=device)
+    return torch.repeat_interleave(torch.tensor(strides, dtype=torch.float32, device=device), sizes)
+
+
+def anchor_boxes(anchors: torch.Tensor, strides: torch.Tensor) -> torch.Tensor:
+    """(P, 4) xyxy virtual square anchors of side ANCHOR_SCALE * stride centred on (P, 2) anchor points."""
+    half = (ANCHOR_SCALE * strides / 2)[:, None]
+    return torch.cat([anchors - half, anchors + half], -1)
+
+
+class BaselineAssigner(FSSAssigner):
+    """Shared tail of the baselines: pair listing, then `choose` (the subclass's rule), unit weights, IoU targets."""
+
+    def assign(self, pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt, pd_obj=None, grid=None,
+               trace=None) -> tuple[FSSAssignResult, torch.Tensor | None]:  # fmt: skip
+        """Assign as `FSSAssigner.assign` does (same arguments and result); `grid` is required.
+
+        Returns:
+            result (FSSAssignResult): Weights 1 on positives; soft target = prediction IoU; labels -1 on anchors to
+                ignore (Max-IoU only).
+            k (torch.Tensor | None): (b, M) dynamic k (SimOTA), else None.
+        """
+        if grid is None:
+            raise ValueError(f"{type(self).__name__} needs `grid` (the level of each anchor); pass it to assign()")
+        x = self.pairs(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt, pd_obj, grid)
+        strides = anchor_strides(grid, self.stride, anc_points.device)
+        pos, k, ignore = self.choose(x, strides, pd_scores, pd_obj)
+        result = self.targets(x.b, x.n, x.bi[pos], x.ai[pos], x.gi[pos], x.gt_labels, gt_bboxes, x.ious[pos],
+                              torch.ones_like(x.ious[pos]))  # fmt: skip
+        if ignore is not None:
+            result.labels.view(-1)[ignore & ~result.fg_mask.view(-1)] = -1
+        if trace is not None:
+            trace.update(bi=x.bi, gi=x.gi, ai=x.ai, p=x.p, ious=x.ious, pos=pos)
+        return result, None if k is None else k.view(x.b, x.m)
+
+    def choose(self, x: Pairs, strides: torch.Tensor, pd_scores: torch.Tensor, pd_obj: torch.Tensor | None):
+        """Return (pos (F,) pair indices of the positives, k (b*M,) or None, ignore (b*N,) bool or None)."""
+        raise NotImplementedError
+
+    def keep_best_per_anchor(self, x: Pairs, sel: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
+        """Among the pairs `sel` keep one per (image, anchor): largest `key`, then lower GT index."""
+        anchor_id = x.bi[sel] * x.n + x.ai[sel]
+        order, rank = _order_within_groups(anchor_id, key[sel], -x.gi[sel].float(), num_groups=x.b * x.n)
+        return sel[order[rank == 0]]
+
+
+class MaxIoUAssigner(BaselineAssigner):
+    """Max-IoU (RetinaNet) on virtual anchors: IoU >= 0.5 positive, < 0.4 negative, between ignored; each GT's best
+    anchor is kept positive (MMDetection `min_pos_iou=0`; its `gt_max_assign_all` simplified to one best anchor per
+    GT, ties to the lower anchor index, later GTs winning an anchor two GTs call best, as MMDetection's loop does)."""
+
+    pos_iou, neg_iou = 0.5, 0.4
+
+    def candidates(self, anc_points, gt_bboxes, valid, grid=None):
+        """Anchors whose virtual box overlaps the GT: centre strictly inside the GT grown by half an anchor."""
+        if grid is None:
+            raise ValueError("MaxIoUAssigner needs `grid`")
+        return in_box_pairs(anc_points, gt_bboxes, valid, self.stride, grid, 0.0, grow=ANCHOR_SCALE / 2)
+
+    def choose(self, x, strides, pd_scores, pd_obj):
+        a_iou = bbox_iou(x.gt_boxes, anchor_boxes(x.anchors, strides[x.ai]), xywh=False).squeeze(-1).clamp_(0)
+        # Per anchor: its max IoU over GTs and the GT holding it.
+        best_of_anchor = self.keep_best_per_anchor(x, torch.arange(len(a_iou), device=a_iou.device), a_iou)
+        max_iou = torch.zeros(x.b * x.n, device=a_iou.device)
+        max_iou[x.bi[best_of_anchor] * x.n + x.ai[best_of_anchor]] = a_iou[best_of_anchor]
+        pos = best_of_anchor[a_iou[best_of_anchor] >= self.pos_iou]
+        ignore = (max_iou >= self.neg_iou) & (max_iou < self.pos_iou)
+        # Each GT's best anchor (IoU > 0), later GTs winning shared anchors.
+        order, rank = _order_within_groups(x.group, a_iou, -x.ai.float(), num_groups=x.num_groups)
+        gt_best = order[rank == 0]
+        gt_best = gt_best[a_iou[gt_best] > 0]
+        anchor_id = x.bi * x.n + x.ai
+        forced = self.keep_best_per_anchor(x, gt_best, x.gi.float())  # the later (larger) GT index wins
+        taken = torch.zeros(x.b * x.n, dtype=torch.bool, device=a_iou.device)
+        taken[anchor_id[forced]] = True
+        pos = torch.cat([pos[~taken[anchor_id[pos]]], forced])
+        return pos, None, ignore
+
+
+class ATSSAssigner(BaselineAssigner):
+    """ATSS: per level the `atss_topk` (9) anchors nearest the GT centre (ties: lower anchor index), IoU threshold
+    mean + std (unbiased) of their virtual-anchor IoUs; positive if IoU >= threshold and the anchor centre lies
+    inside the GT (more than 0.01 px from every side); an anchor several GTs select goes to the larger IoU."""
+
+    atss_topk = 9  # not `topk`: TaskAlignedAssigner sets that attribute to q
+
+    def candidates(self, anc_points, gt_bboxes, valid, grid=None):
+        """The `atss_topk` anchors nearest the GT centre on each level, ties to the lower anchor index: enumerated
+        from the anchors within 4.5 strides of the centre on both axes, then the nearest by distance. That window
+        holds them: any point of the image has 9 anchors within 2.5 strides per axis (3.54 strides away at most, even
+        in a corner), and every anchor outside the window is more than 4.5 strides away."""
+        if grid is None:
+            raise ValueError("ATSSAssigner needs `grid`")
+        centres = (gt_bboxes[..., :2] + gt_bboxes[..., 2:]) / 2
+        r = 5 * float(max(self.stride))  # the window of the coarsest level, and a margin; cut per level below
+        boxes = torch.cat([centres - r, centres + r], -1)
+        bi, gi, ai = in_box_pairs(anc_points, boxes, valid, self.stride, grid, 0.0)
+        strides = anchor_strides(grid, self.stride, anc_points.device)[ai]
+        d = (anc_points[ai] - centres[bi, gi]).float()
+        near = (d.abs() <= 4.5 * strides[:, None]).all(-1)  # (P',) the window of each level
+        bi, gi, ai, d, strides = bi[near], gi[near], ai[near], d[near], strides[near]
+        level = torch.bucketize(strides, torch.tensor(self.stride, device=strides.device))
+        m, n_levels = gt_bboxes.shape[1], len(self.stride)
+        group = (bi * m + gi) * n_levels + level
+        order, rank = _order_within_groups(group, -d.square().sum(-1), -ai.float(),
+                                           num_groups=gt_bboxes.shape[0] * m * n_levels)  # fmt: skip
+        keep = order[rank < self.atss_topk]
+        keep = keep[torch.sort(((bi[keep] * m + gi[keep]) * anc_points.shape[0] + ai[keep])).indices]
+        return bi[keep], gi[keep], ai[keep]
+
+    def choose(self, x, strides, pd_scores, pd_obj):
+        a_iou = bbox_iou(x.gt_boxes, anchor_boxes(x.anchors, strides[x.ai]), xywh=False).squeeze(-1).clamp_(0)
+        count = torch.zeros(x.num_groups, device=a_iou.device).index_add_(0, x.group, torch.ones_like(a_iou))
+        mean = torch.zeros_like(count).index_add_(0, x.group, a_iou) / count.clamp(min=1)
+        var = torch.zeros_like(count).index_add_(0, x.group, (a_iou - mean[x.group]).square())
+        std = (var / (count - 1).clamp(min=1)).sqrt()
+        inside = ((x.anchors - x.gt_boxes[:, :2]).min(-1).values > 0.01) & (
+            (x.gt_boxes[:, 2:] - x.anchors).min(-1).values > 0.01)
+        sel = ((a_iou >= (mean + std)[x.group]) & inside).nonzero().squeeze(1)
+        return self.keep_best_per_anchor(x, sel, a_iou), None, None
+
+
+class SimOTAAssigner(BaselineAssigner):
+    """SimOTA: candidates in the box or within `radius` strides of its centre (box not floored); cost = BCE of
+    sqrt(p_cls * p_obj) against the one-hot class (summed over classes) + 3 * (-log(IoU + 1e-8)) + 1e5 unless the
+    anchor is in both box and centre region; k = max(1, floor(sum of the top-10 IoUs)); the k lowest-cost candidates
+    (ties: lower anchor index); an anchor several GTs take goes to the lowest cost (then the lower GT index)."""
+
+    radius_simota, candidate_topk, iou_weight = 2.5, 10, 3.0
+
+    def candidates(self, anc_points, gt_bboxes, valid, grid=None):
+        if grid is None:
+            raise ValueError("SimOTAAssigner needs `grid`")
+        return in_box_pairs(anc_points, gt_bboxes, valid, self.stride, grid, 0.0, self.radius_simota)
+
+    def choose(self, x, strides, pd_scores, pd_obj):
+        s = strides[x.ai][:, None]
+        centre = (x.gt_boxes[:, :2] + x.gt_boxes[:, 2:]) / 2
+        in_box = ((x.anchors - x.gt_boxes[:, :2]) > 1e-9).all(-1) & ((x.gt_boxes[:, 2:] - x.anchors) > 1e-9).all(-1)
+        in_centre = ((x.anchors - (centre - self.radius_simota * s)) > 0).all(-1) & (
+            ((centre + self.radius_simota * s) - x.anchors) > 0).all(-1)
+        probs = pd_scores[x.bi, x.ai].float()  # (P, C)
+        if pd_obj is not None:
+            probs = probs * pd_obj[x.bi, x.ai].float()
+        probs = probs.nan_to_num(0.0).clamp(0, 1).sqrt()
+        onehot = torch.nn.functional.one_hot(x.gt_labels[x.bi, x.gi], probs.shape[-1]).float()
+        cls_cost = torch.nn.functional.binary_cross_entropy(probs, onehot, reduction="none").sum(-1)
+        cost = cls_cost + self.iou_weight * -torch.log(x.ious + 1e-8) + 1e5 * (~(in_box & in_centre)).float()
+        order, rank = _order_within_groups(x.group, x.ious, num_groups=x.num_groups)
+        top = order[rank < self.candidate_topk]
+        iou_sum = torch.zeros(x.num_groups, device=cost.device).index_add_(0, x.group[top], x.ious[top])
+        k = iou_sum.floor().long().clamp_(min=1) * x.valid.view(-1)
+        order, rank = _order_within_groups(x.group, -cost, num_groups=x.num_groups)  # lowest cost first
+        sel = order[rank < k[x.group[order]]]
+        sel = sel[torch.sort(sel).indices]
+        return self.keep_best_per_anchor(x, sel, -cost), k, None
+
+
+BASELINES = {"maxiou": MaxIoUAssigner, "atss": ATSSAssigner, "simota": SimOTAAssigner}
