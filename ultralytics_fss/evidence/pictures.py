@@ -24,7 +24,7 @@ PALETTE = (0, 6, 7, 9, 1, 18, 5, 13, 4, 17)  # Ultralytics' colours in a contras
 
 
 def gt_colour(n: int) -> np.ndarray:
-    """RGB in [0, 1] of the n-th drawn GT."""
+    """RGB in [0, 1] of the n-th drawn GT (or plotted variant)."""
     return np.array(colors(PALETTE[n % len(PALETTE)])) / 255
 
 

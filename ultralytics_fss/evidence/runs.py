@@ -40,11 +40,12 @@ def train_run(name: str, trainer_cls: type, data: Path, project: Path, seed: int
 
     Returns:
         (dict): run, seed, mAP50, mAP50-95 (final validation of best.pt), s/epoch (mean training time per epoch),
-            pos/GT (positives per GT in the last epoch) and `epochs`, a list of the `fss/*` statistics of each epoch.
+            pos/GT (positives per GT in the last epoch), `epochs` (a list of the `fss/*` statistics of each epoch) and
+            `map_per_epoch` (validation mAP50-95 of each epoch).
     """
     LOGGER.info(f"\n{colorstr('bold', f'=== {name} (seed {seed}) ===')}")
-    overrides = dict(data=str(data), project=str(project), name=f"{name}-seed{seed}", exist_ok=True, seed=seed,
-                     deterministic=True, plots=False, **args)  # fmt: skip
+    overrides = {**dict(deterministic=True, plots=False), **args,  # plots off unless asked for
+                 **dict(data=str(data), project=str(project), name=f"{name}-seed{seed}", exist_ok=True, seed=seed)}
     trainer = trainer_cls(overrides=overrides)
     if not issubclass(trainer_cls, FSSTrainer):
         record_tal_stats(trainer)  # positives per GT for stock runs too
@@ -62,6 +63,7 @@ def train_run(name: str, trainer_cls: type, data: Path, project: Path, seed: int
         "s/epoch": float(np.mean(epoch_times)),
         "pos/GT": epochs[-1]["pos_per_gt"],
         "epochs": epochs,
+        "map_per_epoch": [row.get("metrics/mAP50-95(B)", float("nan")) for row in read_results(trainer.csv)],
     }
 
 
