@@ -44,3 +44,20 @@ def test_tiny_comparison_writes_summary_and_resumes(tiny_data, tmp_path):
     stamp = (tmp_path / "results" / "q3-seed0.json").stat().st_mtime
     again = run_all(tmp_path, str(tiny_data), ["tal", "q3:fss_q=3"], [0], args)  # everything done: nothing trains
     assert (tmp_path / "results" / "q3-seed0.json").stat().st_mtime == stamp and again == rows
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--variants", "tal", "bogus"], "unknown variant 'bogus'"),
+        (["nokey=1"], "'nokey=1' is not an Ultralytics train argument"),
+        (["fss_q=3"], "fss_\\* keys go in a variant"),
+        (["--model", "yolo11n-seg.yaml"], "is a segment model"),
+    ],
+)
+def test_command_line_refuses_bad_input_before_training(tmp_path, args, words):
+    from ultralytics_fss.compare import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["--data", "data.yaml", "--project", str(tmp_path / "p"), *args])
+    assert e.value.code == 2 and not (tmp_path / "p").exists()

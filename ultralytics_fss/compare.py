@@ -52,6 +52,11 @@ def main(argv: list[str] | None = None) -> Path:
             parse_variant(v)
     except ValueError as e:
         p.error(str(e))
+    from ultralytics.nn.tasks import guess_model_task
+
+    task = guess_model_task(a.model)
+    if task != "detect":
+        p.error(f"--model {a.model} is a {task} model; the assigners compared here train detect models only")
     devices = a.devices.split(",") if a.devices else None
     rows = run_all(a.project, a.data, a.variants, a.seeds, train_args, jobs=a.jobs, devices=devices)
     project = Path(a.project).resolve()
