@@ -55,9 +55,12 @@ def test_tiny_comparison_writes_summary_and_resumes(tiny_data, tmp_path):
         (["--model", "yolo11n-seg.yaml"], "is a segment model"),
     ],
 )
-def test_command_line_refuses_bad_input_before_training(tmp_path, args, words):
+def test_command_line_refuses_bad_input_before_training(tmp_path, capsys, args, words):
+    import re
+
     from ultralytics_fss.compare import main
 
     with pytest.raises(SystemExit) as e:
         main(["--data", "data.yaml", "--project", str(tmp_path / "p"), *args])
     assert e.value.code == 2 and not (tmp_path / "p").exists()
+    assert re.search(words, capsys.readouterr().err)
