@@ -135,3 +135,17 @@ def test_stock_trainer_unaffected(train_args):
     trainer.train()
     assert type(trainer.model.criterion) is v8DetectionLoss
     assert not any(k.startswith("fss_") for k in YAML.load(trainer.save_dir / "args.yaml"))
+
+
+def test_fss_assigner_tal_run_equals_a_stock_run(train_args, tmp_path):
+    """`fss_assigner=tal` inside FSSTrainer trains exactly as Ultralytics' own trainer, seed for seed."""
+    from ultralytics.models.yolo.detect import DetectionTrainer
+
+    stock = DetectionTrainer(overrides={**train_args, "name": "stock"})
+    stock.train()
+    tal = FSSTrainer(overrides={**train_args, "name": "tal", "fss_assigner": "tal"})
+    tal.train()
+    keys = ("train/box_loss", "train/cls_loss", "train/dfl_loss", "metrics/mAP50-95(B)", "val/box_loss")
+    a, b = read_csv(stock.csv)[-1], read_csv(tal.csv)[-1]
+    assert {k: float(a[k]) for k in keys} == {k: float(b[k]) for k in keys}
+    assert "fss/pos_per_gt" in b  # the statistics follow the assigner
