@@ -90,3 +90,21 @@ def test_python_function_and_command_line(trained, tiny_data, tmp_path):
     proc = subprocess.run(found, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert cv2.imread(str(tmp_path / "c.png")) is not None
+
+
+@pytest.mark.parametrize("assigner", ["atss", "simota", "maxiou"])
+def test_baseline_assigners_are_drawn_too(trained, tiny_data, tmp_path, assigner):
+    """Any `fss_assigner` but tal is drawn beside TAL: its positives are among its candidates, weight 1, no prior."""
+    image_file = sorted((tiny_data.parent / "images" / "val").glob("*.png"))[0]
+    labels = np.loadtxt(str(image_file).replace("images", "labels").replace(".png", ".txt"), ndmin=2)
+    view = assignment_view(trained.ema.ema, cv2.imread(str(image_file)), labels, imgsz=64, num_gts=len(labels),
+                           fss_assigner=assigner)  # fmt: skip
+    assert view.assigner == assigner and sum(len(g.fss_pos) for g in view.gts) > 0
+    for gt in view.gts:
+        assert (gt.fss_weights == 1).all() and gt.best == -1 and (gt.prior == 0).all()
+        if assigner == "simota":  # SimOTA's dynamic k, which conflicts can only lower
+            assert len(gt.fss_pos) <= gt.k
+        else:  # no k: the count drawn is the positives'
+            assert len(gt.fss_pos) == gt.k
+    with pytest.raises(ValueError, match="fss_assigner=tal"):
+        assignment_view(trained.ema.ema, cv2.imread(str(image_file)), labels, imgsz=64, fss_assigner="tal")

@@ -26,11 +26,14 @@ def main(argv: list[str] | None = None) -> str:
     p.add_argument("--imgsz", type=int, default=640)
     p.add_argument("--gt", type=int, default=4, help="ground truths drawn")
     p.add_argument("--order", choices=["largest", "crowded"], default="largest", help="which ground truths first")
+    p.add_argument("--assigner", choices=["fss", "maxiou", "atss", "simota"],
+                   help="drawn beside TAL (default: the model's fss_assigner, else fss)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default="assign.png")
     a = p.parse_args(argv)
     try:
-        visualize_assignment(a.model, a.source, a.labels, a.imgsz, a.gt, a.order, out=a.out, device=a.device)
+        fss = {"fss_assigner": a.assigner} if a.assigner else {}
+        visualize_assignment(a.model, a.source, a.labels, a.imgsz, a.gt, a.order, out=a.out, device=a.device, **fss)
     except (FileNotFoundError, ValueError) as e:
         p.error(str(e))
     LOGGER.info(f"Assignment picture saved to {colorstr('bold', a.out)}")

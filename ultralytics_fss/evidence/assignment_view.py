@@ -9,7 +9,7 @@ positives with their Eq. (8) weights, and TAL's positives.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -71,6 +71,7 @@ class AssignmentView:
         names (dict[int, str]): Class names.
         fss (dict[str, Any]): The `fss_*` values the FSS assigner ran with.
         num_gts (int): Ground truths on the image (chosen or not).
+        assigner (str): The `fss_assigner` drawn beside TAL (`fss`, or a baseline: no prior, unit weights).
     """
 
     image: np.ndarray
@@ -78,7 +79,7 @@ class AssignmentView:
     names: dict[int, str]
     fss: dict[str, Any]
     num_gts: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
+    assigner: str = "fss"
 
 
 def letterbox(image: np.ndarray, labels: np.ndarray, imgsz: int) -> tuple[np.ndarray, np.ndarray]:
@@ -148,6 +149,8 @@ def assignment_view(
     original = model.args
     args = original if isinstance(original, dict) else vars(original)
     values = check_fss_args({**{k: v for k, v in args.items() if k.startswith("fss_")}, **fss})
+    if values["fss_assigner"] == "tal":
+        raise ValueError("fss_assigner=tal: TAL is drawn beside the assigner anyway; pick fss, maxiou, atss or simota")
     was_training = model.training
     model.args = {**args, **values}  # what the criteria read
     try:
@@ -169,8 +172,12 @@ def assignment_view(
         pd_boxes = (x.pred_bboxes * x.stride_tensor).type(x.gt_bboxes.dtype)
         anchors = x.anchor_points * x.stride_tensor
         trace = {}
-        _, k = crit.assigner.assign(scores, pd_boxes, anchors, x.gt_labels, x.gt_bboxes, x.mask_gt,
-                                    grid=[tuple(f.shape[2:]) for f in preds["feats"]], trace=trace)  # fmt: skip
+        result, k = crit.assigner.assign(scores, pd_boxes, anchors, x.gt_labels, x.gt_bboxes, x.mask_gt,
+                                         grid=[tuple(f.shape[2:]) for f in preds["feats"]], trace=trace)  # fmt: skip
+        if k is None:  # baselines without a k: draw the number of positives each GT got
+            k = torch.zeros_like(x.mask_gt[..., 0], dtype=torch.long).index_put_(
+                (torch.zeros_like(trace["gi"][trace["pos"]]), trace["gi"][trace["pos"]]),
+                torch.ones_like(trace["pos"]), accumulate=True)
         _, _, _, tal_fg, tal_gt = tal(scores, pd_boxes, anchors, x.gt_labels, x.gt_bboxes, x.mask_gt)
     finally:
         model.args = original
@@ -178,6 +185,10 @@ def assignment_view(
 
     # preprocess sorts nothing within an image: GT row m of the padded batch is label row m.
     t = {name: v.cpu().numpy() for name, v in trace.items()}
+    for name in ("s", "prior"):  # the baselines have no Eq. (3) score or Eq. (6) prior
+        t.setdefault(name, np.zeros_like(t["p"]))
+    t.setdefault("best", np.zeros(0, dtype=int))
+    t.setdefault("weights", np.ones(len(t["pos"]), dtype=np.float32))
     anc, strides = anchors.cpu().numpy(), x.stride_tensor[:, 0].cpu().numpy()
     tal_fg, tal_gt = tal_fg[0].cpu().numpy(), tal_gt[0].cpu().numpy()
     pos_gt = t["gi"][t["pos"]]
@@ -195,4 +206,5 @@ def assignment_view(
             fss_pos=np.array([where[int(pp)] for pp in t["pos"][mine]], dtype=int), fss_weights=t["weights"][mine],
             tal_pos=anc[tal_mine], tal_strides=strides[tal_mine],
         ))  # fmt: skip
-    return AssignmentView(rgb, views, dict(model.names), values, num_gts=len(labels))
+    return AssignmentView(rgb, views, dict(model.names), values, num_gts=len(labels),
+                          assigner=values["fss_assigner"])  # fmt: skip

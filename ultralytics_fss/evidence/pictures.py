@@ -38,12 +38,11 @@ def cell_map(gt: GTView, values: np.ndarray, shape: tuple[int, int]) -> np.ndarr
     return out
 
 
-def crop_box(gt: GTView, shape: tuple[int, int], margin: float = 0.6) -> tuple[int, int, int, int]:
-    """A square window around the GT and its candidates, widened by `margin` of its size; (x1, y1, x2, y2)."""
-    half = gt.strides[:, None] / 2
-    pts = np.concatenate([gt.box.reshape(2, 2), gt.anchors - half, gt.anchors + half])
-    lo, hi = pts.min(0), pts.max(0)
-    side = (hi - lo).max() * (1 + margin) + 16
+def crop_box(gt: GTView, shape: tuple[int, int], margin: float = 1.0) -> tuple[int, int, int, int]:
+    """A square window around the GT, its side the GT's larger side (at least 32 px) widened by `margin` of it;
+    (x1, y1, x2, y2) clipped to the image. Candidates far from the GT (ATSS's coarse levels) may fall outside."""
+    lo, hi = gt.box[:2], gt.box[2:]
+    side = max(float((hi - lo).max()), 32.0) * (1 + margin)
     c = (lo + hi) / 2
     x1, y1 = np.clip(c - side / 2, 0, None).astype(int)
     return x1, y1, min(int(x1 + side), shape[1]), min(int(y1 + side), shape[0])
@@ -81,7 +80,8 @@ def plot_assignment(view: AssignmentView, title: str = "", save: str | Path | No
     windows = np.array([crop_box(gt, shape, margin=1.0) for gt in view.gts])  # zoom on the drawn GTs
     zx1, zy1 = windows[:, :2].min(0)
     zx2, zy2 = windows[:, 2:].max(0)
-    for col, name in enumerate(("FSS", "TAL (Ultralytics)")):
+    left = "FSS" if view.assigner == "fss" else view.assigner
+    for col, name in enumerate((left, "TAL (Ultralytics)")):
         ax = fig.add_subplot(top[0, col])
         ax.imshow(view.image)
         ax.set_xlim(zx1, zx2)
@@ -89,14 +89,16 @@ def plot_assignment(view: AssignmentView, title: str = "", save: str | Path | No
         _draw_boxes(ax, view)
         for c, gt in enumerate(view.gts):
             colour = gt_colour(c)
-            if name == "FSS":
+            if col == 0:
                 xy, w = gt.anchors[gt.fss_pos], gt.fss_weights
                 ax.scatter(xy[:, 0], xy[:, 1], s=60 * w, color=colour, edgecolors="white", linewidths=0.6, zorder=3)
                 if gt.best >= 0:
                     bx, by = gt.anchors[gt.best]
                     ax.scatter([bx], [by], s=140, marker="*", color=colour, edgecolors="black", linewidths=0.6,
                                zorder=4)  # fmt: skip
-                count = f"k={gt.k}, {len(gt.fss_pos)} pos"
+                count = f"{len(gt.fss_pos)} pos"
+                if view.assigner in {"fss", "simota"}:  # the assigners with a dynamic k
+                    count = f"k={gt.k}, {count}"
             else:
                 ax.scatter(gt.tal_pos[:, 0], gt.tal_pos[:, 1], s=60, color=colour, edgecolors="white", linewidths=0.6,
                            zorder=3)  # fmt: skip
@@ -118,12 +120,16 @@ def plot_assignment(view: AssignmentView, title: str = "", save: str | Path | No
         x1, y1, x2, y2 = crop_box(gt, shape)
         colour = gt_colour(row - 1)
         for col, (key, label) in enumerate(MAPS):
+            no_map = key == "prior" and view.assigner != "fss"
+            if no_map:
+                label = f"(no prior: {view.assigner})"
             ax = fig.add_subplot(grid[row, col])
             ax.imshow(view.image[y1:y2, x1:x2].mean(-1), cmap="gray", vmin=0, vmax=255, extent=(x1, x2, y2, y1))
-            values = cell_map(gt, getattr(gt, key), shape)[y1:y2, x1:x2]
-            vmax = max(float(np.nanmax(values)) if np.isfinite(values).any() else 0.0, 1e-3)
-            im = ax.imshow(values, cmap="viridis", vmin=0, vmax=vmax, alpha=0.75, extent=(x1, x2, y2, y1))
-            fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
+            if not no_map:
+                values = cell_map(gt, getattr(gt, key), shape)[y1:y2, x1:x2]
+                vmax = max(float(np.nanmax(values)) if np.isfinite(values).any() else 0.0, 1e-3)
+                im = ax.imshow(values, cmap="viridis", vmin=0, vmax=vmax, alpha=0.75, extent=(x1, x2, y2, y1))
+                fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
             bx1, by1, bx2, by2 = gt.box
             ax.plot([bx1, bx2, bx2, bx1, bx1], [by1, by1, by2, by2, by1], color=colour, lw=1.5)
             if gt.best >= 0:
@@ -137,8 +143,9 @@ def plot_assignment(view: AssignmentView, title: str = "", save: str | Path | No
             ax.set_yticks([])
             ax.set_title(f"{_label(view, gt)}, {label}" if col == 0 else label, fontsize=9)
 
-    fss = ", ".join(f"{k[4:]}={v}" for k, v in view.fss.items() if k not in {"fss_o2o", "fss_plot_assign"})
-    fig.suptitle(f"{title}\n{len(view.gts)} of {view.num_gts} GTs; fss: {fss}", fontsize=10)
+    shown = [f"{k[4:]}={v}" for k, v in view.fss.items() if k not in {"fss_o2o", "fss_plot_assign", "fss_coco"}]
+    fss = ", ".join(shown[:6]) + "\n" + ", ".join(shown[6:])
+    fig.suptitle(f"{title}; {len(view.gts)} of {view.num_gts} GTs\nfss: {fss}", fontsize=10)
     fig.canvas.draw()
     picture = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
     if save is not None:
