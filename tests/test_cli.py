@@ -49,7 +49,7 @@ def check_fss_run(proc, run: Path, **expected) -> dict:
     """The run trained with FSS: log line, args.yaml, one results.csv row with fss/* columns, checkpoint train_args."""
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
-    (line,) = [x for x in out.splitlines() if x.startswith("FSS: fss_alpha=")]  # logged when FSS is installed
+    (line,) = [x for x in out.splitlines() if x.startswith("FSS: fss_")]  # logged when FSS is installed
     assert all(f"{k}={v}" in line.split(", ") or f"FSS: {k}={v}" in line for k, v in expected.items()), line
     args = YAML.load(run / "args.yaml")
     assert args["trainer"] == "ultralytics_fss.FSSTrainer"
