@@ -58,10 +58,11 @@ def reference_maxiou(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mas
                 chosen[i, a] = j
             elif iou[a, j] >= 0.4:
                 ignore.append((i, a))
-        for j in gts:  # each GT's best anchor, in GT order (later GTs win)
-            a = max(range(n), key=lambda a: (iou[a, j], -a))
-            if iou[a, j] > 0:
-                chosen[i, a] = j
+        for j in gts:  # every anchor with each GT's max IoU, in GT order (later GTs win)
+            best = max(iou[a, j] for a in range(n))
+            for a in range(n):
+                if best > 0 and iou[a, j] == best:
+                    chosen[i, a] = j
     return _result(b, n, num_classes, chosen, pd_bboxes, gt_labels, gt_bboxes, ignore)
 
 

@@ -75,9 +75,10 @@ class BaselineAssigner(FSSAssigner):
 
 
 class MaxIoUAssigner(BaselineAssigner):
-    """Max-IoU (RetinaNet) on virtual anchors: IoU >= 0.5 positive, < 0.4 negative, between ignored; each GT's best
-    anchor is kept positive (MMDetection `min_pos_iou=0`; its `gt_max_assign_all` simplified to one best anchor per
-    GT, ties to the lower anchor index, later GTs winning an anchor two GTs call best, as MMDetection's loop does)."""
+    """Max-IoU (RetinaNet) on virtual anchors: IoU >= 0.5 positive, < 0.4 negative, between ignored; every anchor
+    holding a GT's max IoU (> 0) is made that GT's positive too (MMDetection `min_pos_iou=0, gt_max_assign_all=True`;
+    with anchors larger than the object all anchors whose box contains it tie), later GTs winning an anchor two GTs
+    call best, as MMDetection's loop does."""
 
     pos_iou, neg_iou = 0.5, 0.4
 
@@ -95,10 +96,9 @@ class MaxIoUAssigner(BaselineAssigner):
         max_iou[x.bi[best_of_anchor] * x.n + x.ai[best_of_anchor]] = a_iou[best_of_anchor]
         pos = best_of_anchor[a_iou[best_of_anchor] >= self.pos_iou]
         ignore = (max_iou >= self.neg_iou) & (max_iou < self.pos_iou)
-        # Each GT's best anchor (IoU > 0), later GTs winning shared anchors.
-        order, rank = _order_within_groups(x.group, a_iou, -x.ai.float(), num_groups=x.num_groups)
-        gt_best = order[rank == 0]
-        gt_best = gt_best[a_iou[gt_best] > 0]
+        # Each GT's best anchors: every anchor with the GT's max IoU (> 0), later GTs winning shared anchors.
+        gt_max = torch.zeros(x.num_groups, device=a_iou.device).scatter_reduce_(0, x.group, a_iou, "amax")
+        gt_best = ((a_iou == gt_max[x.group]) & (a_iou > 0)).nonzero().squeeze(1)
         anchor_id = x.bi * x.n + x.ai
         forced = self.keep_best_per_anchor(x, gt_best, x.gi.float())  # the later (larger) GT index wins
         taken = torch.zeros(x.b * x.n, dtype=torch.bool, device=a_iou.device)
