@@ -122,13 +122,10 @@ class ATSSAssigner(BaselineAssigner):
         if grid is None:
             raise ValueError("ATSSAssigner needs `grid`")
         centres = (gt_bboxes[..., :2] + gt_bboxes[..., 2:]) / 2
-        r = 5 * float(max(self.stride))  # the window of the coarsest level, and a margin; cut per level below
-        boxes = torch.cat([centres - r, centres + r], -1)
-        bi, gi, ai = in_box_pairs(anc_points, boxes, valid, self.stride, grid, 0.0)
+        points = torch.cat([centres, centres], -1)  # (b, M, 4) zero-size boxes at the GT centres
+        bi, gi, ai = in_box_pairs(anc_points, points, valid, self.stride, grid, 0.0, grow=4.5)  # the windows
         strides = anchor_strides(grid, self.stride, anc_points.device)[ai]
         d = (anc_points[ai] - centres[bi, gi]).float()
-        near = (d.abs() <= 4.5 * strides[:, None]).all(-1)  # (P',) the window of each level
-        bi, gi, ai, d, strides = bi[near], gi[near], ai[near], d[near], strides[near]
         level = torch.bucketize(strides, torch.tensor(self.stride, device=strides.device))
         m, n_levels = gt_bboxes.shape[1], len(self.stride)
         group = (bi * m + gi) * n_levels + level

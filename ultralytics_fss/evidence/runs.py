@@ -53,7 +53,8 @@ def train_run(name: str, trainer_cls: type, data: Path, project: Path, seed: int
     trainer.add_callback("on_train_epoch_start", lambda t: setattr(t, "_run_t0", time.perf_counter()))
     trainer.add_callback("on_train_epoch_end", lambda t: epoch_times.append(time.perf_counter() - t._run_t0))
     trainer.train()
-    epochs = [{k[len(PREFIX):]: v for k, v in row.items() if k.startswith(PREFIX)} for row in read_results(trainer.csv)]
+    results = read_results(trainer.csv)
+    epochs = [{k[len(PREFIX):]: v for k, v in row.items() if k.startswith(PREFIX)} for row in results]
     box = trainer.metrics  # final validation of best.pt
     return {
         "run": name,
@@ -63,7 +64,7 @@ def train_run(name: str, trainer_cls: type, data: Path, project: Path, seed: int
         "s/epoch": float(np.mean(epoch_times)),
         "pos/GT": epochs[-1]["pos_per_gt"],
         "epochs": epochs,
-        "map_per_epoch": [row.get("metrics/mAP50-95(B)", float("nan")) for row in read_results(trainer.csv)],
+        "map_per_epoch": [row.get("metrics/mAP50-95(B)", float("nan")) for row in results],
     }
 
 
