@@ -3,6 +3,10 @@
 Public API (``python -m ultralytics_fss.tile_dota`` is its command line)::
 
     from ultralytics_fss.dota import tile_dota, TileSummary, TilingError, TilingInterrupted
+    from ultralytics_fss.dota import merge_dota, MergeResult, MergeError, predict_tiled
+
+``python -m ultralytics_fss.merge_dota`` and ``python -m ultralytics_fss.predict_tiled`` are the command lines of the
+merge-back and of tiled prediction.
 
 Stages, run by :func:`tile_dota` (:mod:`.pipeline`):
 
@@ -19,7 +23,15 @@ Worker side (imported by pool workers, no Ultralytics import, so workers start f
 - :mod:`.geometry`: sliding windows, polygon repair, clipping, tile labels (numpy + shapely).
 - :mod:`.labels`: DOTA class lists and the label-file parser.
 - :mod:`.files`: source layouts, atomic writes; :mod:`.images`: decoding, rescaling, cropping, encoding.
-- :mod:`.errors`: :class:`TilingError`, :class:`~.errors.ImageError`.
+- :mod:`.errors`: :class:`TilingError`, :class:`~.errors.ImageError`, :class:`MergeError`.
+
+Merge-back (main process only):
+
+- :mod:`.submission`: :func:`merge_dota`, tile predictions to DOTA's Task files, zip and metric.
+- :mod:`.predictions`: the tiler's index of a split, prediction files, a model's run over the tiles.
+- :mod:`.merge`: tile to image coordinates, class-wise NMS (polygon or box IoU).
+- :mod:`.metric`: DOTA's VOC07 metric, as the devkit's ``dota_evaluation_task1/2.py``.
+- :mod:`.predict`: :func:`predict_tiled`, prediction on large images with the tiler's windows.
 """
 
 from __future__ import annotations
@@ -27,17 +39,25 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from .errors import TilingError
+from .errors import MergeError, TilingError
 
 if TYPE_CHECKING:
     from .pipeline import tile_dota
+    from .predict import predict_tiled
+    from .submission import MergeResult, merge_dota
     from .summary import TileSummary, TilingInterrupted
 
-__all__ = ["TileSummary", "TilingError", "TilingInterrupted", "tile_dota"]
+__all__ = [
+    "MergeError", "MergeResult", "TileSummary", "TilingError", "TilingInterrupted", "merge_dota", "predict_tiled",
+    "tile_dota",
+]  # fmt: skip
 
 # Loaded on first use: pool workers import this package for ``.tile``, and the pipeline's Ultralytics import (torch
 # with it, about a second) would otherwise slow every worker's start.
-_LAZY = {"tile_dota": ".pipeline", "TileSummary": ".summary", "TilingInterrupted": ".summary"}
+_LAZY = {
+    "tile_dota": ".pipeline", "TileSummary": ".summary", "TilingInterrupted": ".summary", "merge_dota": ".submission",
+    "MergeResult": ".submission", "predict_tiled": ".predict",
+}  # fmt: skip
 
 
 def __getattr__(name: str):

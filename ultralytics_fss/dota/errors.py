@@ -1,4 +1,4 @@
-"""The tiler's two failure kinds: the whole run (bad arguments, unusable source) or one image."""
+"""Failure kinds of the DOTA tools: the tiler's whole run or one image, and merge-back / tiled prediction input."""
 
 
 class TilingError(Exception):
@@ -7,3 +7,7 @@ class TilingError(Exception):
 
 class ImageError(Exception):
     """One image cannot be tiled (unreadable, corrupt, unsupported pixel type)."""
+
+
+class MergeError(ValueError):
+    """Bad input to ``merge_dota`` or ``predict_tiled`` (argument, manifest, prediction file); nothing was written."""

@@ -41,6 +41,19 @@ def window_starts(size: int, crop: int, stride: int) -> np.ndarray:
     return starts
 
 
+def scaled_size(width: int, height: int, rate: float) -> tuple[int, int]:
+    """Size of an image rescaled by ``rate``: each side rounded to whole pixels, at least 1.
+
+    The one rule for the tiler and for mapping tile coordinates back (the exact per-axis factors are
+    ``scaled / original``, not ``rate``: 1111 px at rate 0.5 become 556 px, a factor of 0.50045).
+
+    Examples:
+        >>> scaled_size(1111, 1182, 0.5)
+        (556, 591)
+    """
+    return max(1, round(width * rate)), max(1, round(height * rate))
+
+
 def get_windows(width: int, height: int, crop: int, stride: int) -> np.ndarray:
     """Return the windows cut from an image, in reading order (top to bottom, then left to right).
 
@@ -98,6 +111,24 @@ class Objects:
     index: np.ndarray
 
 
+def make_polygons(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Shapely polygons of corner quadruples; a self-intersecting ("bow tie") one becomes the hull of its corners.
+
+    Args:
+        points (np.ndarray): Corners, shape (N, 4, 2) or (N, 8), float.
+
+    Returns:
+        geoms (np.ndarray): Polygons, shape (N,), object.
+        repaired (np.ndarray): Which rows were replaced by their convex hull, shape (N,), bool.
+    """
+    points = np.asarray(points, dtype=np.float64).reshape(-1, 4, 2)  # (N, 4, 2)
+    geoms = shapely.polygons(points)  # (N,)
+    repaired = ~shapely.is_valid(geoms)  # (N,) bool
+    if repaired.any():
+        geoms[repaired] = shapely.convex_hull(shapely.multipoints(points[repaired]))
+    return geoms, repaired
+
+
 def build_objects(points: np.ndarray, cls: np.ndarray, scale: tuple[float, float] = (1.0, 1.0)):
     """Turn DOTA corner quadruples into valid polygons, repairing or rejecting bad ones.
 
@@ -117,10 +148,7 @@ def build_objects(points: np.ndarray, cls: np.ndarray, scale: tuple[float, float
         degenerate (np.ndarray): Mask of rejected input rows, shape (N,), bool.
     """
     points = np.asarray(points, dtype=np.float64).reshape(-1, 4, 2)  # (N, 4, 2)
-    geoms = shapely.polygons(points)  # (N,)
-    repaired = ~shapely.is_valid(geoms)  # (N,) bool
-    if repaired.any():
-        geoms[repaired] = shapely.convex_hull(shapely.multipoints(points[repaired]))
+    geoms, repaired = make_polygons(points)  # (N,), (N,)
     degenerate = ~(shapely.area(geoms) >= DEGENERATE_AREA)  # (N,) bool; also catches the LineString hull of a line
     repaired &= ~degenerate
     keep = np.flatnonzero(~degenerate)  # (N',)

@@ -7,6 +7,7 @@ Layout of DST::
     data.yaml                           one per dataset root (DST, and DST/obb for ``both``)
     manifest.csv                        one row per tile of every finished image
     .tile_dota/options.json             the options DST was made with; a restart must match them
+    .tile_dota/source.json              where each split's images and DOTA labels are (merge_dota scores against them)
     .tile_dota/done/{split}/{stem}.json one record per finished image (restart and shard state)
 
 Imported by worker processes: no Ultralytics import.
@@ -28,6 +29,7 @@ from .records import ImageResult
 
 STATE_DIR = ".tile_dota"  # DST/.tile_dota: options and restart records
 OPTIONS = "options.json"
+SOURCE = "source.json"
 DONE = "done"
 MANIFEST = "manifest.csv"
 DATA_YAML = "data.yaml"
@@ -110,6 +112,29 @@ class TileOutput:
             except (OSError, ValueError):
                 continue
         return sorted(records, key=lambda r: (r["split"], r["stem"]))
+
+    # ------------------------------------------------------------------------------------------------------ source
+    def write_source(self, src: Path, splits: dict[str, tuple[Path, Path | None]], token: str) -> None:
+        """Record where each split's images and DOTA label files are, added to what earlier runs recorded.
+
+        ``merge_dota`` finds the ground truth of a split through this record (the manifest's image paths are relative
+        to SRC).
+
+        Args:
+            src (Path): Source root, absolute.
+            splits (dict[str, tuple[Path, Path | None]]): Split name to (image folder, label folder or None).
+            token (str): Run token for the temporary file.
+        """
+        old = self.read_source() or {}
+        entry = {n: {"images": str(i), "labels": None if lb is None else str(lb)} for n, (i, lb) in splits.items()}
+        data = {"src": str(src), "splits": {**old.get("splits", {}), **entry}}
+        self.state.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.state / SOURCE, json.dumps(data, indent=1), token)
+
+    def read_source(self) -> dict | None:
+        """The source record, ``{"src": str, "splits": {name: {"images": str, "labels": str | None}}}``; None if absent."""
+        path = self.state / SOURCE
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
     # ------------------------------------------------------------------------------------------------------ state
     def check_or_reset(self, cfg: TileConfig, *, overwrite: bool, sharded: bool, token: str) -> None:

@@ -103,6 +103,7 @@ def tile_dota(
                           difficult_dropped=found.difficult_dropped, warnings=list(found.warnings))  # fmt: skip
     # 2. check or reset the output state, then resume: skip finished images
     out.check_or_reset(plan.cfg, overwrite=overwrite, sharded=plan.shard[1] > 1, token=token)
+    out.write_source(src, {n: (s.images, s.labels) for n, s in plan.sources.items()}, token)
     todo = _resume(plan, out, summary)
     workers = default_workers(todo, plan.cfg.rates) if workers is None else max(1, min(workers, len(todo) or 1))
     _log_start(plan, summary, len(todo), workers, dst)

@@ -50,6 +50,7 @@ class Plan:
         shard (tuple[int, int]): ``(K, N)``: this run tiles the K-th of N slices of the images.
         jobs (list[ImageJob]): This shard's images, sorted by split order, then stem.
         labels (LabelReport): What reading their label files found.
+        sources (dict[str, SplitSource]): Where each split of ``splits`` lives.
     """
 
     src: Path
@@ -60,6 +61,7 @@ class Plan:
     shard: tuple[int, int]
     jobs: list[ImageJob]
     labels: LabelReport
+    sources: dict[str, SplitSource] = field(default_factory=dict)
 
 
 def prepare(
@@ -102,7 +104,7 @@ def prepare(
     k, n = parse_shard(shard)
     jobs, labels = collect_jobs(src, sources, classes, cfg.difficult, (k, n))
     return Plan(src=src, layout=layout, splits=wanted, cfg=cfg, yaml_names=yaml_names, shard=(k, n), jobs=jobs,
-                labels=labels)  # fmt: skip
+                labels=labels, sources={s.name: s for s in sources})  # fmt: skip
 
 
 def parse_shard(shard: str | tuple[int, int] | None) -> tuple[int, int]:

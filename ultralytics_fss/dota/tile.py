@@ -86,7 +86,7 @@ def _tile_at_rate(
         messages (list[str]): Problems found (degenerate objects, first rate only).
     """
     h, w = im.shape[:2]
-    sw, sh = max(1, round(w * rate)), max(1, round(h * rate))
+    sw, sh = geo.scaled_size(w, h, rate)
     scale = (sw / w, sh / h)  # exact per-axis factors of the pixel grid (rate up to rounding of the size)
     scaled = resize_image(im, (sw, sh))
     objects, repaired, degenerate = geo.build_objects(job.points, job.cls, scale)
