@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "ultralytics_fss"
 ENTRY_POINTS = {  # `python -m` targets
     "ultralytics_fss.cli", "ultralytics_fss.demo", "ultralytics_fss.tile_dota", "ultralytics_fss.visualize",
-    "ultralytics_fss.evaluate", "ultralytics_fss.compare",
+    "ultralytics_fss.evaluate", "ultralytics_fss.compare", "ultralytics_fss.merge_dota", "ultralytics_fss.predict_tiled",
 }
 FOLDERS = ("assign", "train", "evidence", "dota")
 
@@ -115,7 +115,8 @@ def test_no_import_circles():
 
 def test_root_holds_only_what_users_type_or_import():
     root_modules = {p.stem for p in PACKAGE.glob("*.py")}
-    assert root_modules == {"__init__", "cli", "demo", "synthetic", "tile_dota", "visualize", "evaluate", "compare"}
+    assert root_modules == {"__init__", "cli", "demo", "synthetic", "tile_dota", "visualize", "evaluate", "compare",
+                            "merge_dota", "predict_tiled"}  # fmt: skip
     assert {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()} == set(FOLDERS)
 
 
