@@ -186,3 +186,25 @@ def classwise_nms(dets: Detections, fmt: str, iou: float | None = None) -> Detec
     shifted[:, 0::2] += dets.cls[:, None] * span  # x columns only
     keep = nms_polygons(shifted, dets.scores, iou) if fmt == "obb" else nms_boxes(shifted, dets.scores, iou)
     return dets.select(keep)
+
+
+def merge_image(dets: Detections, fmt: str, size: tuple[int, int], iou: float | None = None) -> Detections:
+    """Merge one image's tile detections: clip detect boxes to the image, then class-wise NMS.
+
+    Tiles at the right and bottom edges are zero-padded past the image, so an axis-aligned box may reach into the
+    padding; it is clipped as Ultralytics clips boxes to an image. Oriented boxes are kept as predicted (their corners
+    may leave the image, as in Ultralytics' own OBB results and the devkit's merge).
+
+    Args:
+        dets (Detections): The image's detections from all its tiles, image pixels.
+        fmt (str): ``detect`` or ``obb``.
+        size (tuple[int, int]): Image ``(width, height)``, pixels.
+        iou (float | None): NMS threshold; None: ``NMS_IOU[fmt]``.
+
+    Returns:
+        (Detections): The merged detections, by descending score.
+    """
+    if fmt == "detect" and len(dets):
+        w, h = size
+        dets = Detections(np.clip(dets.boxes, 0, [w, h, w, h]), dets.scores, dets.cls)
+    return classwise_nms(dets, fmt, iou)

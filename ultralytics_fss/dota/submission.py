@@ -29,7 +29,7 @@ from ultralytics.utils import LOGGER, colorstr
 
 from .errors import MergeError
 from .files import list_files
-from .merge import FORMAT_COLUMNS, NMS_IOU, Detections, classwise_nms
+from .merge import FORMAT_COLUMNS, NMS_IOU, Detections, merge_image
 from .metric import TASKS, GroundTruth, evaluate_task_files, read_ground_truth
 from .output import TileOutput
 from .predictions import TileIndex, model_format, predict_tiles, read_prediction_dir
@@ -124,7 +124,7 @@ def merge_dota(
         per_image = predict_tiles(yolo, index, fmt, conf=conf, **predict_args)
     else:
         per_image = read_prediction_dir(pred_dir, index, fmt)
-    merged = {im: classwise_nms(d.select(d.scores >= conf), fmt, iou) for im, d in per_image.items()}
+    merged = {im: merge_image(d.select(d.scores >= conf), fmt, index.sizes[im], iou) for im, d in per_image.items()}
     result = _write(out, merged, index.names, fmt, gt)
     log_result(result, index, fmt, iou)
     return result

@@ -1,0 +1,83 @@
+"""``python -m ultralytics_fss.predict_tiled``: predict on large images tile by tile, merged into full-image results.
+
+The command line of :func:`ultralytics_fss.dota.predict_tiled`: the tiler's windows cut in memory, predicted in
+batches, merged with ``merge_dota``'s code. Exit status: 0 on success, 2 on bad arguments or input.
+
+Examples:
+    Command line::
+
+        python -m ultralytics_fss.predict_tiled --model best.pt --source P0706.png --crop 1024 --stride 800 --save
+        python -m ultralytics_fss.predict_tiled --model best.pt --source DOTA/test/images --rates 0.5 1.0 --save-txt
+
+    Python::
+
+        >>> from ultralytics_fss.dota import predict_tiled
+        >>> results = predict_tiled("best.pt", "P0706.png")  # doctest: +SKIP
+        >>> results[0].plot()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ultralytics.utils import LOGGER
+
+from ultralytics_fss.dota import MergeError, predict_tiled
+from ultralytics_fss.dota.config import DEFAULTS
+from ultralytics_fss.dota.merge import NMS_IOU
+from ultralytics_fss.dota.predict import PREFIX
+from ultralytics_fss.dota.submission import DEFAULT_MAX_DET
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Command-line interface of ``python -m ultralytics_fss.predict_tiled``; tiling defaults are the tiler's."""
+    d = DEFAULTS
+    p = argparse.ArgumentParser(
+        prog="python -m ultralytics_fss.predict_tiled",
+        description="Predict on large images with a YOLO detect or obb model: tiles cut in memory with tile_dota's "
+        "windows, predicted in batches, merged back (class-wise NMS) into one result per image.",
+    )
+    p.add_argument("--model", required=True, help="YOLO weights (detect or obb)")
+    p.add_argument("--source", required=True, help="an image or a folder of images")
+    p.add_argument("--crop", type=int, default=d.crop, help=f"tile side in pixels (default: {d.crop})")
+    p.add_argument("--stride", type=int, default=d.stride, help=f"step between tiles in pixels (default: {d.stride})")
+    p.add_argument("--rates", type=float, nargs="+", default=list(d.rates), help="image scale factors (default: 1.0)")
+    p.add_argument("--conf", type=float, default=0.25, help="confidence threshold (default: 0.25)")
+    p.add_argument("--iou", type=float, help=f"merge NMS IoU (default: obb {NMS_IOU['obb']}, detect {NMS_IOU['detect']})")
+    p.add_argument("--imgsz", type=int, help="inference size (default: the tile side)")
+    p.add_argument("--batch", type=int, default=16, help="tiles per batch (default: 16)")
+    p.add_argument("--max-det", type=int, default=DEFAULT_MAX_DET, help=f"detections per tile (default: {DEFAULT_MAX_DET})")
+    p.add_argument("--device", help="device, e.g. cpu, 0 (default: Ultralytics' choice)")
+    p.add_argument("--save", action="store_true", help="save annotated images")
+    p.add_argument("--save-txt", action="store_true", help="save labels/{image}.txt with confidences")
+    p.add_argument("--project", default="runs/predict_tiled", help="parent folder of the save folder")
+    p.add_argument("--name", default="predict", help="save folder name (incremented when it exists)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; exits 0 on success, 2 on bad arguments or input.
+
+    Args:
+        argv (list[str] | None): Arguments; None: ``sys.argv[1:]``.
+
+    Returns:
+        (int): The exit status.
+    """
+    a = build_parser().parse_args(argv)
+    extra = {"device": a.device} if a.device else {}
+    try:
+        predict_tiled(a.model, a.source, crop=a.crop, stride=a.stride, rates=a.rates, conf=a.conf, iou=a.iou,
+                      batch=a.batch, imgsz=a.imgsz, max_det=a.max_det, save=a.save, save_txt=a.save_txt,
+                      project=a.project, name=a.name, **extra)  # fmt: skip
+    except MergeError as e:
+        LOGGER.error(f"{PREFIX}ERROR {e}")
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
