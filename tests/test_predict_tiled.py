@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NAMES = dataset_names(DOTA_CATEGORIES["1.5"], builtin=True)
 CROP, STRIDE, RATES = 256, 200, (0.5, 1.0)
 # Untrained heads score about 1e-4 (Ultralytics' prior bias): predict far below it, few boxes per tile.
-LOW = dict(conf=1e-6, max_det=20)
+LOW = {"conf": 1e-6, "max_det": 20}
 
 
 def untrained_model(folder: Path, base: str) -> Path:
@@ -63,7 +63,7 @@ def test_predict_tiled_equals_tile_dota_then_merge_dota(obb_model, dota_examples
     assert summary.tiles == 16  # 712 x 557: 4 x 3 windows at rate 1, 2 x 2 at rate 0.5
     assert r.orig_shape == (557, 712) and r.path == str(image) and r.boxes is None
     assert 0 < len(r.obb) == merged.detections
-    ids, scores, polys = zip(*(read_task_file(p, "Task1") for p in sorted((tmp_path / "out").glob("Task1_*.txt"))))
+    _, scores, polys = zip(*(read_task_file(p, "Task1") for p in sorted((tmp_path / "out").glob("Task1_*.txt"))))
     theirs = np.concatenate(polys)[np.argsort(-np.concatenate(scores), kind="stable")]  # (N, 8)
     ours = r.obb.xyxyxyxy.reshape(-1, 8).numpy()  # (N, 8), by descending score
     # the same boxes: each centre has a twin within the 0.01 px of the Task files and float32 (corner order differs:
@@ -107,11 +107,11 @@ def test_cli_saves_pictures_and_labels(obb_model, dota_examples, tmp_path, repo_
     cmd = [sys.executable, "-m", "ultralytics_fss.predict_tiled", "--model", str(obb_model), "--source",
            str(dota_examples / "images" / "P1888.png"), "--crop", str(CROP), "--stride", str(STRIDE), "--conf", "1e-6",
            "--max-det", "20", "--save", "--save-txt", "--project", str(tmp_path), "--name", "run"]  # fmt: skip
-    proc = subprocess.run(cmd, cwd=ROOT, env=repo_env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(cmd, cwd=ROOT, env=repo_env, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     assert (tmp_path / "run" / "P1888.jpg").is_file()
     rows = np.loadtxt(tmp_path / "run" / "labels" / "P1888.txt", ndmin=2)
     assert rows.shape[1] == 10 and len(rows) > 0
-    bad = subprocess.run([*cmd[:5], "--source", str(tmp_path / "none.png")], cwd=ROOT, env=repo_env, capture_output=True,
-                         text=True, timeout=300)  # fmt: skip
+    bad_cmd = [*cmd[:5], "--source", str(tmp_path / "none.png")]
+    bad = subprocess.run(bad_cmd, cwd=ROOT, env=repo_env, capture_output=True, text=True, timeout=300, check=False)
     assert bad.returncode == 2 and "no such file or folder" in bad.stdout + bad.stderr

@@ -46,13 +46,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("detect", "obb"), help="prediction format (default: the model's task, or "
                    "the tiler's format, obb for 'both')")  # fmt: skip
     p.add_argument("--conf", type=float, default=DEFAULT_CONF, help=f"confidence threshold (default: {DEFAULT_CONF})")
-    p.add_argument("--iou", type=float, help=f"merge NMS IoU (default: obb {NMS_IOU['obb']}, detect {NMS_IOU['detect']})")
-    p.add_argument("--labels", type=Path, help="DOTA label folder to score against (default: the split's source labels)")
+    p.add_argument(
+        "--iou", type=float, help=f"merge NMS IoU (default: obb {NMS_IOU['obb']}, detect {NMS_IOU['detect']})"
+    )
+    p.add_argument(
+        "--labels", type=Path, help="DOTA label folder to score against (default: the split's source labels)"
+    )
     g = p.add_argument_group("with --model")
     g.add_argument("--imgsz", type=int, help="inference size (default: the tile side)")
     g.add_argument("--batch", type=int, default=16, help="tiles per batch (default: 16)")
     g.add_argument("--device", help="device, e.g. cpu, 0 (default: Ultralytics' choice)")
-    g.add_argument("--max-det", type=int, default=DEFAULT_MAX_DET, help=f"detections per tile (default: {DEFAULT_MAX_DET})")
+    g.add_argument(
+        "--max-det", type=int, default=DEFAULT_MAX_DET, help=f"detections per tile (default: {DEFAULT_MAX_DET})"
+    )
     return p
 
 
@@ -66,8 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         (int): The exit status.
     """
     a = build_parser().parse_args(argv)
-    predict = {k: v for k, v in dict(imgsz=a.imgsz, batch=a.batch, device=a.device, max_det=a.max_det).items()
-               if v is not None} if a.model else {}  # fmt: skip
+    predict = {"imgsz": a.imgsz, "batch": a.batch, "device": a.device, "max_det": a.max_det} if a.model else {}
+    predict = {k: v for k, v in predict.items() if v is not None}
     try:
         merge_dota(a.dst, a.out, model=a.model, pred_dir=a.pred_dir, split=a.split, format=a.format, conf=a.conf,
                    iou=a.iou, labels=a.labels, **predict)  # fmt: skip

@@ -46,10 +46,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stride", type=int, default=d.stride, help=f"step between tiles in pixels (default: {d.stride})")
     p.add_argument("--rates", type=float, nargs="+", default=list(d.rates), help="image scale factors (default: 1.0)")
     p.add_argument("--conf", type=float, default=0.25, help="confidence threshold (default: 0.25)")
-    p.add_argument("--iou", type=float, help=f"merge NMS IoU (default: obb {NMS_IOU['obb']}, detect {NMS_IOU['detect']})")
+    p.add_argument(
+        "--iou", type=float, help=f"merge NMS IoU (default: obb {NMS_IOU['obb']}, detect {NMS_IOU['detect']})"
+    )
     p.add_argument("--imgsz", type=int, help="inference size (default: the tile side)")
     p.add_argument("--batch", type=int, default=16, help="tiles per batch (default: 16)")
-    p.add_argument("--max-det", type=int, default=DEFAULT_MAX_DET, help=f"detections per tile (default: {DEFAULT_MAX_DET})")
+    p.add_argument(
+        "--max-det", type=int, default=DEFAULT_MAX_DET, help=f"detections per tile (default: {DEFAULT_MAX_DET})"
+    )
     p.add_argument("--device", help="device, e.g. cpu, 0 (default: Ultralytics' choice)")
     p.add_argument("--save", action="store_true", help="save annotated images")
     p.add_argument("--save-txt", action="store_true", help="save labels/{image}.txt with confidences")

@@ -79,7 +79,9 @@ class TileIndex:
         manifest, options = dst / MANIFEST, out.state / "options.json"
         if not manifest.is_file() or not options.is_file():
             missing = manifest if not manifest.is_file() else options
-            raise MergeError(f"{missing} not found: DST must be an output folder of python -m ultralytics_fss.tile_dota")
+            raise MergeError(
+                f"{missing} not found: DST must be an output folder of python -m ultralytics_fss.tile_dota"
+            )
         opts = json.loads(options.read_text(encoding="utf-8"))
         with open(manifest, newline="", encoding="utf-8") as f:
             rows = [r for r in csv.DictReader(f)]
@@ -98,7 +100,9 @@ class TileIndex:
             w, h = sizes[image]
             sw, sh = scaled_size(w, h, float(r["rate"]))
             name = Path(r["tile"]).stem
-            tiles[name] = Tile(name, r["tile"], image, int(r["crop"]), (int(r["left"]), int(r["top"])), (sw / w, sh / h))
+            tiles[name] = Tile(
+                name, r["tile"], image, int(r["crop"]), (int(r["left"]), int(r["top"])), (sw / w, sh / h)
+            )
         return cls(dst, split, tiles, sizes, tuple(opts["names"]), opts["format"])
 
     def images_dir(self) -> Path:
