@@ -1,4 +1,4 @@
-"""DOTA end to end: tile the DOTA samples in tests/data, train YOLO with FSS assignment a few epochs, predict on a tile.
+"""DOTA end to end: tile the DOTA samples in tests/data, train YOLO with FSS a few epochs, merge back and score.
 
 Run from the repository root (tiny settings in brackets are what the test uses)::
 
@@ -8,6 +8,8 @@ The same with the command line::
 
     python -m ultralytics_fss.tile_dota tests/data/dota-examples runs/dota-example/tiles
     yolo detect train trainer=ultralytics_fss.FSSTrainer data=runs/dota-example/tiles/data.yaml model=yolo11n.yaml
+    python -m ultralytics_fss.merge_dota runs/dota-example/tiles --model runs/dota-example/train/weights/best.pt \
+        --split train --out runs/dota-example/merged
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 from ultralytics import YOLO
 
 from ultralytics_fss import FSSTrainer
-from ultralytics_fss.dota import tile_dota
+from ultralytics_fss.dota import merge_dota, tile_dota
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SRC = REPO / "tests" / "data" / "dota-examples"  # real DOTA-v1.0 samples (academic use only, see its README)
@@ -55,6 +57,10 @@ def main(argv: list[str] | None = None) -> Path:
     tile = sorted((tiles / "images" / "train").iterdir())[0]
     result = YOLO(best).predict(tile, imgsz=a.imgsz, device=a.device, conf=0.001, verbose=False)[0]
     print(f"predicted {len(result.boxes)} boxes on {tile.name} with {best}")
+
+    # 4. Back to full images: merge the tile predictions, write DOTA's Task2 files and score them with DOTA's metric.
+    merged = merge_dota(tiles, a.out / "merged", model=best, split="train", imgsz=a.imgsz, device=a.device)
+    print(f"DOTA Task2 mAP on the full images: {merged.metrics['mAP']:.4f} -> {merged.out}")
     return best
 
 

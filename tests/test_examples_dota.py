@@ -26,6 +26,8 @@ def test_dota_tile_and_train_example(tmp_path, dota_examples, repo_env):
     assert re.search(r"(\d+) tiles, (\d+) object labels", out)
     assert (tmp_path / "train" / "weights" / "best.pt").is_file()
     assert re.search(r"predicted \d+ boxes on P\d+__1__\d+___\d+\.png", out)
+    assert re.search(r"DOTA Task2 mAP on the full images: \d\.\d{4}", out)
+    assert (tmp_path / "merged" / "Task2.zip").is_file() and (tmp_path / "merged" / "dota_eval.json").is_file()
 
 
 def test_dota_example_default_source_is_in_the_repository(dota_examples):
