@@ -239,13 +239,14 @@ def test_obb_round_trip(dota_examples, tmp_path, rates):
     assert saved == {"mAP": r.metrics["mAP"], "AP": r.metrics["AP"]}
 
 
-def test_detect_round_trip_default_nms_beats_devkit_threshold(dota_examples, tmp_path):
+@pytest.mark.parametrize("rates", [(1.0,), (0.5, 1.0)])
+def test_detect_round_trip_default_nms_beats_devkit_threshold(dota_examples, tmp_path, rates):
     """Box NMS at the devkit's 0.3 removes densely packed ships (their hulls overlap); 0.5, our default, keeps them."""
-    dst, pred = tile_and_fake_predictions(dota_examples, tmp_path, "detect", (1.0,))
+    dst, pred = tile_and_fake_predictions(dota_examples, tmp_path, "detect", rates)
     devkit = merge_dota(dst, tmp_path / "iou03", pred_dir=pred, split="train", iou=0.3)
     ours = merge_dota(dst, tmp_path / "default", pred_dir=pred, split="train")
     assert ours.task == "Task2" and ours.metrics["mAP"] >= 0.95 and ours.detections == 600
-    assert devkit.detections < 450 and devkit.metrics["AP"]["ship"] < 0.7  # measured: 373 kept, ship AP 0.55
+    assert devkit.detections < 450 and devkit.metrics["AP"]["ship"] < 0.7  # measured: 373 (374) kept, ship AP 0.55
     lines = (tmp_path / "default" / "Task2_ship.txt").read_text().splitlines()
     assert len(lines[0].split()) == 6 and lines[0].split()[0] in {"P0706", "P1888"}
 
@@ -307,3 +308,20 @@ def test_cli_end_to_end(obb_tiles, tmp_path, repo_env):
                          capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
     assert bad.returncode == 2 and "no tiles of split 'nope'" in bad.stdout + bad.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_ground_truth_from_the_tiler_record_or_labels_option(obb_tiles, dota_examples, tmp_path):
+    """The tiler records where the split's labels are; without that record there is no score unless --labels."""
+    dst, pred = obb_tiles
+    record = dst / ".tile_dota" / "source.json"
+    assert json.loads(record.read_text())["splits"]["train"]["labels"] == str(dota_examples / "labelTxt")
+    copy = tmp_path / "tiles"
+    shutil.copytree(dst, copy, symlinks=True)
+    (copy / ".tile_dota" / "source.json").unlink()  # e.g. tiles made elsewhere, or by an older tiler
+    r = merge_dota(copy, tmp_path / "unscored", pred_dir=pred, split="train")
+    assert r.metrics is None and not (tmp_path / "unscored" / "dota_eval.json").exists()
+    assert (tmp_path / "unscored" / "Task1.zip").is_file()
+    r = merge_dota(copy, tmp_path / "scored", pred_dir=pred, split="train", labels=dota_examples / "labelTxt")
+    assert r.metrics["mAP"] == 1.0
+    with pytest.raises(MergeError, match="exactly one of --model"):
+        merge_dota(copy, tmp_path / "x", model="best.pt", pred_dir=pred, split="train")
