@@ -22,7 +22,7 @@ from shapely.geometry import Polygon
 
 from ultralytics_fss.dota import MergeError, merge_dota, tile_dota
 from ultralytics_fss.dota.labels import DOTA_CATEGORIES
-from ultralytics_fss.dota.merge import Detections, classwise_nms, nms_polygons, tile_to_image
+from ultralytics_fss.dota.merge import Detections, classwise_nms, nms_boxes, nms_polygons, tile_to_image
 from ultralytics_fss.dota.metric import GroundTruth, evaluate_class, evaluate_task_files, voc07_ap
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -199,6 +199,21 @@ def test_polygon_nms_matches_loop_reference():
                     alive[j] = False
             alive[i] = False
     assert nms_polygons(polys, scores, 0.1).tolist() == keep
+
+
+def test_box_nms_matches_ultralytics_reference():
+    """torchvision's NMS (fast) keeps what Ultralytics' pure-torch TorchNMS.nms (a Python loop) keeps."""
+    import torch
+    from ultralytics.utils.nms import TorchNMS
+
+    rng = np.random.default_rng(2)
+    xy, wh = rng.uniform(0, 200, (500, 2)), rng.uniform(5, 40, (500, 2))
+    boxes, scores = np.concatenate([xy, xy + wh], 1), rng.random(500)
+    for iou in (0.3, 0.5):
+        assert (
+            nms_boxes(boxes, scores, iou).tolist()
+            == TorchNMS.nms(torch.tensor(boxes), torch.tensor(scores), iou).tolist()
+        )
 
 
 def test_classwise_nms_keeps_other_classes_and_maps_tiles():

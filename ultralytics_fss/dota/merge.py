@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import shapely
 import torch
-from ultralytics.utils.nms import TorchNMS
+import torchvision
 
 from .geometry import make_polygons
 
@@ -150,7 +150,10 @@ def nms_polygons(polys: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarra
 
 
 def nms_boxes(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
-    """Greedy NMS of axis-aligned boxes with Ultralytics' ``TorchNMS.nms`` (torchvision's semantics).
+    """Greedy NMS of axis-aligned boxes with ``torchvision.ops.nms``, as Ultralytics' ``non_max_suppression`` runs it.
+
+    (Ultralytics' pure-torch fallback ``TorchNMS.nms`` gives the same result but loops in Python: 49 s instead of a
+    fraction of a second for the 30,000 boxes of a crowded full DOTA image.)
 
     Args:
         boxes (np.ndarray): Boxes xyxy, shape (N, 4), float.
@@ -160,7 +163,9 @@ def nms_boxes(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
     Returns:
         (np.ndarray): Indices of the kept boxes, by descending score, shape (K,), int64.
     """
-    keep = TorchNMS.nms(torch.as_tensor(boxes, dtype=torch.float64), torch.as_tensor(scores, dtype=torch.float64), iou)
+    keep = torchvision.ops.nms(
+        torch.as_tensor(boxes, dtype=torch.float64), torch.as_tensor(scores, dtype=torch.float64), iou
+    )
     return keep.numpy().astype(np.int64)
 
 
