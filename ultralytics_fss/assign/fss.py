@@ -451,7 +451,7 @@ class FSSAssigner(TaskAlignedAssigner):
         count = s_pos.new_zeros(num_groups).index_add_(0, g_pos, torch.ones_like(s_pos))
         s_mean = (s_sum / count.clamp(min=1))[g_pos]  # (F,)
         exponent = 1.0 / (self.u * (self.alpha + self.beta))
-        ratio = torch.where(s_mean > 0, s_pos / s_mean.clamp(min=torch.finfo(s_mean.dtype).tiny), 1.0)
+        ratio = torch.where(s_mean > 0, s_pos / torch.where(s_mean > 0, s_mean, 1.0), 1.0)  # exact for subnormal s too
         return ratio.pow(exponent)  # Eq. (8)
 
     def soft_targets(self, g_pos: torch.Tensor, num_groups: int, s_pos: torch.Tensor, iou_pos: torch.Tensor):
@@ -471,7 +471,7 @@ class FSSAssigner(TaskAlignedAssigner):
             return iou_pos
         s_max = s_pos.new_zeros(num_groups).scatter_reduce_(0, g_pos, s_pos, "amax", include_self=False)[g_pos]
         iou_max = iou_pos.new_zeros(num_groups).scatter_reduce_(0, g_pos, iou_pos, "amax", include_self=False)[g_pos]
-        return torch.where(s_max > 0, s_pos / s_max.clamp(min=torch.finfo(s_max.dtype).tiny), 1.0) * iou_max
+        return torch.where(s_max > 0, s_pos / torch.where(s_max > 0, s_max, 1.0), 1.0) * iou_max
 
     def targets(
         self,
