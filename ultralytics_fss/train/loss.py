@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 
 import torch
 from ultralytics.nn.modules.head import Detect, Pose26, Segment26, v10Detect
-from ultralytics.nn.tasks import DetectionModel, OBBModel, PoseModel, SegmentationModel
+from ultralytics.nn.tasks import DetectionModel, OBBModel, PoseModel, SegmentationModel, guess_model_task
 from ultralytics.utils.loss import (
     E2ELoss,
     PoseLoss26,
@@ -362,7 +362,7 @@ def stock_loss_class(model) -> type:
         return SegmentLoss26 if isinstance(head, Segment26) else v8SegmentationLoss
     if type(model) is PoseModel:
         return PoseLoss26 if isinstance(head, Pose26) else v8PoseLoss
-    task = getattr(model, "task", None) or getattr(getattr(model, "args", None), "task", None)
+    task = guess_model_task(model) or "detect"  # RT-DETR's head is not in Ultralytics' table; its task is detect
     raise NotImplementedError(
         f"FSS trains YOLO detect, obb, segment and pose models, not {type(model).__name__} (task={task}). "
         "Train it with Ultralytics' own trainer."
