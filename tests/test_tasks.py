@@ -179,3 +179,29 @@ def test_obb_loss_is_equation_9_on_every_term():
     torch.testing.assert_close(items["box_loss"], (box * crit.hyp.box).detach())
     torch.testing.assert_close(items["angle_loss"], (angle * crit.hyp.angle).detach())
     assert torch.isclose(total.sum(), sum(items.values()) * 2)  # batch size 2
+
+
+@pytest.mark.parametrize("task, model", [("segment", "yolo26n-seg.yaml"), ("pose", "yolo26n-pose.yaml")])
+def test_task_overlap_trains_yolo26(task_data, tmp_path, task, model):
+    """`fss_overlap=task` scores Eq. (3) with Ultralytics' own mask-aware overlap or OKS on YOLO26 heads."""
+    trainer = FSSTrainer(overrides=run_args(task_data, tmp_path, task, model, fss_overlap="task"))
+    trainer.train()
+    branch = trainer.model.criterion.one2many
+    assert branch.fss["fss_overlap"] == "task" and type(branch.stock_assigner).__name__ in {
+        "SegTaskAlignedAssigner", "PoseTaskAlignedAssigner"}
+    assert float(read_csv(trainer.csv)[-1]["fss/pos_per_gt"]) > 0
+
+
+def test_oks_overlap_by_hand():
+    """The pose overlap FSS scores is OKS: exp(-d^2 / (2 * (2 sigma)^2 * 0.53 area)) averaged over visible keypoints."""
+    from ultralytics.utils.tal import PoseTaskAlignedAssigner
+
+    sigmas = torch.tensor([0.1, 0.2])
+    stock = PoseTaskAlignedAssigner(sigmas, num_classes=1)
+    gt_boxes = torch.tensor([[[0.0, 0.0, 10.0, 20.0]]])  # area 200 -> 0.53 * 200 = 106
+    gt_kpts = torch.tensor([[[[2.0, 2.0, 2.0], [5.0, 5.0, 0.0]]]])  # second keypoint invisible
+    pd_kpts = torch.tensor([[[[3.0, 4.0], [0.0, 0.0]]]])  # d^2 = 5 for the visible one
+    pd_boxes = torch.tensor([[[0.0, 0.0, 10.0, 20.0]]])
+    idx = (torch.tensor([0]), torch.tensor([0]), torch.tensor([0]))
+    want = torch.exp(torch.tensor(-5.0 / (2 * (2 * 0.1) ** 2 * (106 + stock.eps))))
+    torch.testing.assert_close(stock.pair_overlaps(idx, gt_boxes, pd_boxes, pd_kpts, gt_kpts), want[None])

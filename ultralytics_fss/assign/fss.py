@@ -14,7 +14,7 @@ with b*M*N as in Ultralytics' TaskAlignedAssigner (benchmarks/assigner.py).
 from __future__ import annotations
 
 import functools
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import torch
 from ultralytics.utils import LOGGER
@@ -207,6 +207,7 @@ class FSSAssigner(TaskAlignedAssigner):
         pd_obj: torch.Tensor | None = None,
         grid: list[tuple[int, int]] | None = None,
         trace: dict | None = None,
+        overlap: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
     ) -> tuple[FSSAssignResult, torch.Tensor]:
         """Run the eight assignment steps, in float32 whatever the input dtype, without gradient.
 
@@ -235,7 +236,7 @@ class FSSAssigner(TaskAlignedAssigner):
         bi, gi, ai, group, num_groups, gt_boxes, anchors, ious, p = (
             x.bi, x.gi, x.ai, x.group, x.num_groups, x.gt_boxes, x.anchors, x.ious, x.p)  # fmt: skip
         valid, gt_labels = x.valid, x.gt_labels
-        scores = self.pair_scores(p, ious)  # (P,) Eq. (3)
+        scores = self.pair_scores(p, ious if overlap is None else overlap(bi, gi, ai).float())  # (P,) Eq. (3)
 
         best = self.best_sample(group, num_groups, scores, anchors, gt_boxes)  # (G,) Eq. (2)
         mu = anchors.new_zeros(num_groups, 2)

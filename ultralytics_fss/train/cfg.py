@@ -23,6 +23,8 @@ FSS_KEYS: dict[str, tuple[Any, type, Any, str]] = {
     "fss_norm": ("target", str, lambda v: v in {"target", "npos"}, "'target' (sum of w * t) or 'npos' (positives)"),
     "fss_box": ("w_target", str, lambda v: v in {"w", "w_target"}, "'w' (Eq. 9) or 'w_target' (w times the target t)"),
     "fss_target": ("tal", str, lambda v: v in {"iou", "tal"}, "'iou' (Eq. 9) or 'tal' (s / max s * max IoU per GT)"),
+    "fss_overlap": ("box", str, lambda v: v in {"box", "task"},
+                    "'box' (Eq. 3 with box IoU) or 'task' (YOLO26 segment/pose: Ultralytics' mask IoU or OKS)"),
     "fss_radius": (0.0, float, lambda v: v >= 0, "a number >= 0 (centre-region candidates, strides; 0: in-box only)"),
     "fss_prior": (True, bool, lambda v: True, "True or False (Gaussian prior in the dynamic k, Eq. 7)"),
     "fss_weights": (True, bool, lambda v: True, "True or False (Eq. 8 weights in the loss)"),

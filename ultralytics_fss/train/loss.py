@@ -21,11 +21,13 @@ recorded, for comparison runs. Every loss owns its `AssignmentStats` (`ultralyti
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 import torch
 from ultralytics.nn.modules.head import Detect, Pose26, Segment26, v10Detect
 from ultralytics.nn.tasks import DetectionModel, OBBModel, PoseModel, SegmentationModel, guess_model_task
+from ultralytics.utils import LOGGER
 from ultralytics.utils.loss import (
     E2ELoss,
     PoseLoss26,
@@ -41,6 +43,12 @@ from ultralytics_fss.assign import FSSAssigner, RotatedFSSAssigner
 from ultralytics_fss.assign.baselines import BASELINES
 from ultralytics_fss.train.cfg import check_fss_args
 from ultralytics_fss.train.stats import AssignmentStats, RecordingAssigner
+
+
+@functools.lru_cache(maxsize=None)
+def _warn_box_overlap(loss_name: str) -> None:
+    """Warn once per loss class that `fss_overlap=task` has no task overlap to use there."""
+    LOGGER.warning(f"fss_overlap=task applies to YOLO26 segment and pose models; {loss_name} scores box IoU in Eq. (3)")
 
 
 class LossInputs(NamedTuple):
@@ -92,27 +100,34 @@ class FSSDetectionLoss(v8DetectionLoss):
         args = self.hyp if isinstance(self.hyp, dict) else vars(self.hyp)
         self.fss = check_fss_args(args)
         self.stats = AssignmentStats()  # updated every batch; the callbacks reset and publish it per epoch
-        one2one = tal_topk2 == 1
-        self.use_fss = not (one2one and self.fss["fss_o2o"] == "tal")
-        if self.use_fss and self.fss["fss_assigner"] in BASELINES and not one2one:  # the paper's baselines
+        self.one2one = tal_topk2 == 1
+        self.use_fss = not (self.one2one and self.fss["fss_o2o"] == "tal")
+        self.stock_assigner = self.assigner  # Ultralytics' (its pair_overlaps scores masks / OKS for YOLO26 tasks)
+        if self.use_fss:
+            self.assigner = self.fss_assigner()
+        if self.fss["fss_overlap"] == "task" and type(self).task_overlap is FSSDetectionLoss.task_overlap:
+            _warn_box_overlap(type(self).__name__)
+
+    def fss_assigner(self):
+        """The assigner of this branch: FSS (`assigner_class`, k = 1 on one-to-one branches) or a paper baseline."""
+        if self.fss["fss_assigner"] in BASELINES and not self.one2one:  # the paper's baselines
             if self.assigner_class is not FSSAssigner:
                 raise ValueError(f"fss_assigner={self.fss['fss_assigner']} assigns axis-aligned boxes (detect, "
                                  f"segment, pose); use fss_assigner=fss or tal for oriented boxes")  # fmt: skip
-            self.assigner = BASELINES[self.fss["fss_assigner"]](num_classes=self.nc, stride=self.stride.tolist())
-        elif self.use_fss:
-            self.assigner = self.assigner_class(
-                num_classes=self.nc,
-                alpha=self.fss["fss_alpha"],
-                beta=self.fss["fss_beta"],
-                u=self.fss["fss_u"],
-                q=self.fss["fss_q"],
-                stride=self.stride.tolist(),
-                prior=self.fss["fss_prior"],
-                fixed_k=1 if one2one else None,
-                rescue=self.fss["fss_rescue"],
-                radius=self.fss["fss_radius"],
-                soft_target=self.fss["fss_target"],
-            )
+            return BASELINES[self.fss["fss_assigner"]](num_classes=self.nc, stride=self.stride.tolist())
+        return self.assigner_class(
+            num_classes=self.nc,
+            alpha=self.fss["fss_alpha"],
+            beta=self.fss["fss_beta"],
+            u=self.fss["fss_u"],
+            q=self.fss["fss_q"],
+            stride=self.stride.tolist(),
+            prior=self.fss["fss_prior"],
+            fixed_k=1 if self.one2one else None,
+            rescue=self.fss["fss_rescue"],
+            radius=self.fss["fss_radius"],
+            soft_target=self.fss["fss_target"],
+        )
 
     def inputs(self, preds: dict[str, torch.Tensor], batch: dict[str, Any]) -> LossInputs:
         """Decode predictions and pad targets exactly as the stock loss does before it calls its assigner.
@@ -134,8 +149,15 @@ class FSSDetectionLoss(v8DetectionLoss):
         return LossInputs(pred_distri, pred_scores, pred_bboxes, anchor_points, stride_tensor, imgsz, gt_labels,
                           gt_bboxes, mask_gt)  # fmt: skip
 
-    def fss_assign(self, x: LossInputs, preds: dict[str, torch.Tensor]) -> tuple:
-        """Run the assigner on detached predictions with boxes in pixels, listing step 1 from the feature-map grid.
+    def task_overlap(self, x: LossInputs, **extra: torch.Tensor):
+        """The overlap of Eq. (3) other than box IoU (`fss_overlap=task`), as a function of the candidate pairs'
+        indices; None: box IoU. Overridden by the YOLO26 segment and pose losses, whose stock assigners score masks
+        and keypoints; `extra` holds what those losses hand their assigner."""
+        return None
+
+    def fss_assign(self, x: LossInputs, preds: dict[str, torch.Tensor], overlap=None) -> tuple:
+        """Run the assigner on detached predictions with boxes in pixels, listing step 1 from the feature-map grid;
+        `overlap` replaces the box IoU of Eq. (3) (see `task_overlap`).
 
         Returns:
             result (FSSAssignResult): Per-anchor targets and Eq. (8) weights.
@@ -151,6 +173,7 @@ class FSSDetectionLoss(v8DetectionLoss):
             x.gt_bboxes,
             x.mask_gt,
             grid=[tuple(f.shape[2:]) for f in preds["feats"]],  # step 1 in O(P), without the dense mask
+            **({} if overlap is None else {"overlap": overlap}),
         )
 
     def fss_weighting(self, result) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -190,7 +213,7 @@ class FSSDetectionLoss(v8DetectionLoss):
         if not self.use_fss:
             return super().get_assigned_targets_and_loss(preds, batch, **kwargs)
         x = self.inputs(preds, batch)
-        result, k = self.fss_assign(x, preds)
+        result, k = self.fss_assign(x, preds, self.task_overlap(x, **kwargs))
         weights, box_weights, norm = self.fss_weighting(result)
         loss = torch.zeros(3, device=self.device)  # box, cls, dfl
         loss[1] = self.fss_cls_loss(x.pred_scores, result, weights, norm)
@@ -285,8 +308,30 @@ class FSSSegmentationLoss(FSSDetectionLoss, v8SegmentationLoss):
     """Ultralytics' YOLOv8/11 segmentation loss on FSS's positives (box IoU in Eq. (3)); mask terms unchanged."""
 
 
-class FSSSegmentLoss26(FSSDetectionLoss, SegmentLoss26):
-    """Ultralytics' YOLO26 segmentation loss on FSS's positives (box IoU in Eq. (3), not its mask-aware overlap)."""
+class FSSSegmentLoss26(SegmentLoss26, FSSDetectionLoss):
+    """Ultralytics' YOLO26 segmentation loss on FSS's positives. Eq. (3) scores box IoU, or with `fss_overlap=task`
+    Ultralytics' own mask-aware overlap ((CIoU + predicted-mask IoU) / 2, `SegTaskAlignedAssigner.pair_overlaps`).
+
+    `SegmentLoss26` comes first so that its `get_assigned_targets_and_loss` prepares the masks and hands them on to
+    FSS's; its `__init__` replaces the assigner after FSS's, so FSS's is put back.
+    """
+
+    def __init__(self, model, tal_topk: int = 10, tal_topk2: int | None = None):
+        """Build the stock YOLO26 loss (FSS's `__init__` runs inside it), then reinstall the FSS assigner."""
+        super().__init__(model, tal_topk, tal_topk2)
+        self.stock_assigner = self.assigner  # Ultralytics' SegTaskAlignedAssigner, set after FSS's __init__ ran
+        if self.use_fss:
+            self.assigner = self.fss_assigner()
+
+    def task_overlap(self, x: LossInputs, **extra: torch.Tensor):
+        """`SegTaskAlignedAssigner.pair_overlaps` on FSS's candidate pairs (`fss_overlap=task`), else None."""
+        if self.fss["fss_overlap"] != "task" or not extra:
+            return None
+        stock, (b, m) = self.stock_assigner, x.gt_bboxes.shape[:2]
+        stock.bs, stock.n_max_boxes = b, m  # set by its forward in Ultralytics; read by pair_overlaps
+        scores = x.pred_scores.detach().sigmoid()
+        boxes = x.pred_bboxes.detach() * x.stride_tensor
+        return lambda bi, gi, ai: stock.pair_overlaps((bi, gi, ai), x.gt_bboxes, boxes, scores, x.gt_labels, **extra)
 
 
 class FSSPoseLoss(FSSDetectionLoss, v8PoseLoss):
@@ -294,7 +339,17 @@ class FSSPoseLoss(FSSDetectionLoss, v8PoseLoss):
 
 
 class FSSPoseLoss26(FSSDetectionLoss, PoseLoss26):
-    """Ultralytics' YOLO26 pose loss on FSS's positives (box IoU in Eq. (3), not its OKS overlap)."""
+    """Ultralytics' YOLO26 pose loss on FSS's positives. Eq. (3) scores box IoU, or with `fss_overlap=task`
+    Ultralytics' own keypoint OKS (`PoseTaskAlignedAssigner.pair_overlaps`; box CIoU for GTs without visible
+    keypoints)."""
+
+    def task_overlap(self, x: LossInputs, **extra: torch.Tensor):
+        """`PoseTaskAlignedAssigner.pair_overlaps` (OKS) on FSS's candidate pairs (`fss_overlap=task`), else None."""
+        if self.fss["fss_overlap"] != "task" or not extra:
+            return None
+        boxes = x.pred_bboxes.detach() * x.stride_tensor
+        pd_kpts, gt_kpts = extra["pd_kpts"], extra["gt_kpts"]
+        return lambda bi, gi, ai: self.stock_assigner.pair_overlaps((bi, gi, ai), x.gt_bboxes, boxes, pd_kpts, gt_kpts)
 
 
 class RecordingLoss:
