@@ -205,3 +205,43 @@ def test_oks_overlap_by_hand():
     idx = (torch.tensor([0]), torch.tensor([0]), torch.tensor([0]))
     want = torch.exp(torch.tensor(-5.0 / (2 * (2 * 0.1) ** 2 * (106 + stock.eps))))
     torch.testing.assert_close(stock.pair_overlaps(idx, gt_boxes, pd_boxes, pd_kpts, gt_kpts), want[None])
+
+
+def seg_pose_case(task, model_yaml):
+    """A model of `task` and a random batch of two 64-px images with three objects."""
+    kw = {"data_kpt_shape": (4, 3)} if task == "pose" else {}
+    model = MODELS[task](model_yaml, nc=3, verbose=False, **kw)
+    gen = torch.Generator().manual_seed(0)
+    boxes = torch.tensor([[0.3, 0.3, 0.3, 0.2], [0.6, 0.5, 0.3, 0.3], [0.5, 0.5, 0.4, 0.4]])
+    batch = {"img": torch.rand(2, 3, 64, 64, generator=gen), "batch_idx": torch.tensor([0.0, 0.0, 1.0]),
+             "cls": torch.tensor([[0.0], [1.0], [2.0]]), "bboxes": boxes}  # fmt: skip
+    if task == "segment":
+        masks = torch.zeros(2, 16, 16)
+        masks[0, 3:7, 3:8], masks[0, 6:11, 7:12], masks[1, 5:11, 5:11] = 1, 2, 1  # overlap_mask: index + 1
+        batch["masks"] = masks
+        batch["sem_masks"] = torch.zeros(2, 16, 16)  # YOLO26's semantic branch: class index per pixel
+    else:
+        batch["keypoints"] = torch.rand(3, 4, 3, generator=gen) * torch.tensor([1.0, 1.0, 2.0])
+    return model, batch
+
+
+@pytest.mark.parametrize("task, model_yaml", [("segment", "yolo11n-seg.yaml"), ("segment", "yolo26n-seg.yaml"),
+                                              ("pose", "yolo11n-pose.yaml"), ("pose", "yolo26n-pose.yaml")])
+def test_weighted_task_losses_match_stock(task, model_yaml):
+    """With `fss_task_weights`, the copied mask / keypoint terms equal Ultralytics' when every weight is 1, and scale
+    with the weights otherwise."""
+    from ultralytics_fss.train.loss import build_fss_criterion
+
+    model, batch = seg_pose_case(task, model_yaml)
+    values = {}
+    for weights in (False, True):
+        model.args = get_cfg()
+        for key, value in {"fss_task_weights": weights, "fss_weights": False}.items():
+            setattr(model.args, key, value)  # fss_weights=False: every Eq. 8 weight is 1
+        crit = build_fss_criterion(model)
+        branch = getattr(crit, "one2many", crit)
+        preds = branch.parse_output(model(batch["img"]))
+        preds = preds.get("one2many", preds)
+        values[weights] = branch.loss(preds, batch)[1]
+    name = "seg_loss" if task == "segment" else "pose_loss"
+    torch.testing.assert_close(values[True][name], values[False][name])

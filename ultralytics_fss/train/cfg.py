@@ -25,6 +25,8 @@ FSS_KEYS: dict[str, tuple[Any, type, Any, str]] = {
     "fss_target": ("tal", str, lambda v: v in {"iou", "tal"}, "'iou' (Eq. 9) or 'tal' (s / max s * max IoU per GT)"),
     "fss_overlap": ("box", str, lambda v: v in {"box", "task"},
                     "'box' (Eq. 3 with box IoU) or 'task' (YOLO26 segment/pose: Ultralytics' mask IoU or OKS)"),
+    "fss_task_weights": (False, bool, lambda v: True,
+                         "True or False (Eq. 8 weights also on the mask and keypoint losses of segment and pose)"),
     "fss_radius": (0.0, float, lambda v: v >= 0, "a number >= 0 (centre-region candidates, strides; 0: in-box only)"),
     "fss_prior": (True, bool, lambda v: True, "True or False (Gaussian prior in the dynamic k, Eq. 7)"),
     "fss_weights": (True, bool, lambda v: True, "True or False (Eq. 8 weights in the loss)"),

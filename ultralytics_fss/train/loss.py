@@ -30,6 +30,7 @@ from ultralytics.nn.tasks import DetectionModel, OBBModel, PoseModel, Segmentati
 from ultralytics.utils import LOGGER
 from ultralytics.utils.loss import (
     E2ELoss,
+    KeypointLoss,
     PoseLoss26,
     SegmentLoss26,
     v8DetectionLoss,
@@ -37,6 +38,7 @@ from ultralytics.utils.loss import (
     v8PoseLoss,
     v8SegmentationLoss,
 )
+from ultralytics.utils.ops import xyxy2xywh
 from ultralytics.utils.tal import make_anchors
 
 from ultralytics_fss.assign import FSSAssigner, RotatedFSSAssigner
@@ -211,10 +213,12 @@ class FSSDetectionLoss(v8DetectionLoss):
                 stride_tensor), the gain-scaled (box, cls, dfl) loss, and a dict of detached loss items.
         """
         if not self.use_fss:
+            self.positive_weights = None
             return super().get_assigned_targets_and_loss(preds, batch, **kwargs)
         x = self.inputs(preds, batch)
         result, k = self.fss_assign(x, preds, self.task_overlap(x, **kwargs))
         weights, box_weights, norm = self.fss_weighting(result)
+        self.positive_weights = weights  # (b, N) for the mask / keypoint terms of segment and pose (fss_task_weights)
         loss = torch.zeros(3, device=self.device)  # box, cls, dfl
         loss[1] = self.fss_cls_loss(x.pred_scores, result, weights, norm)
         # BboxLoss weights each positive by its `target_scores` summed over classes: pass v_i in that slot.
@@ -304,11 +308,84 @@ class FSSOBBLoss(FSSDetectionLoss, v8OBBLoss):
         return loss * x.pred_scores.shape[0], dict(zip(self.loss_names, loss.detach()))
 
 
-class FSSSegmentationLoss(FSSDetectionLoss, v8SegmentationLoss):
-    """Ultralytics' YOLOv8/11 segmentation loss on FSS's positives (box IoU in Eq. (3)); mask terms unchanged."""
+class MaskWeights:
+    """Mixin for FSS segmentation losses: with `fss_task_weights=True` each positive's mask term is weighted by its
+    Eq. (8) weight too (the paper weights cls and box only; README "Segmentation and pose")."""
+
+    def calculate_segmentation_loss(self, fg_mask, masks, target_gt_idx, target_bboxes, batch_idx, proto, pred_masks,
+                                    imgsz):  # fmt: skip
+        """Ultralytics' mask loss; weighted per positive when `fss_task_weights` is on.
+
+        Copied from Ultralytics 8.4.190 `v8SegmentationLoss.calculate_segmentation_loss` (ultralytics/utils/loss.py,
+        lines 647-677) with one change: each positive's area is divided by its weight, and `single_mask_loss` divides
+        by the area, so its term is multiplied by w_i. `tests/test_tasks.py::test_weighted_task_losses_match_stock`
+        checks that with all weights 1 it equals the stock method.
+        """
+        w = getattr(self, "positive_weights", None)
+        if not self.fss["fss_task_weights"] or w is None:
+            return super().calculate_segmentation_loss(fg_mask, masks, target_gt_idx, target_bboxes, batch_idx, proto,
+                                                       pred_masks, imgsz)  # fmt: skip
+        _, _, mask_h, mask_w = proto.shape
+        loss = 0
+        target_bboxes_normalized = target_bboxes / imgsz[[1, 0, 1, 0]]
+        marea = xyxy2xywh(target_bboxes_normalized)[..., 2:].prod(2) / w.clamp(min=1e-6)  # area / w_i
+        mxyxy = target_bboxes_normalized * torch.tensor([mask_w, mask_h, mask_w, mask_h], device=proto.device)
+        for i, single_i in enumerate(zip(fg_mask, target_gt_idx, pred_masks, proto, mxyxy, marea)):
+            fg_mask_i, target_gt_idx_i, pred_masks_i, proto_i, mxyxy_i, marea_i = single_i
+            if fg_mask_i.any():
+                mask_idx = target_gt_idx_i[fg_mask_i]
+                if self.overlap:
+                    gt_mask = (masks[i] == (mask_idx + 1).view(-1, 1, 1)).float()
+                else:
+                    gt_mask = masks[batch_idx.view(-1) == i][mask_idx]
+                loss += self.single_mask_loss(
+                    gt_mask, pred_masks_i[fg_mask_i], proto_i, mxyxy_i[fg_mask_i], marea_i[fg_mask_i]
+                )
+            else:  # keeps the mask branch in the graph (DDP), as the stock loss does
+                loss += (proto * 0).sum() + (pred_masks * 0).sum()
+        return loss / fg_mask.sum()
 
 
-class FSSSegmentLoss26(SegmentLoss26, FSSDetectionLoss):
+class WeightedKeypointLoss(KeypointLoss):
+    """Ultralytics' OKS keypoint loss with an optional weight per object row (`weights`, set by the loss per batch)."""
+
+    weights: torch.Tensor | None = None
+
+    def forward(self, pred_kpts, gt_kpts, kpt_mask, area):
+        """Copied from Ultralytics 8.4.190 `KeypointLoss.forward` (ultralytics/utils/loss.py, lines 348-352), each
+        row's term times its weight; the stock forward when `weights` is None (tested equal with weights 1)."""
+        if self.weights is None:
+            return super().forward(pred_kpts, gt_kpts, kpt_mask, area)
+        d = (pred_kpts[..., 0] - gt_kpts[..., 0]).pow(2) + (pred_kpts[..., 1] - gt_kpts[..., 1]).pow(2)
+        kpt_loss_factor = kpt_mask.shape[1] / (torch.sum(kpt_mask != 0, dim=1) + 1e-9)
+        e = d / ((2 * self.sigmas).pow(2) * (area + 1e-9) * 2)
+        return (kpt_loss_factor.view(-1, 1) * ((1 - torch.exp(-e)) * kpt_mask) * self.weights.view(-1, 1)).mean()
+
+
+class KeypointWeights:
+    """Mixin for FSS pose losses: with `fss_task_weights=True` each positive's keypoint (OKS) term is weighted by its
+    Eq. (8) weight too; keypoint visibility and RLE terms stay as Ultralytics computes them."""
+
+    def __init__(self, model, tal_topk: int = 10, tal_topk2: int | None = None):
+        """Build the loss, then swap in the weighted keypoint loss (same sigmas)."""
+        super().__init__(model, tal_topk, tal_topk2)
+        self.keypoint_loss = WeightedKeypointLoss(self.keypoint_loss.sigmas)
+
+    def calculate_keypoints_loss(self, masks, target_gt_idx, keypoints, stride_tensor, target_bboxes, pred_kpts):
+        """Hand the positives' weights (in the row order of `pred_kpts[masks]`) to the keypoint loss, then run
+        Ultralytics' method."""
+        w = getattr(self, "positive_weights", None)
+        self.keypoint_loss.weights = w[masks] if self.fss["fss_task_weights"] and w is not None else None
+        return super().calculate_keypoints_loss(masks, target_gt_idx, keypoints, stride_tensor, target_bboxes,
+                                                pred_kpts)  # fmt: skip
+
+
+class FSSSegmentationLoss(MaskWeights, FSSDetectionLoss, v8SegmentationLoss):
+    """Ultralytics' YOLOv8/11 segmentation loss on FSS's positives (box IoU in Eq. (3)); mask terms as Ultralytics',
+    or weighted by Eq. (8) (`fss_task_weights`)."""
+
+
+class FSSSegmentLoss26(MaskWeights, SegmentLoss26, FSSDetectionLoss):
     """Ultralytics' YOLO26 segmentation loss on FSS's positives. Eq. (3) scores box IoU, or with `fss_overlap=task`
     Ultralytics' own mask-aware overlap ((CIoU + predicted-mask IoU) / 2, `SegTaskAlignedAssigner.pair_overlaps`).
 
@@ -334,11 +411,12 @@ class FSSSegmentLoss26(SegmentLoss26, FSSDetectionLoss):
         return lambda bi, gi, ai: stock.pair_overlaps((bi, gi, ai), x.gt_bboxes, boxes, scores, x.gt_labels, **extra)
 
 
-class FSSPoseLoss(FSSDetectionLoss, v8PoseLoss):
-    """Ultralytics' YOLOv8/11 pose loss on FSS's positives (box IoU in Eq. (3)); keypoint terms unchanged."""
+class FSSPoseLoss(KeypointWeights, FSSDetectionLoss, v8PoseLoss):
+    """Ultralytics' YOLOv8/11 pose loss on FSS's positives (box IoU in Eq. (3)); keypoint terms as Ultralytics', or
+    weighted by Eq. (8) (`fss_task_weights`)."""
 
 
-class FSSPoseLoss26(FSSDetectionLoss, PoseLoss26):
+class FSSPoseLoss26(KeypointWeights, FSSDetectionLoss, PoseLoss26):
     """Ultralytics' YOLO26 pose loss on FSS's positives. Eq. (3) scores box IoU, or with `fss_overlap=task`
     Ultralytics' own keypoint OKS (`PoseTaskAlignedAssigner.pair_overlaps`; box CIoU for GTs without visible
     keypoints)."""
