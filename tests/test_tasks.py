@@ -245,3 +245,38 @@ def test_weighted_task_losses_match_stock(task, model_yaml):
         values[weights] = branch.loss(preds, batch)[1]
     name = "seg_loss" if task == "segment" else "pose_loss"
     torch.testing.assert_close(values[True][name], values[False][name])
+
+
+@pytest.mark.parametrize("task", ["obb", "segment", "pose"])
+def test_ddp_state_rebuilds_task_trainer(task_data, tmp_path, task):
+    """Ultralytics' DDP launcher file rebuilds the task's FSS trainer, its keys and its criterion in a fresh process."""
+    from test_ddp import run_worker
+
+    model = {"obb": "yolo11n-obb.yaml", "segment": "yolo11n-seg.yaml", "pose": "yolo11n-pose.yaml"}[task]
+    report = run_worker(FSSTrainer(overrides=run_args(task_data, tmp_path, task, model, fss_beta=4.0)))
+    assert report["class"] == f"ultralytics_fss.train.trainer.{TRAINERS[task].__name__}"
+    assert report["args"]["fss_beta"] == 4.0 and report["args"]["trainer"] == "ultralytics_fss.FSSTrainer"
+    want = {"obb": "FSSOBBLoss", "segment": "FSSSegmentationLoss", "pose": "FSSPoseLoss"}[task]
+    assert report["train"] == [want] and report["ema"] == [want] and report["beta"] == [4.0]
+
+
+@pytest.mark.parametrize("task, model", [("obb", "yolo26n-obb.yaml"), ("segment", "yolo11n-seg.yaml"),
+                                         ("pose", "yolo26n-pose.yaml")])
+def test_task_checkpoint_loads_without_ultralytics_fss(task_data, tmp_path, task, model):
+    """best.pt of an FSS run predicts and validates where ultralytics_fss cannot be imported."""
+    trainer = FSSTrainer(overrides=run_args(task_data, tmp_path, task, model))
+    trainer.train()
+    data = task_data[task]
+    script = (
+        "import sys, pathlib\n"
+        "sys.modules['ultralytics_fss'] = None\n"  # any import of it would now raise ImportError
+        "from ultralytics import YOLO\n"
+        f"model = YOLO({str(trainer.best)!r})\n"
+        f"image = sorted(pathlib.Path({data!r}).parent.glob('images/val/*.png'))[0]\n"
+        "model.predict(image, imgsz=64, verbose=False)\n"
+        f"metrics = model.val(data={data!r}, imgsz=64, batch=4, plots=False, device='cpu')\n"
+        "print('RESULT', model.task, metrics.box.map50 >= 0)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split("RESULT")[-1].split() == [task, "True"]
