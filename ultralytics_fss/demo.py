@@ -27,12 +27,19 @@ def main(argv: list[str] | None = None) -> Path:
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)  # fmt: skip
     add_arguments(p)
     p.add_argument("--task", default="detect", choices=("detect", "obb", "segment", "pose"), help="dense task")
+    p.add_argument("--objects", type=int, nargs=2,
+                   help="objects per image [low, high) (default 8 20; segment, pose: 4 10)")
+    p.add_argument("--size", type=float, nargs=2,
+                   help="object sides, fraction of the image (default 0.08 0.2; segment, pose: 0.15 0.3)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--project", default="runs/fss-demo", help="output directory")
     a = p.parse_args(argv)
 
     project = Path(a.project).resolve()
-    data = make_dataset(project / "data", images=a.images, imgsz=a.imgsz, seed=1234, task=a.task)
+    larger = a.task in {"segment", "pose"}  # masks and keypoints of 10-px objects are not learnt in minutes
+    objects, size = a.objects or ((4, 10) if larger else (8, 20)), a.size or ((0.15, 0.3) if larger else (0.08, 0.2))
+    data = make_dataset(project / "data", images=a.images, imgsz=a.imgsz, seed=1234, task=a.task,
+                        objects=tuple(objects), size=tuple(size))  # fmt: skip
     rows, recipe = [], fast_recipe(a)
     for seed in a.seeds:
         rows += train_pair(data, project, seed, task=a.task, **recipe)
