@@ -100,7 +100,8 @@ def main(argv: list[str] | None = None) -> str:
         if a.recipe == "fast":
             args = {**fast_recipe(a), "imgsz": imgsz}
         else:
-            args = dict(model=a.model, epochs=a.epochs, imgsz=imgsz, batch=a.batch, device=a.device, workers=a.workers)
+            args = dict(model=a.model or "yolo11n.yaml", epochs=a.epochs, imgsz=imgsz, batch=a.batch, device=a.device,
+                        workers=a.workers)
         rows = run_all(project / name, str(data), [VARIANTS[v] for v in a.variants], a.seeds, args, jobs=a.jobs)
         epochs = tuple(sorted({1, 10, a.epochs}))
         report += [f"### {name} ({a.recipe} recipe, {a.epochs} epochs, best.pt)", "", "mAP50-95 (Ultralytics)",

@@ -11,17 +11,50 @@ import torch
 from ultralytics.utils.metrics import bbox_iou
 
 
+class AxisAligned:
+    """The geometry of rules 1, 2 and 4 for xyxy boxes: candidates strictly inside the floored box, IoU, prior."""
+
+    dims = 4
+
+    def __init__(self, stride_val):
+        self.stride_val = stride_val
+
+    def centre_size(self, box):
+        """(cx, cy, w, h) of a GT as Python floats."""
+        x1, y1, x2, y2 = box.float().tolist()
+        return (x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1
+
+    def inside(self, box, xy):
+        """Rule 1 (TAL: sides below stride_val are set to stride_val about the centre)."""
+        cx, cy, w, h = self.centre_size(box)
+        w1, h1 = (self.stride_val if w < self.stride_val else w), (self.stride_val if h < self.stride_val else h)
+        lx, ly, rx, ry = cx - w1 / 2, cy - h1 / 2, cx + w1 / 2, cy + h1 / 2
+        return xy[0] - lx > 1e-9 and xy[1] - ly > 1e-9 and rx - xy[0] > 1e-9 and ry - xy[1] > 1e-9
+
+    def iou(self, gt, pd):
+        return bbox_iou(gt.float(), pd.float(), xywh=False).clamp(0)
+
+    def prior(self, box, xy, mu):
+        """Rule 4: exp(-((x - mu_x)^2 / w^2 + (y - mu_y)^2 / h^2) / 2), sides floored to stride_val."""
+        _, _, w, h = self.centre_size(box)
+        sx, sy = torch.tensor(max(w, self.stride_val)), torch.tensor(max(h, self.stride_val))
+        return float(torch.exp(-0.5 * (((torch.tensor(xy[0]) - mu[0]) / sx) ** 2
+                                       + ((torch.tensor(xy[1]) - mu[1]) / sy) ** 2)))
+
+
 def reference_fss(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt, pd_obj=None, *, num_classes,
                   alpha=0.5, beta=6.0, u=2.0, q=10, stride=(8, 16, 32), prior=True, fixed_k=None, rescue=False,
-                  radius=0.0, soft_target="iou", grid=None):
+                  radius=0.0, soft_target="iou", grid=None, geometry=AxisAligned):
     """Return (labels, bboxes, scores, fg_mask, gt_idx, weights, k) computed with Python loops over float32 values
     (per-pair quantities as float32 torch scalars, then compared and accumulated as Python floats). `grid` (the
-    (h, w) of each level) gives each anchor its stride for the centre region of `radius`."""
+    (h, w) of each level) gives each anchor its stride for the centre region of `radius`. `geometry` is the class of
+    rules 1, 2 and 4 (`AxisAligned`, or `reference_rotated.Rotated`)."""
     b, n, _ = pd_scores.shape
     m = gt_bboxes.shape[1]
     stride_val = stride[1] if len(stride) > 1 else stride[0]
+    geo = geometry(stride_val)
     labels = torch.full((b, n), num_classes, dtype=torch.long)
-    bboxes = torch.zeros(b, n, 4, dtype=gt_bboxes.dtype)
+    bboxes = torch.zeros(b, n, gt_bboxes.shape[-1], dtype=gt_bboxes.dtype)
     target = torch.zeros(b, n, num_classes)
     fg = torch.zeros(b, n, dtype=torch.bool)
     gt_idx = torch.zeros(b, n, dtype=torch.long)
@@ -37,14 +70,9 @@ def reference_fss(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_g
         for j in range(m):
             if not mask_gt[i, j, 0]:
                 continue
-            x1, y1, x2, y2 = f(gt_bboxes[i, j])
             c = int(gt_labels[i, j, 0])
-            cx, cy, w, h = (x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1
-            # Rule 1 (TAL: sides below stride_val are set to stride_val about the centre)
-            w1, h1 = (stride_val if w < stride_val else w), (stride_val if h < stride_val else h)
-            lx, ly, rx, ry = cx - w1 / 2, cy - h1 / 2, cx + w1 / 2, cy + h1 / 2
-            cand = [a for a in range(n) if anc[a][0] - lx > 1e-9 and anc[a][1] - ly > 1e-9
-                    and rx - anc[a][0] > 1e-9 and ry - anc[a][1] > 1e-9]
+            cx, cy, _, _ = geo.centre_size(gt_bboxes[i, j])
+            cand = [a for a in range(n) if geo.inside(gt_bboxes[i, j], anc[a])]  # rule 1
             if radius > 0:  # or within radius strides of the centre (float32, as the vectorised code)
                 c32 = (gt_bboxes[i, j, :2].float() + gt_bboxes[i, j, 2:].float()) / 2
                 for a in range(n):
@@ -55,7 +83,7 @@ def reference_fss(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_g
             # Rule 2
             iou, s = {}, {}
             for a in cand:
-                iou_t = bbox_iou(gt_bboxes[i, j].float(), pd_bboxes[i, a].float(), xywh=False).clamp(0)
+                iou_t = geo.iou(gt_bboxes[i, j], pd_bboxes[i, a])
                 p = pd_scores[i, a, c].float() * (pd_obj[i, a, 0].float() if pd_obj is not None else 1.0)
                 iou[a], s[a] = float(iou_t), float(p.pow(alpha) * iou_t.pow(beta))
             ks[i, j] = 1 if fixed_k is None else fixed_k
@@ -65,9 +93,7 @@ def reference_fss(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_g
             best = min(cand, key=lambda a: (-s[a], (anc[a][0] - cx) ** 2 + (anc[a][1] - cy) ** 2, a))
             mx, my = anc[best]
             # Rule 4
-            sx, sy = torch.tensor(max(w, stride_val)), torch.tensor(max(h, stride_val))
-            g = {a: float(torch.exp(-0.5 * (((torch.tensor(anc[a][0]) - mx) / sx) ** 2
-                                            + ((torch.tensor(anc[a][1]) - my) / sy) ** 2))) for a in cand}
+            g = {a: geo.prior(gt_bboxes[i, j], anc[a], (mx, my)) for a in cand}
             # Rule 5
             if fixed_k is None:
                 rank_key = (lambda a: (-g[a] * iou[a], a)) if prior else (lambda a: (-iou[a], a))

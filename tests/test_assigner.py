@@ -358,3 +358,30 @@ def test_bf16_inputs_match_float32():
         assert torch.equal(r16.fg_mask, r32.fg_mask) and torch.equal(r16.gt_idx, r32.gt_idx) and r16.fg_mask.any()
         torch.testing.assert_close(r16.weights, r32.weights)
         assert r16.bboxes.dtype == torch.bfloat16  # targets keep the GT dtype
+
+
+def test_task_overlap_replaces_iou_in_equation_3_only():
+    """`overlap` feeds Eq. (3) (s = p^alpha * overlap^beta); box IoU still drives k. The identity overlap changes
+    nothing."""
+    gen = torch.Generator().manual_seed(3)
+    case = random_case(gen, b=2, m=6)
+    assigner = FSSAssigner(num_classes=3, stride=list(STRIDES))
+    grid = grid_of(64, STRIDES)
+    plain, k_plain = assigner.assign(*case, grid=grid)
+    same, k_same = assigner.assign(*case, grid=grid, overlap=lambda bi, gi, ai: trace_ious(case, bi, gi, ai))
+    for a, b in zip(plain, same):
+        assert torch.equal(a, b)
+    assert torch.equal(k_same, k_plain)
+    fake = {}
+    halved = lambda bi, gi, ai: trace_ious(case, bi, gi, ai) * 0.5 + 0.25 * (ai % 2)  # noqa: E731
+    _, k_fake = assigner.assign(*case, grid=grid, trace=fake, overlap=halved)
+    ov = halved(fake["bi"], fake["gi"], fake["ai"])
+    torch.testing.assert_close(fake["s"], fake["p"].pow(0.5) * ov.pow(6.0))
+    assert torch.equal(k_fake, k_plain)  # Eqs. (4), (5), (7) use the box IoU
+
+
+def trace_ious(case, bi, gi, ai):
+    """Box IoU of the pairs (bi, gi, ai), computed independently of the assigner."""
+    from ultralytics.utils.metrics import bbox_iou
+
+    return bbox_iou(case[4][bi, gi].float(), case[1][bi, ai].float(), xywh=False).squeeze(-1).clamp(0)

@@ -52,7 +52,8 @@ def test_tiny_comparison_writes_summary_and_resumes(tiny_data, tmp_path):
         (["--variants", "tal", "bogus"], "unknown variant 'bogus'"),
         (["nokey=1"], "'nokey=1' is not an Ultralytics train argument"),
         (["fss_q=3"], "fss_\\* keys go in a variant"),
-        (["--model", "yolo11n-seg.yaml"], "is a segment model"),
+        (["--model", "yolo11n-cls.yaml"], "is a classify model; FSS trains detect, obb, segment and pose"),
+        (["--model", "yolo11n-obb.yaml", "--variants", "tal", "atss"], "\\['atss'\\] assign axis-aligned boxes"),
     ],
 )
 def test_command_line_refuses_bad_input_before_training(tmp_path, capsys, args, words):

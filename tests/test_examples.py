@@ -38,12 +38,17 @@ def test_inspect_weights_example(tmp_path):
         assert all(0 < w < 2 for w in listed) and len(ious.split(",") if ious else []) == int(n)
 
 
-def test_demo_main_job(tmp_path):
-    """The README's main job on tiny settings: both runs train, the table pairs them and counts positives for both."""
+@pytest.mark.parametrize("task", ["detect", "obb", "segment", "pose"])
+def test_demo_main_job(tmp_path, task):
+    """The README's main job on tiny settings, for every task: both runs train, the table pairs them and counts
+    positives for both."""
     proc = subprocess.run([sys.executable, "-m", "ultralytics_fss.demo", "--epochs", "1", "--images", "20", "--imgsz",
-                           "64", "--batch", "4", "--project", str(tmp_path)], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=600)  # fmt: skip
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+                           "64", "--batch", "4", "--project", str(tmp_path), "--task", task], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    suffix = {"detect": "", "obb": "-obb", "segment": "-seg", "pose": "-pose"}[task]
+    assert f"task={task}, yolo11n{suffix}.yaml" in out
     rows = {(r[0], r[1]): r[2:] for r in (line.strip("| ").split(" | ") for line in
                                           (tmp_path / "results.md").read_text().splitlines()[2:])}  # fmt: skip
     assert set(rows) == {("0", "stock"), ("0", "fss"), ("0", "fss - stock")}

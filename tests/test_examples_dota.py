@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_dota_tile_and_train_example(tmp_path, dota_examples, repo_env):
-    """The example runs end to end and leaves tiles Ultralytics accepts, trained weights and a prediction."""
+    """The example runs end to end: obb tiles Ultralytics accepts, yolo11n-obb trained with FSS, a saved prediction."""
     cmd = [sys.executable, str(ROOT / "examples" / "dota_tile_and_train.py"), str(dota_examples),
            "--out", str(tmp_path), "--crop", "256", "--imgsz", "64", "--epochs", "1"]  # fmt: skip
     proc = subprocess.run(cmd, cwd=tmp_path, env=repo_env, capture_output=True, text=True, timeout=600)
@@ -25,9 +25,11 @@ def test_dota_tile_and_train_example(tmp_path, dota_examples, repo_env):
     assert not [p for p in tiles if p.name.split("__")[0] not in {"P0706", "P1888"}]  # ... and skipped
     assert re.search(r"(\d+) tiles, (\d+) object labels", out)
     assert (tmp_path / "train" / "weights" / "best.pt").is_file()
-    assert re.search(r"predicted \d+ boxes on P\d+__1__\d+___\d+\.png", out)
-    assert re.search(r"DOTA Task2 mAP on the full images: \d\.\d{4}", out)
-    assert (tmp_path / "merged" / "Task2.zip").is_file() and (tmp_path / "merged" / "dota_eval.json").is_file()
+    assert re.search(r"predicted \d+ obb boxes on P\d+__1__\d+___\d+\.png", out)
+    assert "fss_assigner=fss" in out  # FSS installed its (rotated) criterion
+    assert list(tmp_path.glob("predict_P*.jpg"))  # the saved picture
+    assert re.search(r"DOTA Task1 mAP on the full images: \d\.\d{4}", out)  # merged back and scored
+    assert (tmp_path / "merged" / "Task1.zip").is_file() and (tmp_path / "merged" / "dota_eval.json").is_file()
 
 
 def test_dota_example_default_source_is_in_the_repository(dota_examples):

@@ -6,7 +6,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 from ultralytics.cfg import get_cfg
-from ultralytics.nn.tasks import DetectionModel, RTDETRDetectionModel, SegmentationModel
+from ultralytics.nn.tasks import (
+    ClassificationModel,
+    DepthModel,
+    DetectionModel,
+    RTDETRDetectionModel,
+    SemanticSegmentationModel,
+    WorldModel,
+    YOLOEModel,
+)
 from ultralytics.utils import DEFAULT_CFG_DICT
 from ultralytics.utils.loss import E2ELoss, v8DetectionLoss
 from ultralytics.utils.metrics import bbox_iou
@@ -132,11 +140,21 @@ def test_end_to_end_one2one_branch_options():
         assert torch.bincount(gt_idx[i][fg[i]]).max() == 1
 
 
-@pytest.mark.parametrize("model_cls, cfg", [(SegmentationModel, "yolo11n-seg.yaml"),
-                                            (RTDETRDetectionModel, "rtdetr-resnet50.yaml")])
-def test_unsupported_models_get_a_clear_error(model_cls, cfg):
+@pytest.mark.parametrize(
+    "model_cls, cfg, task",
+    [
+        (RTDETRDetectionModel, "rtdetr-resnet50.yaml", "detect"),
+        (WorldModel, "yolov8s-worldv2.yaml", "detect"),
+        (YOLOEModel, "yoloe-26n.yaml", "detect"),
+        (ClassificationModel, "yolo11n-cls.yaml", "classify"),
+        (SemanticSegmentationModel, "yolo26n-sem.yaml", "semantic"),
+        (DepthModel, "yolo26n-depth.yaml", "depth"),
+    ],
+)
+def test_unsupported_models_get_a_clear_error(model_cls, cfg, task):
+    """Models FSS cannot train are refused with their class and task named."""
     model = model_cls(cfg, nc=3, verbose=False)
-    with pytest.raises(NotImplementedError, match=f"not {model_cls.__name__}"):
+    with pytest.raises(NotImplementedError, match=f"not {model_cls.__name__} \\(task={task}\\)"):
         build_fss_criterion(model)
 
 

@@ -55,15 +55,21 @@ def main(argv: list[str] | None = None) -> Path:
     from ultralytics.nn.tasks import guess_model_task
 
     task = guess_model_task(a.model)
-    if task != "detect":
-        p.error(f"--model {a.model} is a {task} model; the assigners compared here train detect models only")
+    if task not in {"detect", "obb", "segment", "pose"}:
+        p.error(f"--model {a.model} is a {task} model; FSS trains detect, obb, segment and pose models")
+    axis_aligned = {"maxiou", "atss", "simota"}
+    baselines = [v for v in a.variants if (parse_variant(v)[1] or {}).get("fss_assigner") in axis_aligned]
+    if task == "obb" and baselines:
+        p.error(f"variants {baselines} assign axis-aligned boxes; --model {a.model} is an obb model")
     devices = a.devices.split(",") if a.devices else None
     rows = run_all(a.project, a.data, a.variants, a.seeds, train_args, jobs=a.jobs, devices=devices)
     project = Path(a.project).resolve()
-    table = summary_table(rows, "AP") + "\n\n" + summary_table(rows, "mAP50-95")
+    coco = task == "detect"
+    table = (summary_table(rows, "AP") + "\n\n" if coco else "") + summary_table(rows, "mAP50-95")
     (project / "summary.md").write_text(table + "\n")
     plot_compare(rows, project / "compare.png")
-    LOGGER.info(f"\n{colorstr('bold', 'COCO AP, then Ultralytics mAP50-95')}\n{table}")
+    what = "COCO AP, then Ultralytics mAP50-95" if coco else f"Ultralytics mAP50-95 of the task ({task})"
+    LOGGER.info(f"\n{colorstr('bold', what)}\n{table}")
     LOGGER.info(f"Saved summary.csv, summary.md, compare.png to {colorstr('bold', project)}")
     return project
 

@@ -6,10 +6,15 @@ Two kinds:
     textures  eight classes told apart by their texture only (stripes, checks, dots, rings...), 8-40 px objects on
               images of 160-320 px whose background is cluttered with fragments of the same textures.
 
+With `task` = obb, segment or pose, the shapes are drawn rotated and labelled for that task: the four corners of each
+object's rotated box (obb), its outline polygon (segment), or its box and four keypoints, the left-, top-, right- and
+bottom-most points of its outline (pose, `kpt_shape` [4, 3]).
+
 Examples:
     >>> from ultralytics_fss.synthetic import make_dataset
     >>> data_yaml = make_dataset("datasets/shapes", images=400, imgsz=128)  # 80% train, 20% val
     >>> data_yaml = make_dataset("datasets/textures", images=400, kind="textures")
+    >>> data_yaml = make_dataset("datasets/shapes-obb", images=400, task="obb")
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from ultralytics.utils import TQDM, YAML, colorstr
 CLASSES = ("disc", "square", "cross")  # shapes that differ in outline, so only the label assignment is under test
 TEXTURES = ("hstripes", "vstripes", "checks", "dots", "rings", "speckle", "grid", "waves")  # flip-invariant classes
 COLORS = ((40, 200, 240), (230, 90, 60), (90, 220, 90), (200, 80, 220), (240, 240, 70))
+TASKS = ("detect", "obb", "segment", "pose")
+KPT_SHAPE, FLIP_IDX = [4, 3], [2, 1, 0, 3]  # pose keypoints: left-, top-, right-, bottom-most; a flip swaps 0 and 2
 
 
 def _draw(img: np.ndarray, cls: int, cx: float, cy: float, w: float, h: float, color) -> None:
@@ -61,6 +68,57 @@ def make_image(
         _draw(img, cls, cx, cy, w, h, COLORS[int(rng.integers(len(COLORS)))])
         labels.append((cls, cx / imgsz, cy / imgsz, w / imgsz, h / imgsz))
     return img, np.array(labels, dtype=np.float32).reshape(-1, 5)
+
+
+def outline(cls: int, cx: float, cy: float, w: float, h: float, angle: float) -> np.ndarray:
+    """(K, 2) outline polygon, pixels, of a shape of class `cls` with box (cx, cy, w, h) rotated by `angle` degrees."""
+    if cls == 0:
+        pts = cv2.ellipse2Poly((0, 0), (1000, 1000), 0, 0, 360, 15).astype(np.float64) / 2000  # unit disc, 25 points
+    elif cls == 1:
+        pts = np.array([[-0.5, -0.5], [0.5, -0.5], [0.5, 0.5], [-0.5, 0.5]])
+    else:  # a cross: bars a quarter of the shorter side thick
+        t = min(w, h) / 4
+        a, b = t / w, t / h
+        pts = np.array([[-0.5, -b], [-a, -b], [-a, -0.5], [a, -0.5], [a, -b], [0.5, -b],
+                        [0.5, b], [a, b], [a, 0.5], [-a, 0.5], [-a, b], [-0.5, b]])  # fmt: skip
+    r = np.deg2rad(angle)
+    rot = np.array([[np.cos(r), -np.sin(r)], [np.sin(r), np.cos(r)]])
+    return (pts * (w, h)) @ rot.T + (cx, cy)
+
+
+def make_task_image(
+    rng: np.random.Generator, imgsz: int, objects: tuple[int, int], size: tuple[float, float], task: str
+) -> tuple[np.ndarray, list[str]]:
+    """Return one image of rotated shapes and its label lines for `task` (obb, segment or pose), normalised.
+
+    Objects are placed as in `make_image` (clusters, later ones occluding earlier ones, amodal labels), each rotated
+    by a random angle and kept inside the image.
+    """
+    img = rng.integers(60, 120, (imgsz, imgsz, 3), dtype=np.uint8)
+    img = cv2.GaussianBlur(img, (5, 5), 0)
+    n = int(rng.integers(*objects))
+    centres = rng.uniform(0.1, 0.9, (max(n // 4, 1), 2)) * imgsz
+    lines = []
+    for _ in range(n):
+        w, h = rng.uniform(*size, 2) * imgsz
+        half = np.hypot(w, h) / 2  # the rotated shape stays inside the image
+        cx, cy = np.clip(centres[rng.integers(len(centres))] + rng.normal(0, 0.08 * imgsz, 2), half, imgsz - half)
+        cls, angle = int(rng.integers(len(CLASSES))), float(rng.uniform(0, 180))
+        poly = outline(cls, cx, cy, w, h, angle)
+        cv2.fillPoly(img, [np.round(poly).astype(np.int32)], COLORS[int(rng.integers(len(COLORS)))])
+        if task == "obb":
+            points = outline(1, cx, cy, w, h, angle)  # the rotated box's corners
+        elif task == "segment":
+            points = poly
+        else:  # pose: box, then the left-, top-, right- and bottom-most outline points, visible
+            (x1, y1), (x2, y2) = poly.min(0), poly.max(0)
+            kpts = poly[[poly[:, 0].argmin(), poly[:, 1].argmin(), poly[:, 0].argmax(), poly[:, 1].argmax()]]
+            box = np.array([(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1]) / imgsz
+            kpt = np.concatenate([kpts / imgsz, np.full((4, 1), 2.0)], 1).reshape(-1)
+            lines.append(" ".join([str(cls), *(f"{v:.6f}" for v in box), *(f"{v:.6f}" for v in kpt)]))
+            continue
+        lines.append(" ".join([str(cls), *(f"{v:.6f}" for v in (points / imgsz).reshape(-1))]))
+    return img, lines
 
 
 def _texture(rng: np.random.Generator, cls: int, h: int, w: int) -> np.ndarray:
@@ -137,8 +195,9 @@ def make_dataset(
     size=(0.08, 0.2),
     seed: int = 0,
     kind: str = "shapes",
+    task: str = "detect",
 ) -> Path:
-    """Write a dense, occluded detection dataset (80% train, 20% val) and return its data.yaml.
+    """Write a dense, occluded dataset (80% train, 20% val) for `task` and return its data.yaml.
 
     Args:
         root (str | Path): Output directory (created; existing files of the same names are overwritten).
@@ -149,12 +208,15 @@ def make_dataset(
         seed (int): Random seed; the same seed writes the same dataset.
         kind (str): `shapes`, or `textures`: images of `imgsz`-2*`imgsz` px (sides drawn independently), objects of
             8-40 px (`size` ignored).
+        task (str): `detect`, or `obb`, `segment`, `pose` (rotated shapes, `kind="shapes"` only).
 
     Returns:
         (Path): The dataset's data.yaml.
     """
     if kind not in {"shapes", "textures"}:
         raise ValueError(f"kind={kind!r} is not a dataset kind; expected 'shapes' or 'textures'")
+    if task not in TASKS or (task != "detect" and kind != "shapes"):
+        raise ValueError(f"task={task!r} with kind={kind!r}: expected a task of {TASKS} (obb, segment, pose: shapes)")
     root = Path(root)
     rng = np.random.default_rng(seed)
     n_val = max(images // 5, 1)
@@ -162,13 +224,21 @@ def make_dataset(
         split = "val" if i < n_val else "train"
         (root / "images" / split).mkdir(parents=True, exist_ok=True)
         (root / "labels" / split).mkdir(parents=True, exist_ok=True)
-        if kind == "shapes":
-            img, labels = make_image(rng, imgsz, objects, size)
+        label_file = root / "labels" / split / f"{i:05d}.txt"
+        if task != "detect":
+            img, lines = make_task_image(rng, imgsz, objects, size, task)
+            label_file.write_text("".join(f"{line}\n" for line in lines))
         else:
-            img, labels = make_textured_image(rng, (imgsz, 2 * imgsz), objects, (8.0, 40.0))
+            if kind == "shapes":
+                img, labels = make_image(rng, imgsz, objects, size)
+            else:
+                img, labels = make_textured_image(rng, (imgsz, 2 * imgsz), objects, (8.0, 40.0))
+            np.savetxt(label_file, labels, fmt="%d %.6f %.6f %.6f %.6f")
         cv2.imwrite(str(root / "images" / split / f"{i:05d}.png"), img)
-        np.savetxt(root / "labels" / split / f"{i:05d}.txt", labels, fmt="%d %.6f %.6f %.6f %.6f")
     data = root / "data.yaml"
-    YAML.save(data, {"path": str(root.resolve()), "train": "images/train", "val": "images/val",
-                     "names": dict(enumerate(CLASSES if kind == "shapes" else TEXTURES))})
+    spec = {"path": str(root.resolve()), "train": "images/train", "val": "images/val",
+            "names": dict(enumerate(CLASSES if kind == "shapes" else TEXTURES))}  # fmt: skip
+    if task == "pose":
+        spec.update(kpt_shape=KPT_SHAPE, flip_idx=FLIP_IDX)
+    YAML.save(data, spec)
     return data

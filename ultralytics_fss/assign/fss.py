@@ -14,7 +14,7 @@ with b*M*N as in Ultralytics' TaskAlignedAssigner (benchmarks/assigner.py).
 from __future__ import annotations
 
 import functools
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import torch
 from ultralytics.utils import LOGGER
@@ -207,6 +207,7 @@ class FSSAssigner(TaskAlignedAssigner):
         pd_obj: torch.Tensor | None = None,
         grid: list[tuple[int, int]] | None = None,
         trace: dict | None = None,
+        overlap: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
     ) -> tuple[FSSAssignResult, torch.Tensor]:
         """Run the eight assignment steps, in float32 whatever the input dtype, without gradient.
 
@@ -235,7 +236,7 @@ class FSSAssigner(TaskAlignedAssigner):
         bi, gi, ai, group, num_groups, gt_boxes, anchors, ious, p = (
             x.bi, x.gi, x.ai, x.group, x.num_groups, x.gt_boxes, x.anchors, x.ious, x.p)  # fmt: skip
         valid, gt_labels = x.valid, x.gt_labels
-        scores = self.pair_scores(p, ious)  # (P,) Eq. (3)
+        scores = self.pair_scores(p, ious if overlap is None else overlap(bi, gi, ai).float())  # (P,) Eq. (3)
 
         best = self.best_sample(group, num_groups, scores, anchors, gt_boxes)  # (G,) Eq. (2)
         mu = anchors.new_zeros(num_groups, 2)
@@ -451,7 +452,7 @@ class FSSAssigner(TaskAlignedAssigner):
         count = s_pos.new_zeros(num_groups).index_add_(0, g_pos, torch.ones_like(s_pos))
         s_mean = (s_sum / count.clamp(min=1))[g_pos]  # (F,)
         exponent = 1.0 / (self.u * (self.alpha + self.beta))
-        ratio = torch.where(s_mean > 0, s_pos / s_mean.clamp(min=torch.finfo(s_mean.dtype).tiny), 1.0)
+        ratio = torch.where(s_mean > 0, s_pos / torch.where(s_mean > 0, s_mean, 1.0), 1.0)  # exact for subnormal s too
         return ratio.pow(exponent)  # Eq. (8)
 
     def soft_targets(self, g_pos: torch.Tensor, num_groups: int, s_pos: torch.Tensor, iou_pos: torch.Tensor):
@@ -471,7 +472,7 @@ class FSSAssigner(TaskAlignedAssigner):
             return iou_pos
         s_max = s_pos.new_zeros(num_groups).scatter_reduce_(0, g_pos, s_pos, "amax", include_self=False)[g_pos]
         iou_max = iou_pos.new_zeros(num_groups).scatter_reduce_(0, g_pos, iou_pos, "amax", include_self=False)[g_pos]
-        return torch.where(s_max > 0, s_pos / s_max.clamp(min=torch.finfo(s_max.dtype).tiny), 1.0) * iou_max
+        return torch.where(s_max > 0, s_pos / torch.where(s_max > 0, s_max, 1.0), 1.0) * iou_max
 
     def targets(
         self,

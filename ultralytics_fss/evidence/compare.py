@@ -20,7 +20,7 @@ import numpy as np
 from ultralytics_fss.evidence.coco import COCO_KEYS
 from ultralytics_fss.train.cfg import check_fss_args
 
-# name: fss_* keys (None: Ultralytics' own DetectionTrainer, its assignment recorded).
+# name: fss_* keys (None: Ultralytics' own trainer of the task, its assignment recorded).
 BUILTIN: dict[str, dict[str, Any] | None] = {
     "tal": None,
     "fss": {},
@@ -66,18 +66,19 @@ def result_file(project: Path, name: str, seed: int) -> Path:
 
 
 def run_one(project: Path, data: str, name: str, fss: dict | None, seed: int, train_args: dict, coco: bool = True):
-    """Train (or resume) one run, score best.pt with COCO metrics, save and return its result row."""
-    from ultralytics.models.yolo.detect import DetectionTrainer
+    """Train (or resume) one run, score best.pt with COCO metrics (detect models), save and return its result row."""
+    from ultralytics.nn.tasks import guess_model_task
 
     from ultralytics_fss.evidence.coco import evaluate
-    from ultralytics_fss.evidence.runs import train_run
+    from ultralytics_fss.evidence.runs import STOCK_TRAINERS, train_run
     from ultralytics_fss.train import FSSTrainer
 
     last = project / f"{name}-seed{seed}" / "weights" / "last.pt"
     extra = {"resume": str(last)} if last.is_file() else {}  # an interrupted run resumes from its last.pt
-    cls = DetectionTrainer if fss is None else FSSTrainer
+    task = guess_model_task(train_args["model"])
+    cls = STOCK_TRAINERS[task] if fss is None else FSSTrainer
     row = train_run(name, cls, Path(data), project, seed, **train_args, **(fss or {}), **extra)
-    if coco:
+    if coco and task == "detect":  # COCO box metrics; other tasks report their own mAP (mask, pose, obb)
         best = project / f"{name}-seed{seed}" / "weights" / "best.pt"
         metrics = evaluate(data, model=best, out=project / f"{name}-seed{seed}" / "coco",
                            imgsz=train_args.get("imgsz", 640), batch=train_args.get("batch", 16),

@@ -14,10 +14,19 @@ from typing import Any
 
 import numpy as np
 from ultralytics.models.yolo.detect import DetectionTrainer
+from ultralytics.models.yolo.obb import OBBTrainer
+from ultralytics.models.yolo.pose import PoseTrainer
+from ultralytics.models.yolo.segment import SegmentationTrainer
 from ultralytics.utils import LOGGER, colorstr
 
 from ultralytics_fss.train import FSSTrainer, record_tal_stats
 from ultralytics_fss.train.callbacks import PREFIX
+
+
+STOCK_TRAINERS = {"detect": DetectionTrainer, "obb": OBBTrainer, "segment": SegmentationTrainer, "pose": PoseTrainer}
+TASK_MODELS = {"detect": "yolo11n.yaml", "obb": "yolo11n-obb.yaml", "segment": "yolo11n-seg.yaml",
+               "pose": "yolo11n-pose.yaml"}  # fmt: skip
+METRIC_SUFFIX = {"detect": "B", "obb": "B", "segment": "M", "pose": "P"}  # the task's own mAP: box, mask, pose
 
 
 def read_results(path: str | Path) -> list[dict[str, float]]:
@@ -39,7 +48,8 @@ def train_run(name: str, trainer_cls: type, data: Path, project: Path, seed: int
         **args (Any): Further training arguments (model, epochs, imgsz, fss_* keys...).
 
     Returns:
-        (dict): run, seed, mAP50, mAP50-95 (final validation of best.pt), s/epoch (mean training time per epoch),
+        (dict): run, seed, mAP50, mAP50-95 (final validation of best.pt, of the task's own metric: boxes for
+            detect and obb, masks for segment, keypoints for pose), s/epoch (mean training time per epoch),
             pos/GT (positives per GT in the last epoch), `epochs` (a list of the `fss/*` statistics of each epoch) and
             `map_per_epoch` (validation mAP50-95 of each epoch).
     """
@@ -55,23 +65,23 @@ def train_run(name: str, trainer_cls: type, data: Path, project: Path, seed: int
     trainer.train()
     results = read_results(trainer.csv)
     epochs = [{k[len(PREFIX):]: v for k, v in row.items() if k.startswith(PREFIX)} for row in results]
-    box = trainer.metrics  # final validation of best.pt
+    metrics, suffix = trainer.metrics, METRIC_SUFFIX[trainer.args.task]  # final validation of best.pt
     return {
         "run": name,
         "seed": seed,
-        "mAP50": box["metrics/mAP50(B)"],
-        "mAP50-95": box["metrics/mAP50-95(B)"],
+        "mAP50": metrics[f"metrics/mAP50({suffix})"],
+        "mAP50-95": metrics[f"metrics/mAP50-95({suffix})"],
         "s/epoch": float(np.mean(epoch_times)),
         "pos/GT": epochs[-1]["pos_per_gt"],
         "epochs": epochs,
-        "map_per_epoch": [row.get("metrics/mAP50-95(B)", float("nan")) for row in results],
+        "map_per_epoch": [row.get(f"metrics/mAP50-95({suffix})", float("nan")) for row in results],
     }
 
 
-def train_pair(data: Path, project: Path, seed: int, **train_args: Any) -> list[dict[str, Any]]:
-    """Train stock and FSS with identical arguments and seed; return one result row per run."""
+def train_pair(data: Path, project: Path, seed: int, task: str = "detect", **train_args: Any) -> list[dict[str, Any]]:
+    """Train stock (Ultralytics' trainer of `task`) and FSS with identical arguments and seed; one row per run."""
     return [train_run(name, cls, data, project, seed, **train_args)
-            for name, cls in (("stock", DetectionTrainer), ("fss", FSSTrainer))]  # fmt: skip
+            for name, cls in (("stock", STOCK_TRAINERS[task]), ("fss", FSSTrainer))]  # fmt: skip
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
@@ -99,7 +109,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--lr0", type=float, default=0.005, help="AdamW learning rate")
-    p.add_argument("--model", default="yolo11n.yaml", help="model YAML (trained from scratch) or weights")
+    p.add_argument("--model", help="model YAML (trained from scratch) or weights (default: yolo11n's of the task)")
     p.add_argument("--device", default="cpu", help="'cpu', '0', '0,1', ...")
     p.add_argument("--workers", type=int, default=0)
 
@@ -110,5 +120,6 @@ def fast_recipe(a: argparse.Namespace) -> dict[str, Any]:
     A short from-scratch schedule tuned so that stock reaches mAP50 > 0.3 on 2 CPU cores in about 4 minutes: AdamW,
     one warmup epoch, no mosaic (it slows early convergence on 128-px images). Not Ultralytics' default recipe.
     """
-    return dict(model=a.model, epochs=a.epochs, imgsz=a.imgsz, batch=a.batch, device=a.device, workers=a.workers,
+    model = a.model or TASK_MODELS[getattr(a, "task", "detect")]
+    return dict(model=model, epochs=a.epochs, imgsz=a.imgsz, batch=a.batch, device=a.device, workers=a.workers,
                 pretrained=False, optimizer="AdamW", lr0=a.lr0, warmup_epochs=1, mosaic=0.0, close_mosaic=0)

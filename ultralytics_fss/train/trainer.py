@@ -8,17 +8,22 @@ carries over the one-to-many / one-to-one schedule of end-to-end heads (`E2ELoss
 
 from __future__ import annotations
 
-from copy import copy
 from typing import Any, Callable
 
+from pathlib import Path
+
 from ultralytics.cfg import cfg2dict
-from ultralytics.models.yolo.detect import DetectionTrainer, DetectionValidator
+from ultralytics.models.yolo.detect import DetectionTrainer
+from ultralytics.models.yolo.obb import OBBTrainer
+from ultralytics.models.yolo.pose import PoseTrainer
+from ultralytics.models.yolo.segment import SegmentationTrainer
+from ultralytics.nn.tasks import guess_model_task, torch_safe_load
 from ultralytics.utils import DEFAULT_CFG, LOGGER, IterableSimpleNamespace, colorstr
 from ultralytics.utils.torch_utils import unwrap_model
 
 from ultralytics_fss.train.callbacks import add_stats_callbacks
 from ultralytics_fss.train.cfg import FSS_DEFAULTS, TRAINER_KEY, check_fss_args, trainer_path
-from ultralytics_fss.train.loss import build_fss_criterion, build_tal_criterion
+from ultralytics_fss.train.loss import build_fss_criterion, build_tal_criterion, stock_loss_class
 
 INSTALL_EVENT = "on_pretrain_routine_end"  # after EMA creation and resume, before the first batch
 
@@ -90,18 +95,55 @@ class InstallCriterion:
         return f"InstallCriterion(fss={changed})"
 
 
-class FSSTrainer(DetectionTrainer):
-    """Detection trainer whose criterion assigns labels with FSS; the model class stays Ultralytics' own.
+def resolve_task(cfg, overrides: dict[str, Any]) -> str:
+    """The task a trainer built from these arguments trains: `task=`, else the task recorded in the checkpoint a
+    resume continues, else the model's (Ultralytics' `guess_model_task`: `yolo11n-obb.yaml` is obb), else `cfg`'s."""
+    if overrides.get("task"):
+        return overrides["task"]
+    resume = overrides.get("resume")
+    ckpt = resume if isinstance(resume, (str, Path)) else overrides.get("model") if resume else None
+    if ckpt and str(ckpt).endswith(".pt") and Path(ckpt).is_file():
+        task = (torch_safe_load(str(ckpt))[0].get("train_args") or {}).get("task")
+        if task:
+            return task
+    if overrides.get("model"):
+        return guess_model_task(overrides["model"])
+    return cfg2dict(cfg).get("task") or "detect"
 
-    The `fss_*` keys (see `ultralytics_fss.train.cfg.FSS_KEYS`) are accepted in `overrides`, validated, saved in
-    `args.yaml` and checkpoints, and restored on resume. Checkpoints load without `ultralytics_fss`.
+
+class FSSTrainer(DetectionTrainer):
+    """Trainer whose criterion assigns labels with FSS, for every dense Ultralytics task; the model class stays
+    Ultralytics' own.
+
+    One name for all tasks: `FSSTrainer(...)` returns the trainer of the task that `task=` or the model names
+    (`yolo11n-obb.yaml` -> `FSSOBBTrainer`, a subclass of this class and of Ultralytics' `OBBTrainer`; likewise
+    `FSSSegmentationTrainer` and `FSSPoseTrainer`; detection is this class itself). The `fss_*` keys (see
+    `ultralytics_fss.train.cfg.FSS_KEYS`) are accepted in `overrides`, validated, saved in `args.yaml` and
+    checkpoints, and restored on resume. Checkpoints load without `ultralytics_fss`.
 
     Examples:
         >>> from ultralytics_fss import FSSTrainer
         >>> FSSTrainer(overrides=dict(model="yolo11n.yaml", data="data.yaml", epochs=1, fss_beta=4.0)).train()
+        >>> FSSTrainer(overrides=dict(model="yolo11n-obb.yaml", data="dota8.yaml", epochs=1)).train()  # obb
         >>> from ultralytics import YOLO
-        >>> YOLO("yolo11n.yaml").train(trainer=FSSTrainer, data="data.yaml", epochs=1)
+        >>> YOLO("yolo11n-seg.yaml").train(trainer=FSSTrainer, data="coco8-seg.yaml", epochs=1)
     """
+
+    def __new__(cls, cfg=DEFAULT_CFG, overrides: dict[str, Any] | None = None, _callbacks: dict | None = None):
+        """Return the FSS trainer of the task (`FSSTrainer` itself for detection and for user subclasses).
+
+        Raises:
+            NotImplementedError: For tasks FSS does not train (classify, semantic, depth), naming the task.
+        """
+        if cls is FSSTrainer:
+            task = resolve_task(cfg, dict(overrides or {}))
+            if task not in TASK_TRAINERS:
+                raise NotImplementedError(
+                    f"FSS trains the dense tasks {sorted(TASK_TRAINERS)}, not task={task}; "
+                    "train it with Ultralytics' own trainer."
+                )
+            cls = TASK_TRAINERS[task]
+        return super().__new__(cls)
 
     def __init__(self, cfg=DEFAULT_CFG, overrides: dict[str, Any] | None = None, _callbacks: dict | None = None):
         """Validate `fss_*` overrides, declare the FSS keys in the base config so Ultralytics accepts them, and add
@@ -113,22 +155,56 @@ class FSSTrainer(DetectionTrainer):
             _callbacks (dict, optional): Ultralytics callbacks.
         """
         overrides = dict(overrides or {})
+        path = trainer_path(FSSTrainer if type(self) in TASK_TRAINERS.values() else type(self))  # one public name
         if not overrides.get("resume"):  # recorded for `yolo train resume` (a resumed run reads it from its checkpoint)
-            overrides[TRAINER_KEY] = trainer_path(type(self))
+            overrides[TRAINER_KEY] = path
         base = cfg2dict(cfg)
         check_fss_args({**base, **overrides})  # fail before any run directory is made
         super().__init__({**FSS_DEFAULTS, TRAINER_KEY: None, **base}, overrides, _callbacks)
         for key, value in check_fss_args(vars(self.args)).items():  # a stock checkpoint resumed here lacks them
             setattr(self.args, key, value)
-        setattr(self.args, TRAINER_KEY, trainer_path(type(self)))  # resumed args come from the checkpoint
+        setattr(self.args, TRAINER_KEY, path)  # resumed args come from the checkpoint
         InstallCriterion().add_to(self)
 
-    def get_validator(self) -> DetectionValidator:
-        """Return the stock validator; overridden because it re-checks its args against Ultralytics' defaults, which
-        have no `fss_*` or `trainer` keys (validation losses still use FSS: the EMA model carries the FSS criterion)."""
-        args = {k: v for k, v in vars(self.args).items() if not k.startswith("fss_") and k != TRAINER_KEY}
-        args = IterableSimpleNamespace(**args)
-        return DetectionValidator(self.test_loader, save_dir=self.save_dir, args=copy(args), _callbacks=self.callbacks)
+    def get_model(self, cfg=None, weights=None, verbose: bool = True):
+        """Build the task's model as Ultralytics does, and refuse at once models FSS cannot train (RT-DETR,
+        YOLO-World, YOLOE: `stock_loss_class` names them)."""
+        model = super().get_model(cfg, weights, verbose)
+        stock_loss_class(model)
+        return model
+
+    def get_validator(self):
+        """Return the task's stock validator, built from args without `fss_*` and `trainer` (Ultralytics re-checks
+        validator args against its defaults, which lack them); validation losses still use FSS: the EMA model
+        carries the FSS criterion."""
+        args = self.args
+        self.args = IterableSimpleNamespace(
+            **{k: v for k, v in vars(args).items() if not k.startswith("fss_") and k != TRAINER_KEY}
+        )
+        try:
+            return super().get_validator()
+        finally:
+            self.args = args
+
+
+class FSSOBBTrainer(FSSTrainer, OBBTrainer):
+    """`FSSTrainer` for oriented boxes (`task=obb`): Ultralytics' `OBBTrainer` with FSS's rotated criterion."""
+
+
+class FSSSegmentationTrainer(FSSTrainer, SegmentationTrainer):
+    """`FSSTrainer` for instance segmentation (`task=segment`)."""
+
+
+class FSSPoseTrainer(FSSTrainer, PoseTrainer):
+    """`FSSTrainer` for pose (`task=pose`)."""
+
+
+TASK_TRAINERS: dict[str, type] = {
+    "detect": FSSTrainer,
+    "obb": FSSOBBTrainer,
+    "segment": FSSSegmentationTrainer,
+    "pose": FSSPoseTrainer,
+}
 
 
 def enable_fss(model, **fss: Any):
@@ -161,7 +237,7 @@ def enable_fss(model, **fss: Any):
 def record_tal_stats(model):
     """Record Ultralytics' own assignment (positives per GT, soft targets) in `fss/*` columns, for comparison runs.
 
-    Installs `TALDetectionLoss` (the stock loss with a recording assigner; training is unchanged) and the statistics
+    Installs the task's `TAL*Loss` (the stock loss with a recording assigner; training is unchanged) and the statistics
     callbacks on a stock trainer or `YOLO` model. Not for trainers that use FSS (it would replace their criterion).
 
     Args:

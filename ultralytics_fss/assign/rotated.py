@@ -1,0 +1,137 @@
+"""FSS for oriented boxes: the three steps that differ from axis-aligned FSS, and nothing else.
+
+Boxes are xywhr (centre, width, height, angle in radians), pixels, as Ultralytics' OBB loss hands them to
+`RotatedTaskAlignedAssigner`. Steps 2-3 and 5-8 (Eq. (3) scores, Eq. (2) best sample, Eqs. (4), (5), (7) dynamic k,
+selection, conflicts, Eq. (8) weights, soft targets) are `FSSAssigner`'s, unchanged. Overridden:
+
+1. Candidates: anchor centres inside the rotated GT box, sides shorter than `stride_val` floored to it
+   (`RotatedTaskAlignedAssigner.select_candidates_in_gts`, boundary included). With `grid`, listed in O(P): the
+   in-box pairs of the box's axis-aligned hull (`in_box_pairs`), then the exact rotated comparison on the same
+   float values as Ultralytics' rule.
+   IoU: probiou, the overlap Ultralytics' rotated assigner and loss use (closed form, O(P); the exact polygon IoU
+   would need a polygon clip per pair and is not what the loss optimises).
+4. Gaussian prior, Eq. (6) with the GT's rotated covariance Sigma = R diag(w^2, h^2) R^T (w, h floored as in step 1):
+   g = exp(-((d . e_w)^2 / w^2 + (d . e_h)^2 / h^2) / 2), d = anchor - mu, e_w = (cos r, sin r), e_h = (-sin r, cos r).
+   At r = 0 this is the axis-aligned prior of `FSSAssigner.gaussian_prior`.
+"""
+
+from __future__ import annotations
+
+import torch
+from ultralytics.utils.metrics import probiou
+from ultralytics.utils.ops import xywhr2xyxyxyxy
+from ultralytics.utils.tal import RotatedTaskAlignedAssigner
+
+from ultralytics_fss.assign.candidates import in_box_pairs
+from ultralytics_fss.assign.fss import FSSAssigner
+
+
+def floor_rotated_sides(gt_bboxes: torch.Tensor, valid: torch.Tensor, stride_val: float) -> torch.Tensor:
+    """Return a copy of xywhr boxes whose width or height below `stride_val` is raised to it (valid boxes only), as
+    `RotatedTaskAlignedAssigner.select_candidates_in_gts` does.
+
+    Args:
+        gt_bboxes (torch.Tensor): (..., 5) xywhr boxes (never modified).
+        valid (torch.Tensor): (...) bool, True for real GTs.
+        stride_val (float): Smallest side.
+
+    Returns:
+        (torch.Tensor): (..., 5) new tensor.
+    """
+    out = gt_bboxes.clone()
+    small = (out[..., 2:4] < stride_val) & valid[..., None]
+    out[..., 2:4] = torch.where(small, torch.tensor(stride_val, dtype=out.dtype, device=out.device), out[..., 2:4])
+    return out
+
+
+def inside_rotated(xy: torch.Tensor, corners: torch.Tensor) -> torch.Tensor:
+    """Whether points lie inside (or on) rotated rectangles, with the float operations of Ultralytics' rule.
+
+    Args:
+        xy (torch.Tensor): (P, 2) points.
+        corners (torch.Tensor): (P, 4, 2) corners of each point's rectangle (`xywhr2xyxyxyxy` order).
+
+    Returns:
+        (torch.Tensor): (P,) bool.
+    """
+    a, b, _, d = corners.split(1, dim=-2)  # (P, 1, 2) each
+    ab, ad = (b - a)[:, 0], (d - a)[:, 0]  # (P, 2)
+    apx, apy = xy[:, 0] - a[:, 0, 0], xy[:, 1] - a[:, 0, 1]
+    norm_ab, norm_ad = (ab * ab).sum(-1), (ad * ad).sum(-1)
+    ap_dot_ab = apx * ab[:, 0] + apy * ab[:, 1]
+    ap_dot_ad = apx * ad[:, 0] + apy * ad[:, 1]
+    return (ap_dot_ab >= 0) & (ap_dot_ab <= norm_ab) & (ap_dot_ad >= 0) & (ap_dot_ad <= norm_ad)
+
+
+class RotatedFSSAssigner(FSSAssigner):
+    """FSS on oriented boxes (xywhr pixels): overrides `candidates`, `pair_iou`, `box_centres` and `gaussian_prior`.
+
+    Examples:
+        >>> assigner = RotatedFSSAssigner(num_classes=15, alpha=0.5, beta=6.0, u=2.0, q=10, stride=[8, 16, 32])
+        >>> result, k = assigner.assign(pd_scores, pd_rboxes, anc_points, gt_labels, gt_rboxes, mask_gt, grid=grid)
+    """
+
+    def __init__(self, *args, **kwargs):
+        """Arguments as for `FSSAssigner`; `radius` must be 0 (no centre region for rotated boxes)."""
+        super().__init__(*args, **kwargs)
+        if self.radius > 0:
+            raise ValueError("RotatedFSSAssigner supports radius=0 only (fss_radius is an axis-aligned ablation)")
+
+    def candidates(
+        self,
+        anc_points: torch.Tensor,
+        gt_bboxes: torch.Tensor,
+        valid: torch.Tensor,
+        grid: list[tuple[int, int]] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Step 1 for rotated boxes: anchor centres inside the (floored) rotated GT box, by (image, GT, anchor).
+
+        Args:
+            anc_points (torch.Tensor): (N, 2) anchor centres, pixels.
+            gt_bboxes (torch.Tensor): (b, M, 5) xywhr GT boxes.
+            valid (torch.Tensor): (b, M) bool, True for real GTs.
+            grid (list[tuple[int, int]], optional): (height, width) of each level: O(P) listing; None: through
+                Ultralytics' dense (b, M, N) rule.
+
+        Returns:
+            (tuple[torch.Tensor, torch.Tensor, torch.Tensor]): (P,) int64 image, GT and anchor index of each pair.
+        """
+        if grid is None:
+            b, m = valid.shape
+            if m:
+                in_gts = RotatedTaskAlignedAssigner.select_candidates_in_gts(self, anc_points, gt_bboxes, valid[..., None])
+            else:
+                in_gts = valid.new_zeros(b, 0, anc_points.shape[0])
+            return (in_gts.bool() & valid[..., None]).nonzero(as_tuple=True)
+        corners = xywhr2xyxyxyxy(floor_rotated_sides(gt_bboxes, valid, self.stride_val))  # (b, M, 4, 2)
+        hull = torch.cat([corners.amin(-2) - 1.0, corners.amax(-2) + 1.0], -1)  # (b, M, 4) xyxy, 1 px margin
+        bi, gi, ai = in_box_pairs(anc_points, hull, valid, self.stride, grid, stride_val=0.0)  # a superset
+        keep = inside_rotated(anc_points[ai], corners[bi, gi])  # the exact rule on the same float values
+        return bi[keep], gi[keep], ai[keep]
+
+    def pair_iou(self, gt_boxes: torch.Tensor, pd_boxes: torch.Tensor) -> torch.Tensor:
+        """Probiou of each candidate pair, clamped at 0; (P, 5) xywhr in, (P,) out."""
+        return probiou(gt_boxes, pd_boxes).squeeze(-1).clamp_(0)
+
+    @staticmethod
+    def box_centres(gt_boxes: torch.Tensor) -> torch.Tensor:
+        """(P, 2) centres of (P, 5) xywhr boxes."""
+        return gt_boxes[:, :2]
+
+    def gaussian_prior(self, anchors: torch.Tensor, mu: torch.Tensor, gt_boxes: torch.Tensor) -> torch.Tensor:
+        """Eq. (6) with the rotated covariance R diag(w^2, h^2) R^T, w and h floored to `stride_val`.
+
+        Args:
+            anchors (torch.Tensor): (P, 2) anchor centres.
+            mu (torch.Tensor): (P, 2) centre of the pair's GT prior (its best sample).
+            gt_boxes (torch.Tensor): (P, 5) xywhr GT boxes.
+
+        Returns:
+            (torch.Tensor): (P,) g in (0, 1].
+        """
+        wh = gt_boxes[:, 2:4].clamp(min=self.stride_val)  # (P, 2)
+        cos, sin = gt_boxes[:, 4].cos(), gt_boxes[:, 4].sin()
+        d = anchors - mu  # (P, 2)
+        along_w = d[:, 0] * cos + d[:, 1] * sin  # d . e_w
+        along_h = -d[:, 0] * sin + d[:, 1] * cos  # d . e_h
+        return torch.exp(-0.5 * ((along_w / wh[:, 0]).square() + (along_h / wh[:, 1]).square()))  # Eq. (6)
