@@ -340,3 +340,15 @@ def test_ground_truth_from_the_tiler_record_or_labels_option(obb_tiles, dota_exa
     assert r.metrics["mAP"] == 1.0
     with pytest.raises(MergeError, match="exactly one of --model"):
         merge_dota(copy, tmp_path / "x", model="best.pt", pred_dir=pred, split="train")
+
+
+def test_both_formats_dst_merges_obb_from_its_obb_root(dota_examples, tmp_path):
+    """A ``--format both`` DST keeps one manifest at its root; DST and DST/obb both merge obb predictions."""
+    assert tile_dota(dota_examples, tmp_path / "tiles", format="both", workers=1).ok
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    for f in (tmp_path / "tiles" / "obb" / "labels" / "train").glob("*.txt"):
+        (pred / f.name).write_text("".join(f"{ln} 0.5\n" for ln in f.read_text().splitlines()))
+    for dst in (tmp_path / "tiles", tmp_path / "tiles" / "obb"):
+        r = merge_dota(dst, tmp_path / dst.name, pred_dir=pred, split="train")
+        assert r.task == "Task1" and r.metrics["mAP"] == 1.0

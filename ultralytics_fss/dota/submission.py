@@ -31,7 +31,7 @@ from .errors import MergeError
 from .files import list_files
 from .merge import FORMAT_COLUMNS, NMS_IOU, Detections, merge_image
 from .metric import TASKS, GroundTruth, evaluate_task_files, read_ground_truth
-from .output import TileOutput
+from .output import MANIFEST, TileOutput
 from .predictions import TileIndex, model_format, predict_tiles, read_prediction_dir
 
 PREFIX = colorstr("merge_dota: ")
@@ -76,7 +76,8 @@ def merge_dota(
     """Merge tile predictions of one split of a ``tile_dota`` output back to full images, write and score them.
 
     Args:
-        dst (str | Path): The tiler's output folder (``manifest.csv`` in it).
+        dst (str | Path): The tiler's output folder (``manifest.csv`` in it; ``DST/obb`` of a ``both`` DST is read as
+            DST with format obb).
         out (str | Path): Output folder (created; files of an earlier run with the same names are replaced).
         model (str | Path | None): YOLO weights to run over the split's tiles (detect or obb).
         pred_dir (str | Path | None): Or a folder of per-tile YOLO txt predictions (``save_txt=True save_conf=True``).
@@ -105,6 +106,12 @@ def merge_dota(
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise MergeError(f"--out {out}: exists and is not a folder")
+    dst = Path(dst)
+    if dst.name == "obb" and not (dst / MANIFEST).is_file() and (dst.parent / MANIFEST).is_file():
+        dst, format = (
+            dst.parent,
+            format or "obb",
+        )  # the obb dataset of a ``--format both`` DST: same tiles, one manifest
     index = TileIndex.load(dst, split)
     yolo = None
     if model is not None:
