@@ -213,7 +213,8 @@ def main(argv: list[str] | None = None) -> None:
         lines.append(f"| {b}, {imgsz}, {m}{'@' + shape.split('@')[1] if '@' in shape else ''} | {n} | {tal_ms} | "
                      f"{ms['fss']:.1f} | {rt} | {tal_mem} | {mem['fss']:.1f} | {rm} | "
                      f"<= {targets['time']}x / {targets['memory']}x |")
-    pair = "RotatedTaskAlignedAssigner vs RotatedFSSAssigner" if a.boxes == "obb" else "TaskAlignedAssigner vs FSSAssigner"
+    pair = ("RotatedTaskAlignedAssigner vs RotatedFSSAssigner" if a.boxes == "obb"
+            else "TaskAlignedAssigner vs FSSAssigner")  # fmt: skip
     print(f"\n{pair} on {a.device}, median of {a.repeats} calls, {torch.get_num_threads()} threads, "
           f"torch {torch.__version__}\n")
     print("\n".join(lines))

@@ -50,7 +50,8 @@ def main(argv: list[str] | None = None) -> Path:
     # 2. Train with FSS label assignment (val = train here: the examples have a single split).
     trainer = FSSTrainer(
         overrides=dict(
-            model="yolo11n-obb.yaml" if a.format == "obb" else "yolo11n.yaml", data=str(tiles / "data.yaml"), epochs=a.epochs, imgsz=a.imgsz, batch=4,
+            model="yolo11n-obb.yaml" if a.format == "obb" else "yolo11n.yaml", data=str(tiles / "data.yaml"),
+            epochs=a.epochs, imgsz=a.imgsz, batch=4,
             workers=0, device=a.device, plots=False, project=str(a.out), name="train", exist_ok=True,
         )
     )  # fmt: skip

@@ -8,7 +8,8 @@ from ultralytics.utils.metrics import probiou
 
 
 class Rotated:
-    """xywhr boxes: candidates inside (or on) the floored rotated box, probiou, prior with covariance R diag(w², h²) Rᵀ."""
+    """xywhr boxes: candidates inside (or on) the floored rotated box, probiou, and the prior with covariance
+    R diag(w², h²) Rᵀ."""
 
     dims = 5
 
@@ -26,7 +27,7 @@ class Rotated:
         return x, y, (sv if w < sv else w), (h if h >= sv else sv), r
 
     def inside(self, box, xy):
-        """Rule 1: with corner a and edges ab (along w) and ad (along h), 0 <= ap.ab <= |ab|² and 0 <= ap.ad <= |ad|²."""
+        """Rule 1: with corner a and edges ab (along w), ad (along h): 0 <= ap.ab <= |ab|², 0 <= ap.ad <= |ad|²."""
         x, y, w, h, r = self.floored(box)
         cos, sin = torch.cos(r), torch.sin(r)
         vw, vh = torch.stack([w / 2 * cos, w / 2 * sin]), torch.stack([-h / 2 * sin, h / 2 * cos])

@@ -24,7 +24,8 @@ def rotated_case(gen, b=2, m=6, imgsz=64, nc=3, max_wh=0.5, valid=0.8, angles="a
 
     def angle(shape):
         if angles == "axis":
-            return torch.randint(0, 3, shape, generator=gen) * (math.pi / 2) + (torch.rand(shape, generator=gen) - 0.5) * 2e-4
+            jitter = (torch.rand(shape, generator=gen) - 0.5) * 2e-4
+            return torch.randint(0, 3, shape, generator=gen) * (math.pi / 2) + jitter
         return torch.rand(shape, generator=gen) * math.pi
 
     xy = torch.rand(b, m, 2, generator=gen) * imgsz

@@ -8,13 +8,13 @@ import sys
 
 import pytest
 import torch
+from conftest import StopAfterFirstEpoch, read_csv, stop_after_first_epoch
 from ultralytics import YOLO
 from ultralytics.cfg import get_cfg
 from ultralytics.models.yolo.pose import PoseTrainer
 from ultralytics.nn.tasks import OBBModel, PoseModel, SegmentationModel
 from ultralytics.utils.loss import E2ELoss, v8OBBLoss
 
-from conftest import StopAfterFirstEpoch, read_csv, stop_after_first_epoch
 from ultralytics_fss import FSSTrainer, enable_fss
 from ultralytics_fss.train.loss import LOSSES, FSSDetectionLoss, FSSOBBLoss, stock_loss_class
 from ultralytics_fss.train.trainer import FSSOBBTrainer, FSSPoseTrainer, FSSSegmentationTrainer

@@ -44,7 +44,8 @@ def main(argv: list[str] | None = None) -> Path:
     for seed in a.seeds:
         rows += train_pair(data, project, seed, task=a.task, **recipe)
     table = format_table(rows)
-    title = f"{colorstr('bold', 'Stock TAL vs FSS')} (task={a.task}, {recipe['model']}, {a.epochs} epochs, {a.images} images)"
+    title = (f"{colorstr('bold', 'Stock TAL vs FSS')} (task={a.task}, {recipe['model']}, {a.epochs} epochs, "
+             f"{a.images} images)")
     LOGGER.info(f"\n{title}\n{table}")
     out = project / "results.md"
     out.write_text(table + "\n")

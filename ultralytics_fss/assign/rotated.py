@@ -99,7 +99,8 @@ class RotatedFSSAssigner(FSSAssigner):
         if grid is None:
             b, m = valid.shape
             if m:
-                in_gts = RotatedTaskAlignedAssigner.select_candidates_in_gts(self, anc_points, gt_bboxes, valid[..., None])
+                rule = RotatedTaskAlignedAssigner.select_candidates_in_gts  # Ultralytics' rule, on our stride_val
+                in_gts = rule(self, anc_points, gt_bboxes, valid[..., None])
             else:
                 in_gts = valid.new_zeros(b, 0, anc_points.shape[0])
             return (in_gts.bool() & valid[..., None]).nonzero(as_tuple=True)

@@ -22,7 +22,6 @@ from ultralytics.utils import LOGGER, colorstr
 from ultralytics_fss.train import FSSTrainer, record_tal_stats
 from ultralytics_fss.train.callbacks import PREFIX
 
-
 STOCK_TRAINERS = {"detect": DetectionTrainer, "obb": OBBTrainer, "segment": SegmentationTrainer, "pose": PoseTrainer}
 TASK_MODELS = {"detect": "yolo11n.yaml", "obb": "yolo11n-obb.yaml", "segment": "yolo11n-seg.yaml",
                "pose": "yolo11n-pose.yaml"}  # fmt: skip

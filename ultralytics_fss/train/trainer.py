@@ -1,4 +1,5 @@
-"""FSS on a trainer: `FSSTrainer`, `enable_fss`, and the one mechanism both use to install the FSS criterion.
+"""FSS on a trainer: `FSSTrainer` (one name for detect, obb, segment and pose), `enable_fss`, and the one mechanism
+both use to install the FSS criterion.
 
 Both add an `InstallCriterion` callback at `on_pretrain_routine_end`, which Ultralytics fires once per run after the
 model, its EMA copy and (on resume) the rebuilt end-to-end criterion exist, for fresh and resumed runs alike. The
@@ -8,9 +9,8 @@ carries over the one-to-many / one-to-one schedule of end-to-end heads (`E2ELoss
 
 from __future__ import annotations
 
-from typing import Any, Callable
-
 from pathlib import Path
+from typing import Any, Callable
 
 from ultralytics.cfg import cfg2dict
 from ultralytics.models.yolo.detect import DetectionTrainer
