@@ -280,3 +280,19 @@ def test_task_checkpoint_loads_without_ultralytics_fss(task_data, tmp_path, task
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.split("RESULT")[-1].split() == [task, "True"]
+
+
+@pytest.mark.parametrize("task, model_yaml", [("segment", "yolo26n-seg.yaml"), ("pose", "yolo26n-pose.yaml")])
+def test_task_overlap_is_fss_only(task, model_yaml):
+    """With a baseline assigner, `fss_overlap=task` is ignored (the baselines score box IoU), not an error."""
+    from ultralytics_fss.train.loss import build_fss_criterion
+
+    model, batch = seg_pose_case(task, model_yaml)
+    for assigner in ("atss", "fss"):
+        model.args = get_cfg()
+        model.args.fss_overlap, model.args.fss_assigner = "task", assigner
+        crit = build_fss_criterion(model)
+        preds = crit.one2many.parse_output(model(batch["img"]))["one2many"]
+        loss, items = crit.one2many.loss(preds, batch)
+        assert torch.isfinite(loss).all()
+        assert crit.one2many.wants_task_overlap({"x": 1}) == (assigner == "fss")

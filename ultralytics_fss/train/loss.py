@@ -157,6 +157,11 @@ class FSSDetectionLoss(v8DetectionLoss):
         and keypoints; `extra` holds what those losses hand their assigner."""
         return None
 
+    def wants_task_overlap(self, extra: dict) -> bool:
+        """Whether Eq. (3) takes the task's overlap: `fss_overlap=task`, FSS (not a baseline) and the stock loss
+        handed its assigner the inputs of that overlap."""
+        return self.fss["fss_overlap"] == "task" and self.fss["fss_assigner"] == "fss" and bool(extra)
+
     def fss_assign(self, x: LossInputs, preds: dict[str, torch.Tensor], overlap=None) -> tuple:
         """Run the assigner on detached predictions with boxes in pixels, listing step 1 from the feature-map grid;
         `overlap` replaces the box IoU of Eq. (3) (see `task_overlap`).
@@ -402,7 +407,7 @@ class FSSSegmentLoss26(MaskWeights, SegmentLoss26, FSSDetectionLoss):
 
     def task_overlap(self, x: LossInputs, **extra: torch.Tensor):
         """`SegTaskAlignedAssigner.pair_overlaps` on FSS's candidate pairs (`fss_overlap=task`), else None."""
-        if self.fss["fss_overlap"] != "task" or not extra:
+        if not self.wants_task_overlap(extra):
             return None
         stock, (b, m) = self.stock_assigner, x.gt_bboxes.shape[:2]
         stock.bs, stock.n_max_boxes = b, m  # set by its forward in Ultralytics; read by pair_overlaps
@@ -423,7 +428,7 @@ class FSSPoseLoss26(KeypointWeights, FSSDetectionLoss, PoseLoss26):
 
     def task_overlap(self, x: LossInputs, **extra: torch.Tensor):
         """`PoseTaskAlignedAssigner.pair_overlaps` (OKS) on FSS's candidate pairs (`fss_overlap=task`), else None."""
-        if self.fss["fss_overlap"] != "task" or not extra:
+        if not self.wants_task_overlap(extra):
             return None
         boxes = x.pred_bboxes.detach() * x.stride_tensor
         pd_kpts, gt_kpts = extra["pd_kpts"], extra["gt_kpts"]
