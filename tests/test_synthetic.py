@@ -40,3 +40,32 @@ def test_unknown_kind_is_refused(tmp_path):
     with pytest.raises(ValueError, match="kind='tiles'"):
         make_dataset(tmp_path, images=2, kind="tiles")
     assert not any(tmp_path.iterdir())  # nothing written
+
+
+@pytest.mark.parametrize("task", ["obb", "segment", "pose"])
+def test_task_labels_are_valid_geometry(tmp_path, task):
+    """obb: four corners of a rectangle inside the image; segment: a polygon of >= 4 points inside the image; pose: a
+    box containing its 4 visible keypoints, which are its left-, top-, right- and bottom-most points."""
+    data = make_dataset(tmp_path, images=6, imgsz=128, task=task, seed=3)
+    spec = YAML.load(data)
+    assert (spec.get("kpt_shape"), spec.get("flip_idx")) == (([4, 3], [2, 1, 0, 3]) if task == "pose" else (None, None))
+    lines = [line.split() for f in sorted(tmp_path.glob("labels/*/*.txt")) for line in f.read_text().splitlines()]
+    assert len(lines) >= 6 * 8
+    for parts in lines:
+        cls, values = int(parts[0]), np.array(parts[1:], dtype=float)
+        assert 0 <= cls < 3
+        if task == "obb":
+            c = values.reshape(4, 2) * 128
+            sides = np.roll(c, -1, 0) - c
+            assert abs((sides[0] * sides[1]).sum()) < 1e-2 * np.linalg.norm(sides[0]) * np.linalg.norm(sides[1]) + 1e-3
+            assert np.allclose(np.linalg.norm(sides[0]), np.linalg.norm(sides[2]), atol=1e-2)
+            assert (values >= -1e-6).all() and (values <= 1 + 1e-6).all()
+        elif task == "segment":
+            assert len(values) % 2 == 0 and len(values) >= 8
+            assert (values >= -1e-6).all() and (values <= 1 + 1e-6).all()
+        else:
+            box, kpt = values[:4], values[4:].reshape(4, 3)
+            assert (kpt[:, 2] == 2).all()
+            lo, hi = box[:2] - box[2:] / 2, box[:2] + box[2:] / 2
+            assert (kpt[:, :2] >= lo - 1e-5).all() and (kpt[:, :2] <= hi + 1e-5).all()
+            assert np.allclose([kpt[0, 0], kpt[1, 1], kpt[2, 0], kpt[3, 1]], [lo[0], lo[1], hi[0], hi[1]], atol=1e-5)
