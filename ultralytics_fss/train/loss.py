@@ -405,6 +405,13 @@ class FSSSegmentLoss26(MaskWeights, SegmentLoss26, FSSDetectionLoss):
         if self.use_fss:
             self.assigner = self.fss_assigner()
 
+    def get_assigned_targets_and_loss(self, preds: dict[str, torch.Tensor], batch: dict[str, Any], **kwargs) -> tuple:
+        """FSS's Eq. (9); through `SegmentLoss26`'s mask preparation only when Eq. (3) needs the masks
+        (`fss_overlap=task`) or this branch uses Ultralytics' assigner."""
+        if self.use_fss and not self.wants_task_overlap({"masks": True}):
+            return FSSDetectionLoss.get_assigned_targets_and_loss(self, preds, batch)
+        return super().get_assigned_targets_and_loss(preds, batch, **kwargs)
+
     def task_overlap(self, x: LossInputs, **extra: torch.Tensor):
         """`SegTaskAlignedAssigner.pair_overlaps` on FSS's candidate pairs (`fss_overlap=task`), else None."""
         if not self.wants_task_overlap(extra):
