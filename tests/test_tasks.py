@@ -296,3 +296,5 @@ def test_task_overlap_is_fss_only(task, model_yaml):
         loss, items = crit.one2many.loss(preds, batch)
         assert torch.isfinite(loss).all()
         assert crit.one2many.wants_task_overlap({"x": 1}) == (assigner == "fss")
+    model.args = get_cfg()  # the default, fss_overlap=auto: OKS for YOLO26 pose, box IoU for YOLO26 segment
+    assert build_fss_criterion(model).one2many.wants_task_overlap({"x": 1}) == (task == "pose")

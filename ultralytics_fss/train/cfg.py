@@ -23,8 +23,10 @@ FSS_KEYS: dict[str, tuple[Any, type, Any, str]] = {
     "fss_norm": ("target", str, lambda v: v in {"target", "npos"}, "'target' (sum of w * t) or 'npos' (positives)"),
     "fss_box": ("w_target", str, lambda v: v in {"w", "w_target"}, "'w' (Eq. 9) or 'w_target' (w times the target t)"),
     "fss_target": ("tal", str, lambda v: v in {"iou", "tal"}, "'iou' (Eq. 9) or 'tal' (s / max s * max IoU per GT)"),
-    "fss_overlap": ("box", str, lambda v: v in {"box", "task"},
-                    "'box' (Eq. 3 with box IoU) or 'task' (YOLO26 segment/pose: Ultralytics' mask IoU or OKS)"),
+    # measured (README "Oriented boxes, segmentation and pose"): OKS helped YOLO26 pose, the mask overlap did not help
+    "fss_overlap": ("auto", str, lambda v: v in {"auto", "box", "task"},
+                    "'auto' (OKS for YOLO26 pose, box IoU elsewhere), 'box' (Eq. 3 with box IoU) or 'task' (YOLO26 "
+                    "segment/pose: Ultralytics' mask-aware overlap or OKS)"),
     "fss_task_weights": (False, bool, lambda v: True,
                          "True or False (Eq. 8 weights also on the mask and keypoint losses of segment and pose)"),
     "fss_radius": (0.0, float, lambda v: v >= 0, "a number >= 0 (centre-region candidates, strides; 0: in-box only)"),

@@ -95,6 +95,7 @@ class FSSDetectionLoss(v8DetectionLoss):
     """
 
     assigner_class: type = FSSAssigner  # the rotated loss uses RotatedFSSAssigner
+    auto_task_overlap: bool = False  # fss_overlap=auto takes the task's overlap (True for YOLO26 pose: measured)
 
     def __init__(self, model: DetectionModel, tal_topk: int = 10, tal_topk2: int | None = None):
         """Build the stock loss, then swap in the FSS assigner."""
@@ -158,9 +159,11 @@ class FSSDetectionLoss(v8DetectionLoss):
         return None
 
     def wants_task_overlap(self, extra: dict) -> bool:
-        """Whether Eq. (3) takes the task's overlap: `fss_overlap=task`, FSS (not a baseline) and the stock loss
-        handed its assigner the inputs of that overlap."""
-        return self.fss["fss_overlap"] == "task" and self.fss["fss_assigner"] == "fss" and bool(extra)
+        """Whether Eq. (3) takes the task's overlap: `fss_overlap=task` (or `auto` where `auto_task_overlap`), FSS
+        (not a baseline) and the stock loss handed its assigner the inputs of that overlap."""
+        mode = self.fss["fss_overlap"]
+        wanted = mode == "task" or (mode == "auto" and self.auto_task_overlap)
+        return wanted and self.fss["fss_assigner"] == "fss" and bool(extra)
 
     def fss_assign(self, x: LossInputs, preds: dict[str, torch.Tensor], overlap=None) -> tuple:
         """Run the assigner on detached predictions with boxes in pixels, listing step 1 from the feature-map grid;
@@ -429,9 +432,11 @@ class FSSPoseLoss(KeypointWeights, FSSDetectionLoss, v8PoseLoss):
 
 
 class FSSPoseLoss26(KeypointWeights, FSSDetectionLoss, PoseLoss26):
-    """Ultralytics' YOLO26 pose loss on FSS's positives. Eq. (3) scores box IoU, or with `fss_overlap=task`
-    Ultralytics' own keypoint OKS (`PoseTaskAlignedAssigner.pair_overlaps`; box CIoU for GTs without visible
-    keypoints)."""
+    """Ultralytics' YOLO26 pose loss on FSS's positives. Eq. (3) scores Ultralytics' own keypoint OKS
+    (`PoseTaskAlignedAssigner.pair_overlaps`; box CIoU for GTs without visible keypoints) with `fss_overlap=auto`
+    (the default) or `task`, box IoU with `fss_overlap=box`."""
+
+    auto_task_overlap = True  # OKS measured better than box IoU in Eq. (3) under Ultralytics' default recipe
 
     def task_overlap(self, x: LossInputs, **extra: torch.Tensor):
         """`PoseTaskAlignedAssigner.pair_overlaps` (OKS) on FSS's candidate pairs (`fss_overlap=task`), else None."""
