@@ -63,8 +63,11 @@ def inside_rotated(xy: torch.Tensor, corners: torch.Tensor) -> torch.Tensor:
     return (ap_dot_ab >= 0) & (ap_dot_ab <= norm_ab) & (ap_dot_ad >= 0) & (ap_dot_ad <= norm_ad)
 
 
-class RotatedFSSAssigner(FSSAssigner):
+class RotatedFSSAssigner(FSSAssigner, RotatedTaskAlignedAssigner):
     """FSS on oriented boxes (xywhr pixels): overrides `candidates`, `pair_iou`, `box_centres` and `gaussian_prior`.
+
+    Also a `RotatedTaskAlignedAssigner`, only so that the dense candidate path inherits Ultralytics' rotated
+    `select_candidates_in_gts`; `forward` is FSS's.
 
     Examples:
         >>> assigner = RotatedFSSAssigner(num_classes=15, alpha=0.5, beta=6.0, u=2.0, q=10, stride=[8, 16, 32])
@@ -96,14 +99,8 @@ class RotatedFSSAssigner(FSSAssigner):
         Returns:
             (tuple[torch.Tensor, torch.Tensor, torch.Tensor]): (P,) int64 image, GT and anchor index of each pair.
         """
-        if grid is None:
-            b, m = valid.shape
-            if m:
-                rule = RotatedTaskAlignedAssigner.select_candidates_in_gts  # Ultralytics' rule, on our stride_val
-                in_gts = rule(self, anc_points, gt_bboxes, valid[..., None])
-            else:
-                in_gts = valid.new_zeros(b, 0, anc_points.shape[0])
-            return (in_gts.bool() & valid[..., None]).nonzero(as_tuple=True)
+        if grid is None:  # FSSAssigner's dense path, on the rotated rule this class inherits from Ultralytics
+            return super().candidates(anc_points, gt_bboxes, valid)
         corners = xywhr2xyxyxyxy(floor_rotated_sides(gt_bboxes, valid, self.stride_val))  # (b, M, 4, 2)
         hull = torch.cat([corners.amin(-2) - 1.0, corners.amax(-2) + 1.0], -1)  # (b, M, 4) xyxy, 1 px margin
         bi, gi, ai = in_box_pairs(anc_points, hull, valid, self.stride, grid, stride_val=0.0)  # a superset
