@@ -106,38 +106,44 @@ def reference_atss(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_
 
 def reference_simota(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt, *, num_classes, stride, grid,
                      radius=2.5):  # fmt: skip
+    """SimOTA as YOLOX 0.1.x's `get_in_boxes_info` + `dynamic_k_matching` define it, one image, GT and anchor at a
+    time: a pool of anchors shared by all GTs, k from the pool's top-10 IoUs, contested anchors to the cheapest GT."""
     b, n, _ = pd_scores.shape
     st = _strides(stride, grid)
+
+    def regions(a, box, s):
+        xy = anc_points[a].float()
+        centre = (box[:2] + box[2:]) / 2
+        in_box = min(float(v) for v in (*(xy - box[:2]), *(box[2:] - xy))) > 0
+        lt, rb = centre - radius * torch.tensor(s), centre + radius * torch.tensor(s)
+        in_centre = min(float(v) for v in (*(xy - lt), *(rb - xy))) > 0
+        return in_box, in_centre
+
     chosen = {}
     for i in range(b):
-        picks = {}  # anchor -> list of (cost, j)
-        for j in range(gt_bboxes.shape[1]):
-            if not mask_gt[i, j, 0]:
-                continue
-            box = gt_bboxes[i, j].float()
-            centre = (box[:2] + box[2:]) / 2
-            c = int(gt_labels[i, j, 0])
-            cost, iou = {}, {}
-            for a in range(n):
-                xy, s = anc_points[a].float(), st[a]
-                in_box = bool(((xy - box[:2]) > 1e-9).all() and ((box[2:] - xy) > 1e-9).all())
-                in_c = bool(((xy - (centre - radius * s)) > 0).all() and (((centre + radius * s) - xy) > 0).all())
-                if not (in_box or in_c):
-                    continue
-                iou_t = bbox_iou(box, pd_bboxes[i, a].float(), xywh=False).squeeze(-1).clamp(0)
+        gts = [j for j in range(gt_bboxes.shape[1]) if mask_gt[i, j, 0]]
+        boxes = {j: gt_bboxes[i, j].float() for j in gts}
+        pool = [a for a in range(n) if any(any(regions(a, boxes[j], st[a])) for j in gts)]
+        if not pool:
+            continue
+        cost, iou = {}, {}
+        for j in gts:
+            onehot = torch.nn.functional.one_hot(torch.tensor(int(gt_labels[i, j, 0])), num_classes).float()
+            for a in pool:
+                iou_t = bbox_iou(boxes[j], pd_bboxes[i, a].float(), xywh=False).squeeze(-1).clamp(0)
                 probs = pd_scores[i, a].float().clamp(0, 1).sqrt()
-                onehot = torch.nn.functional.one_hot(torch.tensor(c), num_classes).float()
                 cls = torch.nn.functional.binary_cross_entropy(probs, onehot, reduction="none").sum(-1)
-                cost[a] = float(cls + 3.0 * -torch.log(iou_t + 1e-8) + 1e5 * float(not (in_box and in_c)))
-                iou[a] = float(iou_t)
-            if not cost:
-                continue
+                in_box, in_centre = regions(a, boxes[j], st[a])
+                cost[a, j] = float(cls + 3.0 * -torch.log(iou_t + 1e-8) + 1e5 * float(not (in_box and in_centre)))
+                iou[a, j] = float(iou_t)
+        takers = {}  # anchor -> GTs that took it
+        for j in gts:
             total = torch.zeros(())
-            for a in sorted(iou, key=lambda a: (-iou[a], a))[:10]:
-                total += iou[a]
+            for a in sorted(pool, key=lambda a: (-iou[a, j], a))[:10]:  # float32 sum, largest first
+                total += iou[a, j]
             k = max(1, math.floor(float(total)))
-            for a in sorted(cost, key=lambda a: (cost[a], a))[:k]:
-                picks.setdefault(a, []).append((cost[a], j))
-        for a, v in picks.items():
-            chosen[i, a] = min(v, key=lambda t: (t[0], t[1]))[1]
+            for a in sorted(pool, key=lambda a: (cost[a, j], a))[:k]:
+                takers.setdefault(a, []).append(j)
+        for a, js in takers.items():
+            chosen[i, a] = js[0] if len(js) == 1 else min(gts, key=lambda j: (cost[a, j], j))  # over ALL GTs
     return _result(b, n, num_classes, chosen, pd_bboxes, gt_labels, gt_bboxes)

@@ -73,3 +73,85 @@ def test_maxiou_thresholds_and_ignored_anchors():
     boxes = anchor_boxes(anc[ai].float(), anchor_strides(grid_of(128), [8, 16, 32], "cpu")[ai])
     a_iou = bbox_iou(gt[0], boxes, xywh=False).squeeze(-1)
     assert len(pos) > 1 and (a_iou >= 0.5).all()  # several positives, all by the threshold
+
+
+# ------------------------------------------------------------------ SimOTA: the pooled rule of YOLOX and MMDetection
+def simota_scene(gt_boxes: list[list[float]], predictions: dict[int, list[float]], imgsz: int = 64):
+    """One image: GTs of class 0, every anchor predicting a 1-px box in the corner (IoU 0 with every GT) except the
+    anchors of `predictions` ({anchor index: xyxy box}); every class score 0.5."""
+    from conftest import anchors
+
+    anc = anchors(imgsz)
+    n, m = anc.shape[0], len(gt_boxes)
+    pd = torch.tensor([[0.0, 0.0, 1.0, 1.0]]).repeat(1, n, 1)
+    for a, box in predictions.items():
+        pd[0, a] = torch.tensor(box)
+    ps = torch.full((1, n, 3), 0.5)
+    gt = torch.tensor([gt_boxes], dtype=torch.float32)
+    return ps, pd, anc, torch.zeros(1, m, 1), gt, torch.ones(1, m, 1)
+
+
+def level0(x: float, y: float, imgsz: int = 64) -> int:
+    """Index of the stride-8 anchor centred at (x, y) pixels."""
+    return int(y // 8) * (imgsz // 8) + int(x // 8)
+
+
+def positives_of(result) -> dict[int, list[int]]:
+    """{GT index: sorted anchor indices of its positives} of the first image."""
+    out = {}
+    for a in result.fg_mask[0].nonzero().squeeze(1).tolist():
+        out.setdefault(int(result.gt_idx[0, a]), []).append(a)
+    return out
+
+
+def test_simota_pool_is_shared_by_all_gts():
+    """A GT may take anchors outside its own box and centre region (at the 1e5 penalty) when they are in the pool
+    through another GT, and its k counts the pool's IoUs: here the small GT 1 has no anchor in its own box-and-centre
+    region, and the three anchors predicting its box exactly lie in GT 0's box, more than 2.5 strides from GT 1's
+    centre on every level they belong to. A per-GT candidate region (the rule this test guards against) never lists
+    them for GT 1."""
+    big, small = [0.0, 0.0, 32.0, 64.0], [45.0, 29.0, 51.0, 35.0]
+    good0 = [level0(4, 20), level0(20, 44)]  # GT 0's exact predictions, in its box and centre region: k_0 = 2
+    good1 = [level0(12, 28), level0(12, 36), level0(20, 28)]  # x <= 20: outside GT 1's centre square (28, 68)
+    preds = {**{a: big for a in good0}, **{a: small for a in good1}}
+    case = simota_scene([big, small], preds)
+    result, k = SimOTAAssigner(num_classes=3, stride=[8, 16, 32]).assign(*case, grid=grid_of(64))
+    assert k.tolist() == [[2, 3]]
+    assert positives_of(result) == {0: sorted(good0), 1: sorted(good1)}
+    want = reference_simota(*case, num_classes=3, stride=[8, 16, 32], grid=grid_of(64))
+    assert torch.equal(result.fg_mask, want[3]) and torch.equal(result.gt_idx, want[4])
+
+
+def test_simota_contested_anchor_goes_to_the_cheapest_gt_of_all():
+    """Anchor X is the cheapest of the tiny GTs 0 and 1 (neither has an anchor inside it), so both take it; YOLOX
+    gives a contested anchor to the lowest cost in its whole column, which is GT 2's (X lies in GT 2's box and centre
+    region, no penalty), although GT 2 (k = 1) took only Y. A rule choosing among the GTs that took X would give it to
+    GT 0."""
+    tiny0, tiny1, large = [29.0, 29.0, 31.0, 31.0], [33.0, 33.0, 35.0, 35.0], [8.0, 8.0, 56.0, 56.0]
+    x, y = level0(28, 28), level0(36, 36)
+    case = simota_scene([tiny0, tiny1, large], {x: [29.0, 29.0, 35.0, 35.0], y: large})
+    result, k = SimOTAAssigner(num_classes=3, stride=[8, 16, 32]).assign(*case, grid=grid_of(64))
+    assert k.tolist() == [[1, 1, 1]]
+    assert positives_of(result) == {2: sorted([x, y])}
+    want = reference_simota(*case, num_classes=3, stride=[8, 16, 32], grid=grid_of(64))
+    assert torch.equal(result.fg_mask, want[3]) and torch.equal(result.gt_idx, want[4])
+
+
+@pytest.mark.parametrize("cls", [MaxIoUAssigner, ATSSAssigner, SimOTAAssigner])
+def test_baselines_take_the_soft_target_of_the_loss_keys(cls):
+    """With `soft_target="tal"` a baseline's positives keep the same anchors and GTs, and their targets are TAL's
+    scale on FSS's score: s / max s * max IoU over the GT's positives, s = p^alpha * IoU^beta (Eq. 3)."""
+    gen = torch.Generator().manual_seed(6)
+    case = random_case(gen, b=2, m=8, imgsz=96, max_wh=0.4)[:6]
+    kw = dict(num_classes=3, stride=[8, 16, 32], alpha=0.5, beta=6.0)
+    iou_result, _ = cls(**kw).assign(*case, grid=grid_of(96))
+    tal_result, _ = cls(**kw, soft_target="tal").assign(*case, grid=grid_of(96))
+    assert torch.equal(iou_result.fg_mask, tal_result.fg_mask) and torch.equal(iou_result.gt_idx, tal_result.gt_idx)
+    ps, _, _, labels = case[:4]
+    for i, a in iou_result.fg_mask.nonzero().tolist():  # loop reference of the TAL-scaled target
+        j = int(iou_result.gt_idx[i, a])
+        mates = [c for c in iou_result.fg_mask[i].nonzero().squeeze(1).tolist() if iou_result.gt_idx[i, c] == j]
+        iou = {c: float(iou_result.scores[i, c].sum()) for c in mates}
+        s = {c: float(ps[i, c, int(labels[i, j, 0])]) ** 0.5 * iou[c] ** 6.0 for c in mates}
+        want = s[a] / max(s.values()) * max(iou.values()) if max(s.values()) > 0 else max(iou.values())
+        assert float(tal_result.scores[i, a].sum()) == pytest.approx(want, rel=1e-4, abs=1e-6)

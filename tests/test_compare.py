@@ -18,7 +18,8 @@ def test_variants_parse_and_bad_ones_are_named():
                         ("x:fss_q=0", "fss_q=0"), ("x:fss_nope=1", "fss_nope")]:  # fmt: skip
         with pytest.raises(ValueError, match=words):
             parse_variant(spec)
-    assert set(BUILTIN) == {"tal", "fss", "sel", "sel+prior", "maxiou", "atss", "simota"}
+    assert set(BUILTIN) == {"tal", "fss", "sel", "sel+prior", "maxiou", "atss", "simota", "gfl"}
+    assert parse_variant("gfl")[1] == {"fss_assigner": "atss", "fss_cls": "qfl", "fss_target": "iou"}
 
 
 def test_paired_difference_and_interval():

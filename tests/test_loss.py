@@ -241,3 +241,40 @@ def test_fss_assigner_selects_the_baselines(name):
         torch.testing.assert_close(criterion(preds, batch)[0], stock(preds, batch)[0])  # a stock loss, exactly
         return
     assert type(criterion.assigner) is BASELINES[name] and criterion.stats.summary()["pos_per_gt"] > 0
+
+
+def test_quality_focal_loss_matches_loop_reference():
+    """`fss_cls=qfl` (the `gfl` variant): each class of each anchor contributes GFL's QFL,
+    -|y - sigma|^2 * ((1 - y) log(1 - sigma) + y log(sigma)), times the positive's weight; ignored anchors nothing."""
+    import math
+
+    from ultralytics_fss.assign.fss import FSSAssignResult
+    from ultralytics_fss.train.loss import FSSDetectionLoss
+
+    gen = torch.Generator().manual_seed(0)
+    b, n, c = 2, 7, 3
+    logits = torch.randn(b, n, c, generator=gen) * 2
+    fg = torch.rand(b, n, generator=gen) < 0.4
+    labels = torch.where(fg, torch.randint(0, c, (b, n), generator=gen), torch.full((b, n), c))
+    labels[0, -1] = -1  # an ignored anchor (Max-IoU)
+    fg[0, -1] = False
+    scores = torch.zeros(b, n, c)
+    y = torch.rand(b, n, generator=gen)
+    scores[fg, labels[fg]] = y[fg]
+    weights = torch.where(fg, torch.rand(b, n, generator=gen) + 0.5, torch.zeros(b, n))
+    result = FSSAssignResult(labels, torch.zeros(b, n, 4), scores, fg, torch.zeros(b, n, dtype=torch.long), weights)
+    loss = FSSDetectionLoss.__new__(FSSDetectionLoss)
+    loss.bce, loss.class_weights, loss.fss = torch.nn.BCEWithLogitsLoss(reduction="none"), None, {"fss_cls": "qfl"}
+    got = loss.fss_cls_loss(logits, result, weights, torch.tensor(2.5))
+    total = 0.0
+    for i in range(b):
+        for a in range(n):
+            if labels[i, a] < 0:
+                continue
+            for k in range(c):
+                sig, t = 1 / (1 + math.exp(-float(logits[i, a, k]))), float(scores[i, a, k])
+                qfl = -abs(t - sig) ** 2 * ((1 - t) * math.log(1 - sig) + t * math.log(sig))
+                total += qfl * (float(weights[i, a]) if fg[i, a] else 1.0)
+    assert float(got) == pytest.approx(total / 2.5, rel=1e-5)
+    loss.fss = {"fss_cls": "bce"}  # and plain BCE is larger: the modulating factor is < 1
+    assert float(loss.fss_cls_loss(logits, result, weights, torch.tensor(2.5))) > float(got)

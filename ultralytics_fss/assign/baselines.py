@@ -1,8 +1,10 @@
 """The paper's baseline assigners (Tables 2, 3), on FSS's pair lists and result structure.
 
-Each is an `FSSAssigner` that keeps its step 1 listing (`pairs`), its conflict and target steps, and replaces the
-selection of Eqs. (2)-(8) with its own rule; positives get weight 1 and their prediction IoU as soft target, so the
-loss (`train/loss.py`) treats every assigner alike.
+Each is an `FSSAssigner` that keeps its step 1 listing (`pairs`) and its target steps, and replaces the selection of
+Eqs. (2)-(8) with its own rule. Positives get weight 1 and FSS's soft target (`soft_target`: the prediction IoU, or
+TAL-scaled with s = p^alpha * IoU^beta computed on the baseline's own positives, as TaskAlignedAssigner scales its
+targets), so under the same `fss_target` / `fss_box` / `fss_norm` keys the loss (`train/loss.py`) treats every
+assigner alike and a comparison changes the assignment only.
 
     MaxIoUAssigner   RetinaNet's thresholds (Lin et al., ICCV 2017) on a virtual square anchor of side
                      8 * stride at each point, as the ATSS paper does for anchor-free heads; semantics of
@@ -10,9 +12,11 @@ loss (`train/loss.py`) treats every assigner alike.
     ATSSAssigner     ATSS (Zhang et al., CVPR 2020): per level the 9 anchors nearest the GT centre, IoU threshold
                      mean + std of their anchor-box IoUs, anchor centre inside the GT; semantics of MMDetection's
                      `ATSSAssigner(topk=9)`.
-    SimOTAAssigner   SimOTA (YOLOX, Ge et al., 2021): anchors in the box or within 2.5 strides of its centre, cost =
-                     cls BCE + 3 * (-log IoU) + 1e5 outside box-and-centre, dynamic k from the top-10 IoUs, lowest
-                     cost wins conflicts; semantics of YOLOX's `get_assignments` / MMDetection's `SimOTAAssigner`.
+    SimOTAAssigner   SimOTA (YOLOX, Ge et al., 2021): the pool of anchors in any GT's box or within 2.5 strides of
+                     any GT's centre, cost = cls BCE + 3 * (-log IoU) + 1e5 outside the GT's own box-and-centre,
+                     dynamic k from the top-10 IoUs over the pool, the cheapest GT of all wins a contested anchor;
+                     the rule of YOLOX 0.1.x's `get_in_boxes_info` / `dynamic_k_matching` and MMDetection's
+                     `SimOTAAssigner`.
 """
 
 from __future__ import annotations
@@ -46,8 +50,9 @@ class BaselineAssigner(FSSAssigner):
         """Assign as `FSSAssigner.assign` does (same arguments and result); `grid` is required.
 
         Returns:
-            result (FSSAssignResult): Weights 1 on positives; soft target = prediction IoU; labels -1 on anchors to
-                ignore (Max-IoU only).
+            result (FSSAssignResult): Weights 1 on positives; soft target as FSS's (`soft_target`): the prediction
+                IoU, or TAL-scaled with s = p^alpha * IoU^beta of the baseline's own positives; labels -1 on
+                anchors to ignore (Max-IoU only).
             k (torch.Tensor | None): (b, M) dynamic k (SimOTA), else None.
         """
         if grid is None:
@@ -55,8 +60,10 @@ class BaselineAssigner(FSSAssigner):
         x = self.pairs(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt, pd_obj, grid)
         strides = anchor_strides(grid, self.stride, anc_points.device)
         pos, k, ignore = self.choose(x, strides, pd_scores, pd_obj)
-        result = self.targets(x.b, x.n, x.bi[pos], x.ai[pos], x.gi[pos], x.gt_labels, gt_bboxes, x.ious[pos],
-                              torch.ones_like(x.ious[pos]))  # fmt: skip
+        scores = self.pair_scores(x.p[pos], x.ious[pos])  # (F,) s of Eq. (3), for TAL-scaled targets only
+        soft = self.soft_targets(x.group[pos], x.num_groups, scores, x.ious[pos])  # IoU, or TAL-scaled
+        result = self.targets(x.b, x.n, x.bi[pos], x.ai[pos], x.gi[pos], x.gt_labels, gt_bboxes, soft,
+                              torch.ones_like(soft))  # fmt: skip
         if ignore is not None:
             result.labels.view(-1)[ignore & ~result.fg_mask.view(-1)] = -1
         if trace is not None:
@@ -148,24 +155,47 @@ class ATSSAssigner(BaselineAssigner):
 
 
 class SimOTAAssigner(BaselineAssigner):
-    """SimOTA: candidates in the box or within `radius` strides of its centre (box not floored); cost = BCE of
-    sqrt(p_cls * p_obj) against the one-hot class (summed over classes) + 3 * (-log(IoU + 1e-8)) + 1e5 unless the
-    anchor is in both box and centre region; k = max(1, floor(sum of the top-10 IoUs)); the k lowest-cost candidates
-    (ties: lower anchor index); an anchor several GTs take goes to the lowest cost (then the lower GT index)."""
+    """SimOTA as YOLOX 0.1.x defines it (`YOLOXHead.get_in_boxes_info`, `dynamic_k_matching`; MMDetection's
+    `SimOTAAssigner(center_radius=2.5)` is the same rule; YOLOX >= 0.3 changed the geometry to the centre region
+    alone). Per image:
+
+    1. The pool: every anchor whose centre lies strictly inside some GT box or strictly within `radius_simota`
+       strides of some GT centre (boxes not floored). Every pool anchor is a candidate of every GT.
+    2. cost_ij = BCE(sqrt(p_cls * p_obj), one-hot of c_j) summed over classes + 3 * (-log(IoU_ij + 1e-8))
+       + 1e5 unless anchor i lies in both GT j's box and GT j's centre region.
+    3. k_j = max(1, floor(sum of GT j's top-min(10, pool) IoUs over the pool)); GT j takes its k_j cheapest anchors
+       (ties: lower anchor index), anchors outside its own region included, at the 1e5 penalty.
+    4. An anchor taken by several GTs goes to the cheapest GT among all GTs of the image (ties: lower GT index),
+       even one that did not take it, as YOLOX's `cost.min(0)` over the whole column does.
+    """
 
     radius_simota, candidate_topk, iou_weight = 2.5, 10, 3.0
 
     def candidates(self, anc_points, gt_bboxes, valid, grid=None):
+        """Step 1: every (valid GT, pool anchor) pair of each image, listed by (image, GT, anchor)."""
         if grid is None:
             raise ValueError("SimOTAAssigner needs `grid`")
-        return in_box_pairs(anc_points, gt_bboxes, valid, self.stride, grid, 0.0, self.radius_simota)
+        b, n = valid.shape[0], anc_points.shape[0]
+        # A superset of each GT's box-or-centre anchors (grown by half a stride), then the exact rule on it.
+        bi, gi, ai = in_box_pairs(anc_points, gt_bboxes, valid, self.stride, grid, 0.0, self.radius_simota, grow=0.5)
+        strides = anchor_strides(grid, self.stride, anc_points.device)[ai]
+        in_box, in_centre = self.regions(anc_points[ai], gt_bboxes[bi, gi], strides)
+        pool = torch.zeros(b, n, dtype=torch.bool, device=anc_points.device)
+        pool[bi[in_box | in_centre], ai[in_box | in_centre]] = True
+        return (valid[:, :, None] & pool[:, None, :]).nonzero(as_tuple=True)
+
+    def regions(self, anchors: torch.Tensor, gt_boxes: torch.Tensor, strides: torch.Tensor):
+        """(P,) bool each: anchor centre strictly inside the GT box; strictly within `radius_simota` strides of the
+        GT centre on both axes (YOLOX's `> 0.0` on the four deltas)."""
+        s = strides[:, None]
+        centre = (gt_boxes[:, :2] + gt_boxes[:, 2:]) / 2
+        in_box = torch.cat([anchors - gt_boxes[:, :2], gt_boxes[:, 2:] - anchors], -1).min(-1).values > 0
+        lt, rb = centre - self.radius_simota * s, centre + self.radius_simota * s
+        in_centre = torch.cat([anchors - lt, rb - anchors], -1).min(-1).values > 0
+        return in_box, in_centre
 
     def choose(self, x, strides, pd_scores, pd_obj):
-        s = strides[x.ai][:, None]
-        centre = (x.gt_boxes[:, :2] + x.gt_boxes[:, 2:]) / 2
-        in_box = ((x.anchors - x.gt_boxes[:, :2]) > 1e-9).all(-1) & ((x.gt_boxes[:, 2:] - x.anchors) > 1e-9).all(-1)
-        in_centre = ((x.anchors - (centre - self.radius_simota * s)) > 0).all(-1) & (
-            ((centre + self.radius_simota * s) - x.anchors) > 0).all(-1)
+        in_box, in_centre = self.regions(x.anchors, x.gt_boxes, strides[x.ai])
         probs = pd_scores[x.bi, x.ai].float()  # (P, C)
         if pd_obj is not None:
             probs = probs * pd_obj[x.bi, x.ai].float()
@@ -173,14 +203,21 @@ class SimOTAAssigner(BaselineAssigner):
         onehot = torch.nn.functional.one_hot(x.gt_labels[x.bi, x.gi], probs.shape[-1]).float()
         cls_cost = torch.nn.functional.binary_cross_entropy(probs, onehot, reduction="none").sum(-1)
         cost = cls_cost + self.iou_weight * -torch.log(x.ious + 1e-8) + 1e5 * (~(in_box & in_centre)).float()
+        # Step 3: dynamic k from the top-10 IoUs of the pool, then the k cheapest anchors of each GT.
         order, rank = _order_within_groups(x.group, x.ious, num_groups=x.num_groups)
         top = order[rank < self.candidate_topk]
         iou_sum = torch.zeros(x.num_groups, device=cost.device).index_add_(0, x.group[top], x.ious[top])
         k = iou_sum.floor().long().clamp_(min=1) * x.valid.view(-1)
         order, rank = _order_within_groups(x.group, -cost, num_groups=x.num_groups)  # lowest cost first
-        sel = order[rank < k[x.group[order]]]
-        sel = sel[torch.sort(sel).indices]
-        return self.keep_best_per_anchor(x, sel, -cost), k, None
+        sel = torch.zeros_like(x.group, dtype=torch.bool)
+        sel[order[rank < k[x.group[order]]]] = True
+        # Step 4: an anchor taken by several GTs goes to its cheapest pair among all its pairs (all GTs).
+        anchor_id = x.bi * x.n + x.ai
+        taken = torch.zeros(x.b * x.n, dtype=torch.long, device=cost.device).index_add_(0, anchor_id, sel.long())
+        single = (sel & (taken[anchor_id] == 1)).nonzero().squeeze(1)
+        contested = (taken[anchor_id] > 1).nonzero().squeeze(1)  # every pair of each contested anchor
+        pos = torch.cat([single, self.keep_best_per_anchor(x, contested, -cost)])
+        return pos[torch.sort(pos).indices], k, None
 
 
 BASELINES = {"maxiou": MaxIoUAssigner, "atss": ATSSAssigner, "simota": SimOTAAssigner}

@@ -29,6 +29,7 @@ BUILTIN: dict[str, dict[str, Any] | None] = {
     "maxiou": dict(fss_assigner="maxiou"),
     "atss": dict(fss_assigner="atss"),
     "simota": dict(fss_assigner="simota"),
+    "gfl": dict(fss_assigner="atss", fss_cls="qfl", fss_target="iou"),  # ATSS + Quality Focal Loss on the IoU
 }
 STAT_KEYS = ("pos_per_gt", "no_pos_share", "k_mean", "target_mean", "w_min", "w_max")
 T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}  # Student t, 97.5%

@@ -23,6 +23,8 @@ FSS_KEYS: dict[str, tuple[Any, type, Any, str]] = {
     "fss_norm": ("target", str, lambda v: v in {"target", "npos"}, "'target' (sum of w * t) or 'npos' (positives)"),
     "fss_box": ("w_target", str, lambda v: v in {"w", "w_target"}, "'w' (Eq. 9) or 'w_target' (w times the target t)"),
     "fss_target": ("tal", str, lambda v: v in {"iou", "tal"}, "'iou' (Eq. 9) or 'tal' (s / max s * max IoU per GT)"),
+    "fss_cls": ("bce", str, lambda v: v in {"bce", "qfl"},
+                "'bce' (Eq. 9) or 'qfl' (GFL's Quality Focal Loss, beta 2: the `gfl` comparison variant)"),
     # measured (README "Oriented boxes, segmentation and pose"): OKS helped YOLO26 pose, the mask overlap did not help
     "fss_overlap": ("auto", str, lambda v: v in {"auto", "box", "task"},
                     "'auto' (OKS for YOLO26 pose, box IoU elsewhere), 'box' (Eq. 3 with box IoU) or 'task' (YOLO26 "

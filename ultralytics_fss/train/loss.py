@@ -47,6 +47,9 @@ from ultralytics_fss.train.cfg import check_fss_args
 from ultralytics_fss.train.stats import AssignmentStats, RecordingAssigner
 
 
+QFL_BETA = 2.0  # GFL's Quality Focal Loss exponent (the paper's beta = 2)
+
+
 @functools.lru_cache(maxsize=None)
 def _warn_box_overlap(loss_name: str) -> None:
     """Warn once per loss class that `fss_overlap=task` has no task overlap to use there."""
@@ -117,7 +120,13 @@ class FSSDetectionLoss(v8DetectionLoss):
             if self.assigner_class is not FSSAssigner:
                 raise ValueError(f"fss_assigner={self.fss['fss_assigner']} assigns axis-aligned boxes (detect, "
                                  f"segment, pose); use fss_assigner=fss or tal for oriented boxes")  # fmt: skip
-            return BASELINES[self.fss["fss_assigner"]](num_classes=self.nc, stride=self.stride.tolist())
+            return BASELINES[self.fss["fss_assigner"]](
+                num_classes=self.nc,
+                alpha=self.fss["fss_alpha"],
+                beta=self.fss["fss_beta"],
+                stride=self.stride.tolist(),
+                soft_target=self.fss["fss_target"],  # TAL-scaled targets score the baseline's positives by FSS's s
+            )
         return self.assigner_class(
             num_classes=self.nc,
             alpha=self.fss["fss_alpha"],
@@ -206,8 +215,15 @@ class FSSDetectionLoss(v8DetectionLoss):
 
     def fss_cls_loss(self, pred_scores: torch.Tensor, result, weights: torch.Tensor, norm: torch.Tensor):
         """Classification term of Eq. (9): w_i * BCE towards the soft target for positives, BCE towards 0 for
-        background, 0 for ignored anchors (labels < 0), divided by `norm`; Ultralytics' `class_weights` apply."""
-        bce = self.bce(pred_scores, result.scores.to(pred_scores.dtype))  # (b, N, C)
+        background, 0 for ignored anchors (labels < 0), divided by `norm`; Ultralytics' `class_weights` apply.
+
+        With `fss_cls=qfl` each BCE element is GFL's Quality Focal Loss (Li et al., NeurIPS 2020, Eq. 5):
+        QFL(sigma) = |y - sigma|^beta * BCE(sigma, y), beta = 2, for every class of every anchor (y = 0 off target).
+        """
+        target = result.scores.to(pred_scores.dtype)  # (b, N, C)
+        bce = self.bce(pred_scores, target)  # (b, N, C)
+        if self.fss["fss_cls"] == "qfl":
+            bce = bce * (target - pred_scores.sigmoid()).abs().pow(QFL_BETA)
         if self.class_weights is not None:
             bce = bce * self.class_weights
         cls_weights = torch.where(result.fg_mask, weights, (result.labels >= 0).to(weights.dtype))
