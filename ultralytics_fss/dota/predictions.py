@@ -4,6 +4,7 @@ A :class:`TileIndex` knows, from ``DST/manifest.csv`` and the tiler's image reco
 in its image; :func:`read_prediction_dir` reads the files Ultralytics writes with ``save_txt=True save_conf=True``
 (coordinates normalised to the tile); :func:`predict_tiles` runs a model over the split's tiles. Both return
 detections already mapped to full-image pixels, per image, not yet merged (see :mod:`.merge`).
+:func:`labels_as_predictions` turns tile labels into such a folder (the ground truth's round trip).
 """
 
 from __future__ import annotations
@@ -199,6 +200,31 @@ def read_prediction_dir(pred_dir: str | Path, index: TileIndex, fmt: str) -> dic
         tile = index.tiles[name]
         parts[tile.image].append(parse_prediction_file(path, tile, fmt, len(index.names)))
     return {image: Detections.concat(p, fmt) for image, p in parts.items()}
+
+
+def labels_as_predictions(labels: str | Path, out: str | Path, conf: float = 1.0) -> int:
+    """Write a folder of tile labels back as a ``--pred-dir`` of predictions: each row with confidence ``conf``.
+
+    The ground truth's round trip (tiles -> predictions -> merge -> score) and the merge's benchmarks start here.
+    Tiles without objects get no file, as Ultralytics writes none for an empty prediction.
+
+    Args:
+        labels (str | Path): Folder of YOLO tile labels (``DST/labels/{split}``, detect or obb rows).
+        out (str | Path): Output folder (created).
+        conf (float): Confidence appended to every row.
+
+    Returns:
+        (int): Prediction files written.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    n = 0
+    for f in sorted(Path(labels).glob("*.txt")):
+        rows = [f"{ln.strip()} {conf:g}\n" for ln in f.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        if rows:
+            (out / f.name).write_text("".join(rows), encoding="utf-8")
+            n += 1
+    return n
 
 
 def result_detections(result, fmt: str) -> Detections:
