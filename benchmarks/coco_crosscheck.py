@@ -29,8 +29,9 @@ import tempfile
 from pathlib import Path
 
 # One line of COCOeval's summary, as faster-coco-eval prints it through Ultralytics' LOGGER.
-_SUMMARY = re.compile(r"Average (Precision|Recall)\s+\((AP|AR)\) @\[ IoU=(\S+)\s*\| area=\s*(\w+) \| maxDets=\s*(\d+) \]"
-                      r" = (-?[\d.]+)")  # fmt: skip
+_SUMMARY = re.compile(
+    r"Average (Precision|Recall)\s+\((AP|AR)\) @\[ IoU=(\S+)\s*\| area=\s*(\w+) \| maxDets=\s*(\d+) \] = (-?[\d.]+)"
+)
 # (AP/AR, IoU, area, maxDets) of the summary's lines in COCO_KEYS order.
 _KEYS = {
     ("AP", "0.50:0.95", "all", "100"): "AP", ("AP", "0.50", "all", "100"): "AP50",

@@ -150,7 +150,7 @@ def noisy_predictions(labels: Path, out: Path, fmt: str, nc: int, rng: np.random
     out.mkdir(parents=True, exist_ok=True)
     total = 0
     for f in sorted(labels.glob("*.txt")):
-        rows = np.loadtxt(f, ndmin=2).reshape(-1, 5 if fmt == "detect" else 9)
+        rows = np.array(f.read_text().split(), float).reshape(-1, 5 if fmt == "detect" else 9)  # (M, 5 | 9)
         rows = rows[rng.random(len(rows)) > 0.15]  # missed
         rows = np.concatenate([rows, rows[rng.random(len(rows)) < 0.2]])  # duplicated (jittered independently below)
         cls = rows[:, 0]
@@ -299,8 +299,8 @@ def main(argv: list[str] | None = None) -> int:
         if bow_tie_set is not None:
             what, folder, task, names, gt = bow_tie_set
             ties = print_set(what, compare(folder, task, names, gt, devkit, gt_files), task)
-            print(f"\nWith bow ties (not part of the verdict: we read a bow tie as the hull of its corners, polyiou does "
-                  f"not): largest AP difference {ties:.2e}")  # fmt: skip
+            print(f"\nWith bow ties (not part of the verdict: we read a bow tie as the hull of its corners, polyiou "
+                  f"does not): largest AP difference {ties:.2e}")  # fmt: skip
     return 0 if largest <= TOLERANCE else 1
 
 

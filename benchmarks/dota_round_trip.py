@@ -137,8 +137,9 @@ def main(argv: list[str] | None = None) -> None:
     classes = sorted((c for c in scored if scored[c]), key=lambda c: -scored[c])
     total, crowded, largest = neighbour_overlaps(a.src, tuple(scored))
 
-    print(f"\nRound trip of {a.src}: {total} objects ({sum(scored.values())} not difficult: "
-          + ", ".join(f"{scored[c]} {c}" for c in classes) + "), tile labels as predictions with confidence 1\n")  # fmt: skip
+    counts = ", ".join(f"{scored[c]} {c}" for c in classes)
+    print(f"\nRound trip of {a.src}: {total} objects ({sum(scored.values())} not difficult: {counts}), tile labels "
+          "as predictions with confidence 1\n")  # fmt: skip
     print(f"| crop, stride | format | rates | NMS IoU | detections kept ({total} objects) | mAP | "
           + " | ".join(f"{c} AP" for c in classes) + " |")  # fmt: skip
     print("|---" * (6 + len(classes)) + "|")
@@ -151,7 +152,7 @@ def main(argv: list[str] | None = None) -> None:
 
     print(f"\n{crowded} of {total} objects ({crowded / total:.0%}) have a same-class neighbour whose axis-aligned box "
           f"overlaps theirs at IoU > 0.3; the largest such IoU is {largest:.3f}.")  # fmt: skip
-    for crop, stride, fmt, rates, iou, default, r in rows:
+    for crop, _, fmt, rates, iou, _, r in rows:
         if fmt == "detect" and iou == DEVKIT_IOU[fmt]:
             print(f"detect, crop {crop}, rates {', '.join(f'{x:g}' for x in rates)}, NMS IoU {iou:g}: "
                   f"{total - r.detections} of the {total} objects removed ({r.detections} kept).")  # fmt: skip
