@@ -63,7 +63,7 @@ def tile_ground_truth(label_file: Path, crop: int, fmt: str):
     return GroundTruth(px.reshape(-1, 8), rows[:, 0].astype(np.int64), np.zeros(len(rows), bool))
 
 
-def dota_ap_on_tiles(model, root: Path, fmt: str, crop: int, **predict_args) -> dict:
+def dota_ap_on_tiles(model, root: Path, fmt: str, crop: int, **predict_args) -> tuple[dict, dict, dict]:
     """DOTA's VOC07 metric on the tiles, each tile an image with its own labels as ground truth.
 
     Args:
@@ -74,7 +74,9 @@ def dota_ap_on_tiles(model, root: Path, fmt: str, crop: int, **predict_args) -> 
         **predict_args: Passed to ``model.predict`` (imgsz, batch, device).
 
     Returns:
-        (dict): As :func:`ultralytics_fss.dota.metric.evaluate_task_files`.
+        metrics (dict): As :func:`ultralytics_fss.dota.metric.evaluate_task_files`.
+        dets (dict[str, Detections]): Each tile's predictions, tile pixels.
+        gt (dict[str, GroundTruth]): Each tile's objects, tile pixels.
     """
     from ultralytics_fss.dota.metric import TASKS, evaluate_task_files
     from ultralytics_fss.dota.predictions import TileIndex, result_detections
@@ -89,7 +91,40 @@ def dota_ap_on_tiles(model, root: Path, fmt: str, crop: int, **predict_args) -> 
     with tempfile.TemporaryDirectory() as tmp:
         for c, name in enumerate(names):
             (Path(tmp) / f"{task}_{name}.txt").write_text(task_lines(dets, c), encoding="utf-8")
-        return evaluate_task_files(Path(tmp), task, names, gt)
+        return evaluate_task_files(Path(tmp), task, names, gt), dets, gt
+
+
+def matched_shares(dets: dict, gt: dict, c: int) -> tuple[int, float, float]:
+    """How many of the tiles' class-``c`` objects have a same-class prediction at probiou > 0.5 (the overlap of
+    Ultralytics' OBB validation) and at polygon IoU > 0.5 (DOTA's): the highest recall each metric can reach.
+
+    Args:
+        dets (dict[str, Detections]): Predictions per tile (corners, tile pixels).
+        gt (dict[str, GroundTruth]): Objects per tile (corners, tile pixels).
+        c (int): Class index.
+
+    Returns:
+        objects (int): Class-``c`` objects in the tiles.
+        probiou (float): Share with a prediction at probiou > 0.5.
+        polygon (float): Share with a prediction at polygon IoU > 0.5.
+    """
+    from ultralytics.utils.metrics import batch_probiou
+    from ultralytics.utils.ops import xyxyxyxy2xywhr
+
+    from ultralytics_fss.dota.geometry import make_polygons
+    from ultralytics_fss.dota.merge import polygon_overlaps
+
+    n = by_probiou = by_polygon = 0
+    for stem, g in gt.items():
+        objects, predicted = g.polys[g.cls == c], dets[stem].boxes[dets[stem].cls == c]  # (G, 8), (D, 8)
+        n += len(objects)
+        if not len(objects) or not len(predicted):
+            continue
+        prob = np.asarray(batch_probiou(xyxyxyxy2xywhr(objects), xyxyxyxy2xywhr(predicted)))  # (G, D)
+        by_probiou += int((prob > 0.5).any(1).sum())
+        i, _, iou = polygon_overlaps(make_polygons(objects)[0], make_polygons(predicted)[0])
+        by_polygon += len(np.unique(i[iou > 0.5]))
+    return n, by_probiou / max(n, 1), by_polygon / max(n, 1)
 
 
 def train(fmt: str, data: Path, project: Path, a: argparse.Namespace) -> Path:
@@ -108,8 +143,14 @@ def train(fmt: str, data: Path, project: Path, a: argparse.Namespace) -> Path:
     return Path(trainer.best if Path(trainer.best).is_file() else trainer.last)
 
 
-def measure(fmt: str, root: Path, weights: Path, merged: Path, a: argparse.Namespace) -> list[tuple[str, str, dict]]:
-    """The three measurements of one model: ``(measured on, metric, {"mAP": float, "AP": {class: float}})`` rows."""
+def measure(fmt: str, root: Path, weights: Path, merged: Path, a: argparse.Namespace) -> tuple[list, list[str]]:
+    """The three measurements of one model.
+
+    Returns:
+        rows (list[tuple[str, str, dict]]): ``(measured on, metric, {"mAP": float, "AP": {class: float}})``.
+        notes (list[str]): For obb, per class: the share of tile objects with a prediction at probiou > 0.5 and at
+            polygon IoU > 0.5.
+    """
     from ultralytics import YOLO
 
     from ultralytics_fss.dota import merge_dota
@@ -117,22 +158,29 @@ def measure(fmt: str, root: Path, weights: Path, merged: Path, a: argparse.Names
 
     names = TileIndex.load(root if fmt == "detect" else root.parent, SPLIT).names  # DOTA's official class names
     model = YOLO(weights)
-    n = len(list((root / "images" / SPLIT).iterdir()))
+    tiles_n = len(list((root / "images" / SPLIT).iterdir()))
     val = model.val(data=str(root / "data.yaml"), split="val", imgsz=a.imgsz, batch=a.batch, device=a.device,
                     workers=0, plots=False, verbose=False)  # fmt: skip
     ul = {"mAP": float(val.box.map50), "AP": {names[int(c)]: float(v) for c, v in zip(val.box.ap_class_index,
                                                                                        val.box.ap50)}}  # fmt: skip
     predict = {"imgsz": a.imgsz, "batch": a.batch, "device": a.device}
-    tiles = dota_ap_on_tiles(model, root, fmt, a.crop, **predict)
+    tiles, dets, gt = dota_ap_on_tiles(model, root, fmt, a.crop, **predict)
+    notes = []
+    if fmt == "obb":
+        for c, name in enumerate(names):
+            n, prob, poly = matched_shares(dets, gt, c)
+            if n:
+                notes.append(f"obb, {name}: of the {n} in tiles, {prob:.0%} have a prediction (conf >= 0.001) at "
+                             f"probiou > 0.5, {poly:.0%} at polygon IoU > 0.5")  # fmt: skip
     full = merge_dota(root, merged, model=weights, split=SPLIT, **predict)
     iou = "box IoU" if fmt == "detect" else "probiou"
     polygon = "" if fmt == "detect" else " (polygon IoU)"
     task = "Task2" if fmt == "detect" else "Task1"
     return [
-        (f"{n} tiles", f"Ultralytics' `val` mAP50 ({iou})", ul),
-        (f"{n} tiles", f"DOTA's VOC07 AP50{polygon}, tile labels as ground truth", tiles),
+        (f"{tiles_n} tiles", f"Ultralytics' `val` mAP50 ({iou})", ul),
+        (f"{tiles_n} tiles", f"DOTA's VOC07 AP50{polygon}, tile labels as ground truth", tiles),
         (f"{full.images} full images", f"DOTA {task}, `merge_dota --model`", full.metrics),
-    ]
+    ], notes
 
 
 def table(rows: list[tuple[str, str, str, dict]], classes: list[str]) -> str:
@@ -158,7 +206,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--device", default="cpu", help="device (default: cpu)")
     p.add_argument("--formats", nargs="+", default=["detect", "obb"], choices=list(MODELS), help="models to train")
     p.add_argument("--dir", type=Path, help="working folder: tiles, runs, merged files (default: a temporary one)")
+    p.add_argument("--detect-weights", type=Path, help="score these detect weights instead of training (same tiles)")
+    p.add_argument("--obb-weights", type=Path, help="score these obb weights instead of training (same tiles)")
     a = p.parse_args(argv)
+    given = {"detect": a.detect_weights, "obb": a.obb_weights}
+    for fmt, w in given.items():
+        if w is not None and not w.is_file():
+            fail(f"--{fmt}-weights {w}: no such file")
     if not (a.src / "images").is_dir():
         fail(f"--src {a.src}: not a DOTA folder (images/, labelTxt/)")
     if min(a.epochs, a.crop, a.stride, a.imgsz, a.batch) < 1 or a.stride > a.crop:
@@ -170,20 +224,24 @@ def main(argv: list[str] | None = None) -> None:
         work = a.dir or Path(tmp)
         tiles = work / "tiles"
         summary = tile_dota(a.src, tiles, crop=a.crop, stride=a.stride, format="both", workers=1)
-        rows = []
+        rows, notes = [], []
         for fmt in a.formats:
             root = tiles if fmt == "detect" else tiles / "obb"
-            weights = train(fmt, root / "data.yaml", work / "runs", a)
-            rows += [(fmt, *r) for r in measure(fmt, root, weights, work / f"merged-{fmt}", a)]
+            weights = given[fmt] or train(fmt, root / "data.yaml", work / "runs", a)
+            measured, said = measure(fmt, root, weights, work / f"merged-{fmt}", a)
+            rows += [(fmt, *r) for r in measured]
+            notes += said
 
     full = next(m for _, on, _, m in rows if "full" in on)
     classes = sorted(full["AP"], key=lambda c: -full["objects"][c])  # the classes of the full images, most first
-    models = ", ".join(MODELS[f] for f in a.formats)
-    print(
-        f"\n{summary.tiles} tiles (crop {a.crop}, stride {a.stride}) of {a.src}; {models} trained from scratch with "
-        f"FSSTrainer, {a.epochs} epochs, imgsz {a.imgsz}, batch {a.batch}, seed {a.seed}, device {a.device}\n"
-    )
+    trained = ", ".join(MODELS[f] for f in a.formats if given[f] is None)
+    models = [f"{trained} trained from scratch with FSSTrainer, {a.epochs} epochs, seed {a.seed}"] if trained else []
+    models += [f"{f} weights {given[f]}" for f in a.formats if given[f] is not None]
+    print(f"\n{summary.tiles} tiles (crop {a.crop}, stride {a.stride}) of {a.src}; {'; '.join(models)}; imgsz "
+          f"{a.imgsz}, batch {a.batch}, device {a.device}\n")  # fmt: skip
     print(table(rows, classes))
+    if notes:
+        print("\n" + "\n".join(notes))
 
 
 if __name__ == "__main__":
