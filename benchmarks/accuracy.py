@@ -94,9 +94,7 @@ def main(argv: list[str] | None = None) -> str:
     report = []
     for name in a.datasets:
         make, imgsz = DATASETS[name]
-        data = project / name / "data" / "data.yaml"
-        if not data.is_file():
-            make_dataset(data.parent, **make)
+        data = make_dataset(project / name / "data", **make)  # the same every time; reused when present
         if a.recipe == "fast":
             args = {**fast_recipe(a), "imgsz": imgsz}
         else:

@@ -4,7 +4,10 @@ resumes instead of retraining."""
 from __future__ import annotations
 
 import csv
+import json
 import math
+import subprocess
+import sys
 
 import pytest
 
@@ -34,17 +37,69 @@ def test_paired_difference_and_interval():
     assert "| fss | 0.330 | 0.340 | 0.340 | 0.337 +- 0.006 | +2.7 +- 1.4 |" in table
 
 
+def summary_rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
 def test_tiny_comparison_writes_summary_and_resumes(tiny_data, tmp_path):
     args = dict(model="yolo11n.yaml", epochs=1, imgsz=64, batch=4, device="cpu", workers=0)
     rows = run_all(tmp_path, str(tiny_data), ["tal", "q3:fss_q=3"], [0], args)
     assert [r["variant"] for r in rows] == ["tal", "q3"]
-    with open(tmp_path / "summary.csv", newline="") as f:
-        table = list(csv.DictReader(f))
+    table = summary_rows(tmp_path / "summary.csv")
     assert [t["variant"] for t in table] == ["tal", "q3"] and {"AP75", "ARl", "mAP50-95", "pos_per_gt"} <= set(table[0])
+    assert [t["folder"] for t in table] == ["tal-seed0", "q3-seed0"]
     assert (tmp_path / "q3-seed0" / "coco" / "coco_metrics.json").is_file()
-    stamp = (tmp_path / "results" / "q3-seed0.json").stat().st_mtime
+    stored = json.loads((tmp_path / "q3-seed0" / "compare.json").read_text())
+    record = stored["record"]
+    assert record["fss"]["fss_q"] == 3 and record["seed"] == 0 and record["train_args"]["epochs"] == 1
+    assert record["data"]["labels"] and record["versions"]["ultralytics"] and record["device_type"] == "cpu"
+    stamp = (tmp_path / "q3-seed0" / "compare.json").stat().st_mtime
     again = run_all(tmp_path, str(tiny_data), ["tal", "q3:fss_q=3"], [0], args)  # everything done: nothing trains
-    assert (tmp_path / "results" / "q3-seed0.json").stat().st_mtime == stamp and again == rows
+    assert (tmp_path / "q3-seed0" / "compare.json").stat().st_mtime == stamp and again == rows
+
+
+def test_other_arguments_never_reuse_a_run_and_nothing_is_lost(tiny_data, tmp_path, caplog):
+    """The issue's scenario: the same command with another schedule trains new runs into their own folders, names
+    what differs, and keeps the earlier runs, their files and the earlier study's summary; a changed label file is a
+    different dataset, an unfinished run resumes."""
+    import logging
+
+    args = dict(model="yolo11n.yaml", epochs=1, imgsz=64, batch=4, device="cpu", workers=0)
+    first = run_all(tmp_path, str(tiny_data), ["tal", "fss"], [0], args)
+    first_summary = (tmp_path / "summary.md").read_text()
+    ultralytics_logger = logging.getLogger("ultralytics")
+    ultralytics_logger.addHandler(caplog.handler)
+    try:
+        second = run_all(tmp_path, str(tiny_data), ["fss"], [0], {**args, "epochs": 2})
+    finally:
+        ultralytics_logger.removeHandler(caplog.handler)
+    assert [r["folder"] for r in second] == ["fss-seed0-2"] and len(second[0]["epochs"]) == 2
+    assert "fss-seed0 holds another run (train_args.epochs: 1 -> 2)" in caplog.text
+    assert [t["folder"] for t in summary_rows(tmp_path / "summary.csv")] == ["fss-seed0-2"]
+    studies = {p.read_text() for p in (tmp_path / "summaries").glob("*/summary.md")}
+    assert first_summary in studies and len(studies) == 2  # the first study's summary is kept
+    assert json.loads((tmp_path / "fss-seed0" / "compare.json").read_text())["result"] == first[1]  # untouched
+    assert len(first[1]["epochs"]) == 1
+
+    # Same arguments, data changed under the same YAML: a new run, never the old one.
+    from ultralytics_fss.evidence.identity import dataset_fingerprint
+
+    before = dataset_fingerprint(tiny_data)
+    label = next((tiny_data.parent / "labels" / "train").glob("*.txt"))
+    text = label.read_text()
+    try:
+        label.write_text(text.replace("0 ", "1 ", 1) if text.startswith("0 ") else "0" + text[1:])
+        assert dataset_fingerprint(tiny_data)["labels"] != before["labels"]
+    finally:
+        label.write_text(text)
+    assert dataset_fingerprint(tiny_data) == before
+
+    # A run stopped before its result was stored (here after training) runs again in its own folder.
+    stored = json.loads((tmp_path / "tal-seed0" / "compare.json").read_text())
+    (tmp_path / "tal-seed0" / "compare.json").write_text(json.dumps({**stored, "result": None}))
+    resumed = run_all(tmp_path, str(tiny_data), ["tal"], [0], args)
+    assert [r["folder"] for r in resumed] == ["tal-seed0"] and not (tmp_path / "tal-seed0-2").exists()
 
 
 @pytest.mark.parametrize(
@@ -55,6 +110,10 @@ def test_tiny_comparison_writes_summary_and_resumes(tiny_data, tmp_path):
         (["fss_q=3"], "fss_\\* keys go in a variant"),
         (["--model", "yolo11n-cls.yaml"], "is a classify model; FSS trains detect, obb, segment and pose"),
         (["--model", "yolo11n-obb.yaml", "--variants", "tal", "atss"], "\\['atss'\\] assign axis-aligned boxes"),
+        (["--model", "missing/model.yaml"], "--model missing/model.yaml does not exist"),
+        (["--model", "nope.pt"], "--model nope.pt does not exist and is not a model Ultralytics downloads"),
+        (["--epochs", "0"], "--epochs 0: expected an integer >= 1"),
+        (["--variants", "a:fss_q=3", "a:fss_q=4"], "two variants share a name"),
     ],
 )
 def test_command_line_refuses_bad_input_before_training(tmp_path, capsys, args, words):
@@ -65,4 +124,36 @@ def test_command_line_refuses_bad_input_before_training(tmp_path, capsys, args, 
     with pytest.raises(SystemExit) as e:
         main(["--data", "data.yaml", "--project", str(tmp_path / "p"), *args])
     assert e.value.code == 2 and not (tmp_path / "p").exists()
-    assert re.search(words, capsys.readouterr().err)
+    err = capsys.readouterr().err
+    assert re.search(words, err) and len(err.strip().splitlines()) == 1, err  # one line, no usage or traceback
+
+
+@pytest.mark.parametrize("kind", ["missing", "unreadable", "no images"])
+def test_missing_or_unreadable_data_is_one_line_and_leaves_no_folder(tmp_path, kind):
+    data = tmp_path / "data.yaml"
+    if kind == "unreadable":
+        data.write_text("names: [a]\n")  # no train / val
+    elif kind == "no images":
+        (tmp_path / "empty").mkdir()
+        data.write_text(f"path: {tmp_path}\ntrain: empty\nval: empty\nnames: [a]\n")
+    proc = subprocess.run([sys.executable, "-m", "ultralytics_fss.compare", "--data", str(data), "--project",
+                           str(tmp_path / "p"), "--epochs", "1"],
+                          capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 2 and not (tmp_path / "p").exists(), proc.stderr
+    lines = [x for x in proc.stderr.strip().splitlines() if not x.startswith("WARNING")]
+    assert len(lines) == 1 and str(data) in lines[0], proc.stderr
+
+
+@pytest.mark.parametrize("args, words", [(["--images", "0"], "images=0 is out of range"),
+                                         (["--imgsz", "8"], "imgsz=8 is out of range"),
+                                         (["--objects", "5", "5"], "objects=\\(5, 5\\) is out of range")])  # fmt: skip
+def test_demo_refuses_bad_sizes_in_one_line(tmp_path, capsys, args, words):
+    import re
+
+    from ultralytics_fss.demo import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["--project", str(tmp_path / "p"), *args])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and re.search(words, err) and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "p").exists() or not any((tmp_path / "p").rglob("*.png"))

@@ -38,22 +38,32 @@ def test_inspect_weights_example(tmp_path):
         assert all(0 < w < 2 for w in listed) and len(ious.split(",") if ious else []) == int(n)
 
 
-@pytest.mark.parametrize("task", ["detect", "obb", "segment", "pose"])
-def test_demo_main_job(tmp_path, task):
-    """The README's main job on tiny settings, for every task: both runs train, the table pairs them and counts
-    positives for both."""
-    proc = subprocess.run([sys.executable, "-m", "ultralytics_fss.demo", "--epochs", "1", "--images", "20", "--imgsz",
-                           "64", "--batch", "4", "--project", str(tmp_path), "--task", task], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=600)  # fmt: skip
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, out[-3000:]
-    suffix = {"detect": "", "obb": "-obb", "segment": "-seg", "pose": "-pose"}[task]
-    assert f"task={task}, yolo11n{suffix}.yaml" in out
-    rows = {(r[0], r[1]): r[2:] for r in (line.strip("| ").split(" | ") for line in
-                                          (tmp_path / "results.md").read_text().splitlines()[2:])}  # fmt: skip
-    assert set(rows) == {("0", "stock"), ("0", "fss"), ("0", "fss - stock")}
-    for run in ("stock", "fss"):
-        m50, m5095, s_epoch, pos = (float(v) for v in rows[("0", run)])
-        assert 0 <= m5095 <= m50 <= 1 and s_epoch > 0 and pos > 0  # pos/GT read back from results.csv fss/* columns
-    assert (tmp_path / "results.csv").read_text().startswith("run,seed,mAP50,mAP50-95,s/epoch,pos/GT")
-    assert (tmp_path / "stock-seed0" / "results.csv").is_file() and (tmp_path / "fss-seed0" / "results.csv").is_file()
+def test_demo_main_job_every_task_in_one_project(tmp_path):
+    """The README's main job on tiny settings, for every task, one after the other in the same project (as a user
+    tries the default demo, then `--task segment --images 300`): each task's data is generated into its own folder,
+    both runs train, the table pairs them and counts positives for both, and every earlier result stays."""
+    done = []
+    for task, images in (("detect", 20), ("obb", 20), ("segment", 24), ("pose", 20)):
+        proc = subprocess.run([sys.executable, "-m", "ultralytics_fss.demo", "--epochs", "1", "--images", str(images),
+                               "--imgsz", "64", "--batch", "4", "--project", str(tmp_path), "--task", task],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=600)  # fmt: skip
+        out = proc.stdout + proc.stderr
+        assert proc.returncode == 0, out[-3000:]
+        suffix = {"detect": "", "obb": "-obb", "segment": "-seg", "pose": "-pose"}[task]
+        assert f"task={task}, yolo11n{suffix}.yaml" in out
+        shape = "obj4-10-size0.15-0.3" if task in {"segment", "pose"} else "obj8-20-size0.08-0.2"
+        data = tmp_path / "data" / f"{task}-shapes-{images}img-64px-{shape}-seed1234"
+        assert (data / "make_dataset.json").is_file()
+        lines = [line for line in (tmp_path / "summary.md").read_text().splitlines() if line.startswith("| tal ")
+                 or line.startswith("| fss ")]  # fmt: skip
+        runs = {cells[0]: cells for cells in (line.strip("| ").split(" | ") for line in lines) if len(cells) >= 7}
+        assert set(runs) == {"tal", "fss"}
+        for cells in runs.values():
+            m50, m5095 = float(cells[2]), float(cells[3])
+            s_epoch, pos = float(cells[-3]), float(cells[-2])
+            assert 0 <= m5095 <= m50 <= 1 and s_epoch > 0 and pos > 0  # pos/GT read back from the fss/* columns
+            done.append(tmp_path / cells[-1])
+        assert (tmp_path / "summary.csv").read_text().startswith("variant,seed,AP,")
+    assert len(done) == 8 and all((d / "results.csv").is_file() and (d / "compare.json").is_file() for d in done)
+    assert len(list((tmp_path / "summaries").glob("*/summary.md"))) == 4  # each task's study kept
+    assert len(list((tmp_path / "data").iterdir())) == 4

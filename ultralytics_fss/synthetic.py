@@ -19,6 +19,8 @@ Examples:
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import cv2
@@ -187,6 +189,14 @@ def make_textured_image(
     return img, np.array(labels, dtype=np.float32).reshape(-1, 5)
 
 
+def dataset_name(images: int, imgsz: int, objects=(8, 20), size=(0.08, 0.2), seed: int = 0, kind: str = "shapes",
+                 task: str = "detect") -> str:  # fmt: skip
+    """A folder name that says what made a dataset, e.g. `detect-shapes-400img-128px-obj8-20-size0.08-0.2-seed1234`
+    (the demo generates into such folders, so that datasets of other arguments never share files)."""
+    return (f"{task}-{kind}-{images}img-{imgsz}px-obj{objects[0]}-{objects[1]}-size{size[0]:g}-{size[1]:g}"
+            f"-seed{seed}")  # fmt: skip
+
+
 def make_dataset(
     root: str | Path,
     images: int = 400,
@@ -199,12 +209,16 @@ def make_dataset(
 ) -> Path:
     """Write a dense, occluded dataset (80% train, 20% val) for `task` and return its data.yaml.
 
+    The dataset is generated into a hidden sibling folder and renamed into place once complete, with a record of its
+    arguments (`make_dataset.json`): a second call with the same arguments returns the existing data.yaml, and a
+    folder holding anything else (another dataset, an interrupted one, other files) is never written into.
+
     Args:
-        root (str | Path): Output directory (created; existing files of the same names are overwritten).
-        images (int): Number of images in total.
-        imgsz (int): Image side, pixels.
-        objects (tuple[int, int]): Range of objects per image [low, high).
-        size (tuple[float, float]): Range of object sides, as a fraction of the image side (`shapes`).
+        root (str | Path): Output directory: absent or empty, or a dataset this function made with the same arguments.
+        images (int): Number of images in total, at least 2 (one for val).
+        imgsz (int): Image side, pixels, at least 32.
+        objects (tuple[int, int]): Range of objects per image [low, high), 1 <= low < high.
+        size (tuple[float, float]): Range of object sides, as a fraction of the image side (`shapes`), in (0, 1].
         seed (int): Random seed; the same seed writes the same dataset.
         kind (str): `shapes`, or `textures`: images of `imgsz`-2*`imgsz` px (sides drawn independently), objects of
             8-40 px (`size` ignored).
@@ -212,19 +226,40 @@ def make_dataset(
 
     Returns:
         (Path): The dataset's data.yaml.
+
+    Raises:
+        ValueError: For an argument out of range (named).
+        FileExistsError: When `root` holds anything but this very dataset.
     """
     if kind not in {"shapes", "textures"}:
         raise ValueError(f"kind={kind!r} is not a dataset kind; expected 'shapes' or 'textures'")
     if task not in TASKS or (task != "detect" and kind != "shapes"):
         raise ValueError(f"task={task!r} with kind={kind!r}: expected a task of {TASKS} (obb, segment, pose: shapes)")
+    for name, value, ok, want in [
+        ("images", images, images >= 2, "an integer >= 2 (20% val, at least 1)"),
+        ("imgsz", imgsz, imgsz >= 32, "an integer >= 32"),
+        ("objects", objects, 1 <= objects[0] < objects[1], "LOW HIGH with 1 <= LOW < HIGH"),
+        ("size", size, 0 < size[0] <= size[1] <= 1, "LOW HIGH with 0 < LOW <= HIGH <= 1"),
+    ]:
+        if not ok:
+            raise ValueError(f"{name}={value} is out of range; expected {want}")
     root = Path(root)
+    params = dict(images=images, imgsz=imgsz, objects=list(objects), size=list(size), seed=seed, kind=kind, task=task)
+    record = root / "make_dataset.json"
+    if record.is_file() and json.loads(record.read_text()) == params:
+        return root / "data.yaml"  # this very dataset, complete
+    if root.exists() and (not root.is_dir() or any(root.iterdir())):
+        what = f"a dataset made with {json.loads(record.read_text())}" if record.is_file() else "other files"
+        raise FileExistsError(f"{root} holds {what}; give make_dataset an empty or new folder")
+    partial = root.parent / f".{root.name}.partial"
+    shutil.rmtree(partial, ignore_errors=True)  # left by an interrupted call
     rng = np.random.default_rng(seed)
     n_val = max(images // 5, 1)
     for i in TQDM(range(images), desc=f"{colorstr('synthetic data:')} {root}"):
         split = "val" if i < n_val else "train"
-        (root / "images" / split).mkdir(parents=True, exist_ok=True)
-        (root / "labels" / split).mkdir(parents=True, exist_ok=True)
-        label_file = root / "labels" / split / f"{i:05d}.txt"
+        (partial / "images" / split).mkdir(parents=True, exist_ok=True)
+        (partial / "labels" / split).mkdir(parents=True, exist_ok=True)
+        label_file = partial / "labels" / split / f"{i:05d}.txt"
         if task != "detect":
             img, lines = make_task_image(rng, imgsz, objects, size, task)
             label_file.write_text("".join(f"{line}\n" for line in lines))
@@ -234,11 +269,14 @@ def make_dataset(
             else:
                 img, labels = make_textured_image(rng, (imgsz, 2 * imgsz), objects, (8.0, 40.0))
             np.savetxt(label_file, labels, fmt="%d %.6f %.6f %.6f %.6f")
-        cv2.imwrite(str(root / "images" / split / f"{i:05d}.png"), img)
-    data = root / "data.yaml"
+        cv2.imwrite(str(partial / "images" / split / f"{i:05d}.png"), img)
     spec = {"path": str(root.resolve()), "train": "images/train", "val": "images/val",
             "names": dict(enumerate(CLASSES if kind == "shapes" else TEXTURES))}  # fmt: skip
     if task == "pose":
         spec.update(kpt_shape=KPT_SHAPE, flip_idx=FLIP_IDX)
-    YAML.save(data, spec)
-    return data
+    YAML.save(partial / "data.yaml", spec)
+    (partial / "make_dataset.json").write_text(json.dumps(params))
+    if root.is_dir():
+        root.rmdir()  # empty, checked above
+    partial.rename(root)
+    return root / "data.yaml"

@@ -1,6 +1,8 @@
-"""Evidence a user judges FSS by: paired training runs (stock vs FSS, same data and seed), their tables, and pictures
-of the assignment (`evidence.assignment_view`, `evidence.pictures`, imported on use: they need matplotlib)."""
+"""Evidence a user judges FSS by: comparisons of assignment variants over seeds on the same data (`evidence.compare`,
+runs identified by `evidence.identity`), their tables and plots, COCO metrics (`evidence.coco`), and pictures of the
+assignment (`evidence.assignment_view`, `evidence.pictures`, imported on use: they need matplotlib)."""
 
-from ultralytics_fss.evidence.runs import format_table, read_results, train_pair, train_run
+from ultralytics_fss.evidence.compare import run_all
+from ultralytics_fss.evidence.runs import read_results, train_run
 
-__all__ = ["format_table", "read_results", "train_pair", "train_run"]
+__all__ = ["read_results", "run_all", "train_run"]

@@ -5,7 +5,9 @@ plot. The engine of `python -m ultralytics_fss.compare` and of `benchmarks/accur
 
 from __future__ import annotations
 
+import argparse
 import csv
+import hashlib
 import json
 import math
 import os
@@ -31,6 +33,16 @@ BUILTIN: dict[str, dict[str, Any] | None] = {
     "simota": dict(fss_assigner="simota"),
     "gfl": dict(fss_assigner="atss", fss_cls="qfl", fss_target="iou"),  # ATSS + Quality Focal Loss on the IoU
 }
+
+
+class CommandLine(argparse.ArgumentParser):
+    """`argparse` with one-line errors: `prog: error: message` on stderr, exit status 2."""
+
+    def error(self, message: str):
+        """Print one line naming the problem and exit 2 (argparse would print its usage first)."""
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 STAT_KEYS = ("pos_per_gt", "no_pos_share", "k_mean", "target_mean", "w_min", "w_max")
 T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}  # Student t, 97.5%
 
@@ -61,89 +73,274 @@ def parse_variant(spec: str) -> tuple[str, dict[str, Any] | None]:
     return name, fss
 
 
-def result_file(project: Path, name: str, seed: int) -> Path:
-    """Where the result of one (variant, seed) run is saved."""
-    return project / "results" / f"{name}-seed{seed}.json"
+RECORD = "compare.json"  # in each run folder: {"record": what determines the result, "result": its row or None}
 
 
-def run_one(project: Path, data: str, name: str, fss: dict | None, seed: int, train_args: dict, coco: bool = True):
-    """Train (or resume) one run, score best.pt with COCO metrics (detect models), save and return its result row."""
+def read_run(run_dir: Path) -> dict | None:
+    """The stored {record, result} of a run folder; None when it has none (not a comparison run, or unreadable)."""
+    try:
+        return json.loads((run_dir / RECORD).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write `text` atomically (a temporary file renamed into place)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Write `obj` as JSON atomically."""
+    write_text(path, json.dumps(obj, indent=1))
+
+
+def find_run_dir(project: Path, name: str, seed: int, record: dict) -> tuple[Path, dict | None]:
+    """The folder of the run with exactly this record, or the first free one (`{name}-seed{seed}`, then `-2`,
+    `-3`, ... as Ultralytics numbers its run folders); folders holding other runs are never reused.
+
+    Returns:
+        run_dir (Path): The run's folder.
+        stored (dict | None): Its stored {record, result} when the run exists already.
+    """
+    from ultralytics.utils import LOGGER
+
+    from ultralytics_fss.evidence.identity import differences
+
+    base, others = f"{name}-seed{seed}", []
+    for i in range(1, 10_000):
+        run_dir = project / (base if i == 1 else f"{base}-{i}")
+        if not run_dir.exists():
+            if others:
+                LOGGER.info(f"{name} seed {seed}: {', '.join(others)}; training into {run_dir.name}")
+            return run_dir, None
+        stored = read_run(run_dir)
+        if stored is not None and stored.get("record") == record:
+            return run_dir, stored
+        diff = differences(stored["record"], record) if stored is not None and "record" in stored else []
+        others.append(f"{run_dir.name} holds " + (f"another run ({'; '.join(diff[:4])})" if diff else
+                                                 "files of no comparison run"))  # fmt: skip
+    raise RuntimeError(f"no free run folder for {base} in {project}")
+
+
+def resumable(last: Path) -> bool:
+    """Whether `last` is the checkpoint of an interrupted training (Ultralytics marks a finished one with epoch -1;
+    a run stopped after training, before its result was stored, trains again: runs are deterministic)."""
+    if not last.is_file():
+        return False
+    from ultralytics.nn.tasks import torch_safe_load
+
+    ckpt, _ = torch_safe_load(last)
+    return ckpt.get("epoch", -1) >= 0 and ckpt.get("optimizer") is not None
+
+
+def run_one(run_dir: Path, data: str, name: str, fss: dict | None, seed: int, train_args: dict, record: dict,
+            coco: bool = True) -> dict:  # fmt: skip
+    """Train (or resume) one run into `run_dir`, score best.pt with COCO metrics (detect models), store its record
+    and result in `run_dir/compare.json` and return the result row."""
     from ultralytics.nn.tasks import guess_model_task
 
     from ultralytics_fss.evidence.coco import evaluate
     from ultralytics_fss.evidence.runs import STOCK_TRAINERS, train_run
     from ultralytics_fss.train import FSSTrainer
 
-    last = project / f"{name}-seed{seed}" / "weights" / "last.pt"
-    extra = {"resume": str(last)} if last.is_file() else {}  # an interrupted run resumes from its last.pt
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run_dir / RECORD, {"record": record, "result": None})  # before training: the folder is claimed
+    last = run_dir / "weights" / "last.pt"
+    extra = {"resume": str(last)} if resumable(last) else {}  # an interrupted run resumes from its last.pt
     task = guess_model_task(train_args["model"])
     cls = STOCK_TRAINERS[task] if fss is None else FSSTrainer
-    row = train_run(name, cls, Path(data), project, seed, **train_args, **(fss or {}), **extra)
+    row = train_run(run_dir, cls, Path(data), seed, **train_args, **(fss or {}), **extra)
     if coco and task == "detect":  # COCO box metrics; other tasks report their own mAP (mask, pose, obb)
-        best = project / f"{name}-seed{seed}" / "weights" / "best.pt"
-        metrics = evaluate(data, model=best, out=project / f"{name}-seed{seed}" / "coco",
+        metrics = evaluate(data, model=run_dir / "weights" / "best.pt", out=run_dir / "coco",
                            imgsz=train_args.get("imgsz", 640), batch=train_args.get("batch", 16),
                            device=train_args.get("device"))  # fmt: skip
         row.update(metrics)
-    row.update(variant=name, fss=fss)
-    out = result_file(project, name, seed)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(row))
-    tmp.replace(out)
+    row.update(variant=name, fss=fss, folder=run_dir.name)
+    write_json(run_dir / RECORD, {"record": record, "result": row})
     return row
+
+
+def plan_runs(project: Path, data: str, variants: list[str], seeds: list[int], train_args: dict):
+    """Check the data and model, build each (variant, seed) run's record and find its folder, before anything
+    trains or is written.
+
+    Returns:
+        (list[dict]): One job per run, seed-major: name, fss, seed, record, run_dir, stored (or None).
+
+    Raises:
+        DataError: For a missing or unreadable dataset or model (named).
+        ValueError: For a bad variant (named).
+    """
+    from ultralytics_fss.evidence.identity import dataset_fingerprint, model_fingerprint, run_record
+
+    parsed = dict(parse_variant(v) for v in variants)  # every name checked before anything trains
+    seeds = list(dict.fromkeys(seeds))
+    data_info = {"path": str(Path(data).resolve()) if Path(data).exists() else data, **dataset_fingerprint(data)}
+    model_info = model_fingerprint(train_args["model"])
+    jobs = []
+    for seed in seeds:
+        for name, fss in parsed.items():
+            record = run_record(name, fss, seed, train_args, data_info, model_info)
+            run_dir, stored = find_run_dir(project, name, seed, record)
+            jobs.append(dict(name=name, fss=fss, seed=seed, record=record, run_dir=run_dir, stored=stored))
+    return jobs
+
+
+AXIS_ALIGNED = {"maxiou", "atss", "simota"}  # baselines that assign axis-aligned boxes only
+
+
+def run_study(p: CommandLine, data: str, variants: list[str], seeds: list[int], train_args: dict, project: str,
+            jobs: int = 1, devices: list[str] | None = None) -> Path:  # fmt: skip
+    """The command lines' study (`python -m ultralytics_fss.compare`, `python -m ultralytics_fss.demo`): check
+    everything (variants, model task, data, model file) before anything is written, then train what is missing,
+    print the tables and write the outputs; every problem found before training stops with `p.error` (exit 2).
+
+    Returns:
+        (Path): The project folder.
+    """
+    from ultralytics.nn.tasks import guess_model_task
+    from ultralytics.utils import LOGGER, colorstr
+
+    from ultralytics_fss.evidence.identity import DataError, model_fingerprint
+
+    try:
+        parsed = [parse_variant(v) for v in variants]
+    except ValueError as e:
+        p.error(str(e))
+    if len({name for name, _ in parsed}) < len(parsed):
+        p.error(f"--variants {' '.join(variants)}: two variants share a name")
+    try:
+        model_fingerprint(train_args["model"])  # a missing model file, before its task is guessed
+    except DataError as e:
+        p.error(str(e))
+    task = guess_model_task(train_args["model"])
+    if task not in {"detect", "obb", "segment", "pose"}:
+        p.error(f"--model {train_args['model']} is a {task} model; FSS trains detect, obb, segment and pose models")
+    baselines = [v for v, (_, fss) in zip(variants, parsed) if (fss or {}).get("fss_assigner") in AXIS_ALIGNED]
+    if task == "obb" and baselines:
+        p.error(f"variants {baselines} assign axis-aligned boxes; --model {train_args['model']} is an obb model")
+    root = Path(project).resolve()
+    try:
+        planned = plan_runs(root, data, variants, seeds, train_args)
+    except DataError as e:
+        p.error(str(e))
+    rows = train_planned(root, data, planned, train_args, jobs=jobs, devices=devices, coco=task == "detect")
+    table = (root / "summary.md").read_text()
+    what = "COCO AP, then Ultralytics mAP50-95" if task == "detect" else f"Ultralytics mAP50-95 of the task ({task})"
+    LOGGER.info(f"\n{colorstr('bold', what)}\n{table}")
+    missing = len(planned) - len(rows)
+    if missing:
+        LOGGER.warning(f"{missing} of {len(planned)} runs did not finish (see {root / 'logs'}); rerun to resume them")
+    LOGGER.info(f"Saved summary.csv, summary.md, compare.png to {colorstr('bold', root)} (this study's copies: "
+                f"{colorstr('bold', root / 'summaries')})")  # fmt: skip
+    return root
 
 
 def run_all(project: str | Path, data: str, variants: list[str], seeds: list[int], train_args: dict,
             jobs: int = 1, devices: list[str] | None = None, coco: bool = True) -> list[dict]:  # fmt: skip
-    """Train every missing (variant, seed) run, seed-major (an interrupted study keeps complete pairs), `jobs` at a
-    time (each in its own process, on its own device when `devices` is given); return all result rows."""
+    """Train every (variant, seed) run not yet done with exactly these arguments, seed-major (an interrupted study
+    keeps complete pairs), `jobs` at a time (each in its own process, on its own device when `devices` is given);
+    write this call's summary (`write_outputs`) and return its result rows.
+
+    A run is reused only when its stored record (`evidence.identity`) equals this call's: a run made with other
+    arguments, data, `fss_*` values or versions stays on disk untouched, and this call trains into a new folder.
+    """
+    project = Path(project).resolve()
+    return train_planned(project, data, plan_runs(project, data, variants, seeds, train_args), train_args, jobs,
+                         devices, coco)  # fmt: skip
+
+
+def train_planned(project: Path, data: str, planned: list[dict], train_args: dict, jobs: int = 1,
+                  devices: list[str] | None = None, coco: bool = True) -> list[dict]:  # fmt: skip
+    """Train the runs of `plan_runs` not yet done (arguments as for `run_all`), write the outputs, return the rows."""
     from ultralytics.utils import LOGGER
 
-    project = Path(project).resolve()
-    parsed = dict(parse_variant(v) for v in variants)  # every name checked before anything trains
-    todo = [(n, s) for s in seeds for n in parsed if not result_file(project, n, s).is_file()]
+    for job in planned:
+        if job["stored"] and job["stored"].get("result"):
+            LOGGER.info(f"{job['name']} seed {job['seed']}: done before with these arguments ({job['run_dir'].name})")
+    todo = [job for job in planned if not (job["stored"] and job["stored"].get("result"))]
     if devices:
         jobs = len(devices)
     if jobs <= 1:
-        for name, seed in todo:
-            run_one(project, data, name, parsed[name], seed, train_args, coco)
+        for job in todo:
+            run_one(job["run_dir"], data, job["name"], job["fss"], job["seed"], train_args, job["record"], coco)
     else:
         free = list(devices or [train_args.get("device", "cpu")] * jobs)
 
         def launch(job):
-            name, seed = job
             device = free.pop()
-            log = project / "logs" / f"{name}-seed{seed}.log"
+            log = project / "logs" / f"{job['run_dir'].name}.log"
             log.parent.mkdir(parents=True, exist_ok=True)
-            spec = json.dumps(dict(project=str(project), data=data, name=name, fss=parsed[name], seed=seed,
-                                   train_args={**train_args, "device": device}, coco=coco))  # fmt: skip
+            spec = json.dumps(dict(run_dir=str(job["run_dir"]), data=data, name=job["name"], fss=job["fss"],
+                                   seed=job["seed"], train_args={**train_args, "device": device},
+                                   record=job["record"], coco=coco))  # fmt: skip
             env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // jobs))}
             with open(log, "w") as f:
                 rc = subprocess.run([sys.executable, "-m", "ultralytics_fss.evidence.compare", spec], stdout=f,
                                     stderr=subprocess.STDOUT, env=env).returncode  # fmt: skip
             free.append(device)
-            LOGGER.info(f"{name} seed {seed}: {'done' if rc == 0 else f'FAILED (exit {rc}), see {log}'}")
+            LOGGER.info(f"{job['name']} seed {job['seed']}: {'done' if rc == 0 else f'FAILED (exit {rc}), see {log}'}")
 
         with ThreadPoolExecutor(jobs) as pool:
             list(pool.map(launch, todo))
-    rows = [json.loads(result_file(project, n, s).read_text()) for s in seeds for n in parsed
-            if result_file(project, n, s).is_file()]  # fmt: skip
-    write_summary(project / "summary.csv", rows)
+    rows = [stored["result"] for job in planned if (stored := read_run(job["run_dir"])) and stored.get("result")]
+    write_outputs(project, rows, [job["record"] for job in planned])
     return rows
 
 
+def study_id(records: list[dict]) -> str:
+    """A short id of a call's set of runs: the same variants, seeds and arguments give the same id."""
+    return hashlib.sha256(json.dumps(records, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def write_outputs(project: Path, rows: list[dict], records: list[dict], coco: bool | None = None) -> Path:
+    """Write this call's `summary.csv`, `summary.md` and `compare.png` into `project/summaries/{study}/` (one folder
+    per set of runs, kept) and as the latest copies at the top of `project`, each file atomically.
+
+    Returns:
+        (Path): The study folder.
+    """
+    study = project / "summaries" / study_id(records)
+    study.mkdir(parents=True, exist_ok=True)
+    coco = any("AP" in r for r in rows) if coco is None else coco
+    table = (summary_table(rows, "AP") + "\n\n" if coco else "") + summary_table(rows, "mAP50-95")
+    table += "\n\n" + runs_table(rows)
+    for folder in (study, project):
+        write_summary(folder / "summary.csv", rows)
+        write_text(folder / "summary.md", table + "\n")
+        if rows:
+            plot_compare(rows, folder / "compare.png")
+    write_json(study / "study.json", records)
+    return study
+
+
 def write_summary(path: Path, rows: list[dict]) -> None:
-    """One CSV row per run: variant, seed, the twelve COCO numbers, mAP50, mAP50-95, epochs, s/epoch and the last
-    epoch's assignment statistics."""
-    keys = ["variant", "seed", *COCO_KEYS, "mAP50", "mAP50-95", "epochs", "s/epoch", *STAT_KEYS]
-    with open(path, "w", newline="") as f:
+    """One CSV row per run: variant, seed, the twelve COCO numbers, mAP50, mAP50-95, epochs, s/epoch, the last
+    epoch's assignment statistics and the run folder; written atomically."""
+    keys = ["variant", "seed", *COCO_KEYS, "mAP50", "mAP50-95", "epochs", "s/epoch", *STAT_KEYS, "folder"]
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(keys)
         for r in rows:
             last = r["epochs"][-1] if r["epochs"] else {}
             values = {**r, "epochs": len(r["epochs"]), **last}
             w.writerow([values.get(k, "") for k in keys])
+    tmp.replace(path)
+
+
+def runs_table(rows: list[dict]) -> str:
+    """Markdown: one line per run with its final metrics, seconds per epoch, positives per GT and folder."""
+    coco = any("AP" in r for r in rows)
+    head = "| variant | seed | mAP50 | mAP50-95 |" + (" COCO AP |" if coco else "") + " s/epoch | pos/GT | run |"
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for r in rows:
+        ap = f" {r['AP']:.3f} |" if coco else ""
+        lines.append(f"| {r['variant']} | {r['seed']} | {r['mAP50']:.3f} | {r['mAP50-95']:.3f} |{ap} "
+                     f"{r['s/epoch']:.1f} | {r['pos/GT']:.2f} | {r.get('folder', '')} |")  # fmt: skip
+    return "\n".join(lines)
 
 
 def paired(values: dict[int, float], base: dict[int, float]) -> tuple[float, float] | None:
@@ -157,6 +354,8 @@ def paired(values: dict[int, float], base: dict[int, float]) -> tuple[float, flo
 def summary_table(rows: list[dict], metric: str = "mAP50-95") -> str:
     """Markdown: per variant each seed's `metric`, mean +- std, and the paired difference to the first variant with
     its 95% interval over seeds (points)."""
+    if not rows:
+        return "(no finished runs)"
     variants = list(dict.fromkeys(r["variant"] for r in rows))
     seeds = sorted({r["seed"] for r in rows})
     by = {v: {r["seed"]: r[metric] for r in rows if r["variant"] == v} for v in variants}
@@ -206,7 +405,9 @@ def plot_compare(rows: list[dict], path: Path) -> None:
         ax2.set_xticks(np.arange(len(keys)) + width * (len(variants) - 1) / 2, keys)
         ax2.set(title="final metrics of best.pt (mean +- std over seeds)")
         ax2.legend()
-        fig.savefig(path, dpi=150)
+        tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")  # atomic: a reader never sees half a PNG
+        fig.savefig(tmp, dpi=150)
+        tmp.replace(path)
         plt.close(fig)
 
     draw()
@@ -214,5 +415,5 @@ def plot_compare(rows: list[dict], path: Path) -> None:
 
 if __name__ == "__main__":  # one run in a subprocess of `run_all` (jobs > 1)
     spec = json.loads(sys.argv[1])
-    run_one(Path(spec["project"]), spec["data"], spec["name"], spec["fss"], spec["seed"], spec["train_args"],
-            spec["coco"])  # fmt: skip
+    run_one(Path(spec["run_dir"]), spec["data"], spec["name"], spec["fss"], spec["seed"], spec["train_args"],
+            spec["record"], spec["coco"])  # fmt: skip

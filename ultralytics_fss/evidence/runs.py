@@ -1,7 +1,7 @@
-"""Paired training runs: stock TAL and FSS with the same data, model, hyperparameters and seed, side by side.
+"""One training run of a comparison (`evidence.compare`), and the demo's fast recipe.
 
-Used by `python -m ultralytics_fss.demo` and `benchmarks/accuracy.py`. Per-epoch assignment statistics are read back
-from each run's results.csv (the `fss/*` columns the statistics callbacks publish), for stock and FSS alike.
+Per-epoch assignment statistics are read back from each run's results.csv (the `fss/*` columns the statistics
+callbacks publish), for stock and FSS alike.
 """
 
 from __future__ import annotations
@@ -35,26 +35,26 @@ def read_results(path: str | Path) -> list[dict[str, float]]:
         return [{k.strip(): float(v) for k, v in row.items() if v.strip()} for row in csv.DictReader(f)]
 
 
-def train_run(name: str, trainer_cls: type, data: Path, project: Path, seed: int, **args: Any) -> dict[str, Any]:
-    """Train one run; return its final metrics and its per-epoch assignment statistics.
+def train_run(run_dir: Path, trainer_cls: type, data: Path, seed: int, **args: Any) -> dict[str, Any]:
+    """Train one run into `run_dir`; return its final metrics and its per-epoch assignment statistics.
 
     Args:
-        name (str): Run name (`stock`, `fss`, or a variant); the run folder is `project/{name}-seed{seed}`.
-        trainer_cls (type): `DetectionTrainer` (its assignment is recorded with `record_tal_stats`) or an FSS trainer.
+        run_dir (Path): The run folder (Ultralytics' `project` / `name`).
+        trainer_cls (type): Ultralytics' trainer of the task (its assignment is recorded with `record_tal_stats`) or
+            an FSS trainer.
         data (Path): data.yaml.
-        project (Path): Output folder.
         seed (int): Training seed (deterministic runs).
         **args (Any): Further training arguments (model, epochs, imgsz, fss_* keys...).
 
     Returns:
-        (dict): run, seed, mAP50, mAP50-95 (final validation of best.pt, of the task's own metric: boxes for
-            detect and obb, masks for segment, keypoints for pose), s/epoch (mean training time per epoch),
-            pos/GT (positives per GT in the last epoch), `epochs` (a list of the `fss/*` statistics of each epoch) and
+        (dict): seed, mAP50, mAP50-95 (final validation of best.pt, of the task's own metric: boxes for detect and
+            obb, masks for segment, keypoints for pose), s/epoch (mean training time per epoch), pos/GT (positives
+            per GT in the last epoch), `epochs` (a list of the `fss/*` statistics of each epoch) and
             `map_per_epoch` (validation mAP50-95 of each epoch).
     """
-    LOGGER.info(f"\n{colorstr('bold', f'=== {name} (seed {seed}) ===')}")
+    LOGGER.info(f"\n{colorstr('bold', f'=== {run_dir.name} (seed {seed}) ===')}")
     overrides = {**dict(deterministic=True, plots=False), **args,  # plots off unless asked for
-                 **dict(data=str(data), project=str(project), name=f"{name}-seed{seed}", exist_ok=True, seed=seed)}
+                 **dict(data=str(data), project=str(run_dir.parent), name=run_dir.name, exist_ok=True, seed=seed)}
     trainer = trainer_cls(overrides=overrides)
     if not issubclass(trainer_cls, FSSTrainer):
         record_tal_stats(trainer)  # positives per GT for stock runs too
@@ -66,39 +66,14 @@ def train_run(name: str, trainer_cls: type, data: Path, project: Path, seed: int
     epochs = [{k[len(PREFIX):]: v for k, v in row.items() if k.startswith(PREFIX)} for row in results]
     metrics, suffix = trainer.metrics, METRIC_SUFFIX[trainer.args.task]  # final validation of best.pt
     return {
-        "run": name,
         "seed": seed,
         "mAP50": metrics[f"metrics/mAP50({suffix})"],
         "mAP50-95": metrics[f"metrics/mAP50-95({suffix})"],
-        "s/epoch": float(np.mean(epoch_times)),
+        "s/epoch": float(np.mean(epoch_times)) if epoch_times else float("nan"),
         "pos/GT": epochs[-1]["pos_per_gt"],
         "epochs": epochs,
         "map_per_epoch": [row.get(f"metrics/mAP50-95({suffix})", float("nan")) for row in results],
     }
-
-
-def train_pair(data: Path, project: Path, seed: int, task: str = "detect", **train_args: Any) -> list[dict[str, Any]]:
-    """Train stock (Ultralytics' trainer of `task`) and FSS with identical arguments and seed; one row per run."""
-    return [train_run(name, cls, data, project, seed, **train_args)
-            for name, cls in (("stock", STOCK_TRAINERS[task]), ("fss", FSSTrainer))]  # fmt: skip
-
-
-def format_table(rows: list[dict[str, Any]]) -> str:
-    """Return a Markdown table of the runs side by side, with the FSS - stock difference per seed."""
-    lines = ["| seed | run | mAP50 | mAP50-95 | s/epoch | pos/GT (last epoch) |", "|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['seed']} | {r['run']} | {r['mAP50']:.3f} | {r['mAP50-95']:.3f} | "
-                     f"{r['s/epoch']:.1f} | {r['pos/GT']:.2f} |")  # fmt: skip
-    by_seed = {}
-    for r in rows:
-        by_seed.setdefault(r["seed"], {})[r["run"]] = r
-    for seed, pair in by_seed.items():
-        if {"stock", "fss"} <= pair.keys():
-            s, f = pair["stock"], pair["fss"]
-            lines.append(f"| {seed} | fss - stock | {f['mAP50'] - s['mAP50']:+.3f} | "
-                         f"{f['mAP50-95'] - s['mAP50-95']:+.3f} | x{f['s/epoch'] / s['s/epoch']:.2f} | "
-                         f"{f['pos/GT'] - s['pos/GT']:+.2f} |")  # fmt: skip
-    return "\n".join(lines)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -46,7 +46,6 @@ from ultralytics_fss.assign.baselines import BASELINES
 from ultralytics_fss.train.cfg import check_fss_args
 from ultralytics_fss.train.stats import AssignmentStats, RecordingAssigner
 
-
 QFL_BETA = 2.0  # GFL's Quality Focal Loss exponent (the paper's beta = 2)
 
 
