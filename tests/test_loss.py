@@ -221,14 +221,16 @@ def test_tal_loss_is_stock_and_records_positives():
     assert out["pos_per_gt"] > 0 and 0 < out["target_mean"] <= 1 and "k_mean" not in out
 
 
-@pytest.mark.parametrize("name", ["maxiou", "atss", "simota", "tal"])
+@pytest.mark.parametrize("name", ["maxiou", "atss", "simota", "tal", "gfl"])
 def test_fss_assigner_selects_the_baselines(name):
-    """`fss_assigner` picks the paper's baselines inside the FSS loss (weights 1, IoU targets), or Ultralytics' own
-    loss for `tal`."""
+    """`fss_assigner` picks the paper's baselines inside the FSS loss (weight 1, the soft target of the loss keys:
+    TAL-scaled by default), or Ultralytics' own loss for `tal`; `gfl` is ATSS with QFL on IoU targets."""
     from ultralytics_fss.assign.baselines import BASELINES
+    from ultralytics_fss.evidence.compare import BUILTIN
     from ultralytics_fss.train.loss import TALDetectionLoss
 
-    model = make_model(fss_assigner=name)
+    keys = BUILTIN["gfl"] if name == "gfl" else {"fss_assigner": name}
+    model = make_model(**keys)
     criterion = build_fss_criterion(model)
     batch = make_batch()
     preds = model(batch["img"])
@@ -240,7 +242,9 @@ def test_fss_assigner_selects_the_baselines(name):
         stock = make_model().init_criterion()
         torch.testing.assert_close(criterion(preds, batch)[0], stock(preds, batch)[0])  # a stock loss, exactly
         return
-    assert type(criterion.assigner) is BASELINES[name] and criterion.stats.summary()["pos_per_gt"] > 0
+    assert type(criterion.assigner) is BASELINES[keys["fss_assigner"]] and criterion.stats.summary()["pos_per_gt"] > 0
+    assert criterion.assigner.soft_target == ("iou" if name == "gfl" else "tal")  # the loss keys' target
+    assert criterion.fss["fss_cls"] == ("qfl" if name == "gfl" else "bce")
 
 
 def test_quality_focal_loss_matches_loop_reference():
