@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from ultralytics_fss.evidence.compare import BUILTIN, paired, parse_variant, run_all, summary_table
+from ultralytics_fss.evidence.compare import BUILTIN, means_table, paired, parse_variant, run_all, summary_table
 
 
 def test_variants_parse_and_bad_ones_are_named():
@@ -35,6 +35,10 @@ def test_paired_difference_and_interval():
     rows = [dict(variant=v, seed=s, AP=vals[s]) for v, vals in (("tal", base), ("fss", other)) for s in vals]
     table = summary_table(rows, "AP")
     assert "| fss | 0.330 | 0.340 | 0.340 | 0.337 +- 0.006 | +2.7 +- 1.4 |" in table
+    for r in rows:
+        r.update({"AP50": 2 * r["AP"], "AP75": r["AP"] / 2, "mAP50": 0.5, "mAP50-95": r["AP"], "pos/GT": 3.0 + r["seed"],
+                  "s/epoch": 1.0})  # fmt: skip
+    assert "| fss | 3 | 0.337 | 0.673 | 0.168 | 0.500 | 0.337 | 4.00 | 1.0 |" in means_table(rows)
 
 
 def summary_rows(path):

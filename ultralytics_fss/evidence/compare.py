@@ -306,7 +306,7 @@ def write_outputs(project: Path, rows: list[dict], records: list[dict], coco: bo
     study.mkdir(parents=True, exist_ok=True)
     coco = any("AP" in r for r in rows) if coco is None else coco
     table = (summary_table(rows, "AP") + "\n\n" if coco else "") + summary_table(rows, "mAP50-95")
-    table += "\n\n" + runs_table(rows)
+    table += "\n\n" + means_table(rows) + "\n\n" + runs_table(rows) if rows else ""
     for folder in (study, project):
         write_summary(folder / "summary.csv", rows)
         write_text(folder / "summary.md", table + "\n")
@@ -340,6 +340,18 @@ def runs_table(rows: list[dict]) -> str:
         ap = f" {r['AP']:.3f} |" if coco else ""
         lines.append(f"| {r['variant']} | {r['seed']} | {r['mAP50']:.3f} | {r['mAP50-95']:.3f} |{ap} "
                      f"{r['s/epoch']:.1f} | {r['pos/GT']:.2f} | {r.get('folder', '')} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def means_table(rows: list[dict]) -> str:
+    """Markdown: per variant the mean over seeds of each final metric (COCO AP, AP50, AP75 for detect; mAP50 and
+    mAP50-95), of positives per GT in the last epoch and of seconds per epoch."""
+    keys = [k for k in ("AP", "AP50", "AP75") if all(k in r for r in rows)] + ["mAP50", "mAP50-95", "pos/GT", "s/epoch"]
+    lines = ["| variant | seeds | " + " | ".join(keys) + " |", "|" + "---|" * (len(keys) + 2)]
+    for v in dict.fromkeys(r["variant"] for r in rows):
+        mine = [r for r in rows if r["variant"] == v]
+        cells = [f"{np.mean([r[k] for r in mine]):.{1 if k == 's/epoch' else 2 if k == 'pos/GT' else 3}f}" for k in keys]
+        lines.append(f"| {v} | {len(mine)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
