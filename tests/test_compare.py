@@ -36,8 +36,8 @@ def test_paired_difference_and_interval():
     table = summary_table(rows, "AP")
     assert "| fss | 0.330 | 0.340 | 0.340 | 0.337 +- 0.006 | +2.7 +- 1.4 |" in table
     for r in rows:
-        r.update({"AP50": 2 * r["AP"], "AP75": r["AP"] / 2, "mAP50": 0.5, "mAP50-95": r["AP"], "pos/GT": 3.0 + r["seed"],
-                  "s/epoch": 1.0})  # fmt: skip
+        r.update({"AP50": 2 * r["AP"], "AP75": r["AP"] / 2, "mAP50": 0.5, "mAP50-95": r["AP"],
+                  "pos/GT": 3.0 + r["seed"], "s/epoch": 1.0})  # fmt: skip
     assert "| fss | 3 | 0.337 | 0.673 | 0.168 | 0.500 | 0.337 | 4.00 | 1.0 |" in means_table(rows)
 
 

@@ -350,7 +350,8 @@ def means_table(rows: list[dict]) -> str:
     lines = ["| variant | seeds | " + " | ".join(keys) + " |", "|" + "---|" * (len(keys) + 2)]
     for v in dict.fromkeys(r["variant"] for r in rows):
         mine = [r for r in rows if r["variant"] == v]
-        cells = [f"{np.mean([r[k] for r in mine]):.{1 if k == 's/epoch' else 2 if k == 'pos/GT' else 3}f}" for k in keys]
+        digits = {"s/epoch": 1, "pos/GT": 2}
+        cells = [f"{np.mean([r[k] for r in mine]):.{digits.get(k, 3)}f}" for k in keys]
         lines.append(f"| {v} | {len(mine)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
