@@ -288,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
         for m in a.merged:
             task = "Task1" if any(m.glob("Task1_*.txt")) else "Task2"
             names = tuple(sorted(f.stem.split("_", 1)[1] for f in m.glob(f"{task}_*.txt")))  # the files' classes
-            sets.append((f"{m} ({task})", m, task, names, read_ground_truth(labels, names)))
+            sets.append((f"{m}", m, task, names, read_ground_truth(labels, names)))
 
         largest = 0.0
         for what, folder, task, names, gt in sets:
