@@ -10,7 +10,7 @@ All detections score 1, so NMS visits tied boxes in input order (``torchvision.o
 counts below depend on that tie rule, not only on the threshold.
 
 Examples:
-    python benchmarks/dota_round_trip.py                  # the README's table (~1 minute on 2 CPUs)
+    python benchmarks/dota_round_trip.py                  # the README's table (under a minute on CPU)
     python benchmarks/dota_round_trip.py --src path/to/DOTA/val --dir runs/round-trip
 """
 
