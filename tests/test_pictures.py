@@ -102,9 +102,10 @@ def test_baseline_assigners_are_drawn_too(trained, tiny_data, tmp_path, assigner
     assert view.assigner == assigner and sum(len(g.fss_pos) for g in view.gts) > 0
     for gt in view.gts:
         assert (gt.fss_weights == 1).all() and gt.best == -1 and (gt.prior == 0).all()
-        if assigner == "simota":  # SimOTA's dynamic k, which conflicts can only lower
-            assert len(gt.fss_pos) <= gt.k
-        else:  # no k: the count drawn is the positives'
+        if assigner != "simota":  # no k: the count drawn is the positives'
             assert len(gt.fss_pos) == gt.k
+    if assigner == "simota":  # every positive was taken by some GT's dynamic k (a contested anchor may go to a GT
+        # that did not take it: the cheapest of all, as in YOLOX), so positives never outnumber the k's together
+        assert sum(len(gt.fss_pos) for gt in view.gts) <= sum(gt.k for gt in view.gts)
     with pytest.raises(ValueError, match="fss_assigner=tal"):
         assignment_view(trained.ema.ema, cv2.imread(str(image_file)), labels, imgsz=64, fss_assigner="tal")
