@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
+import io
 import json
 import math
 import os
@@ -162,9 +163,10 @@ def run_one(run_dir: Path, data: str, name: str, fss: dict | None, seed: int, tr
     return row
 
 
-def plan_runs(project: Path, data: str, variants: list[str], seeds: list[int], train_args: dict):
+def plan_runs(project: Path, data: str, variants: list[str], seeds: list[int], train_args: dict,
+              model_info: dict | None = None):  # fmt: skip
     """Check the data and model, build each (variant, seed) run's record and find its folder, before anything
-    trains or is written.
+    trains or is written. `model_info`: the model's `model_fingerprint`, when the caller has it already.
 
     Returns:
         (list[dict]): One job per run, seed-major: name, fss, seed, record, run_dir, stored (or None).
@@ -178,7 +180,7 @@ def plan_runs(project: Path, data: str, variants: list[str], seeds: list[int], t
     parsed = dict(parse_variant(v) for v in variants)  # every name checked before anything trains
     seeds = list(dict.fromkeys(seeds))
     data_info = {"path": str(Path(data).resolve()) if Path(data).exists() else data, **dataset_fingerprint(data)}
-    model_info = model_fingerprint(train_args["model"])
+    model_info = model_info or model_fingerprint(train_args["model"])  # run_study checked it already
     jobs = []
     for seed in seeds:
         for name, fss in parsed.items():
@@ -212,7 +214,7 @@ def run_study(p: CommandLine, data: str, variants: list[str], seeds: list[int], 
     if len({name for name, _ in parsed}) < len(parsed):
         p.error(f"--variants {' '.join(variants)}: two variants share a name")
     try:
-        model_fingerprint(train_args["model"])  # a missing model file, before its task is guessed
+        model_info = model_fingerprint(train_args["model"])  # a missing model file, before its task is guessed
     except DataError as e:
         p.error(str(e))
     task = guess_model_task(train_args["model"])
@@ -223,7 +225,7 @@ def run_study(p: CommandLine, data: str, variants: list[str], seeds: list[int], 
         p.error(f"variants {baselines} assign axis-aligned boxes; --model {train_args['model']} is an obb model")
     root = Path(project).resolve()
     try:
-        planned = plan_runs(root, data, variants, seeds, train_args)
+        planned = plan_runs(root, data, variants, seeds, train_args, model_info)
     except DataError as e:
         p.error(str(e))
     rows = train_planned(root, data, planned, train_args, jobs=jobs, devices=devices, coco=task == "detect")
@@ -295,7 +297,7 @@ def study_id(records: list[dict]) -> str:
     return hashlib.sha256(json.dumps(records, sort_keys=True).encode()).hexdigest()[:10]
 
 
-def write_outputs(project: Path, rows: list[dict], records: list[dict], coco: bool | None = None) -> Path:
+def write_outputs(project: Path, rows: list[dict], records: list[dict]) -> Path:
     """Write this call's `summary.csv`, `summary.md` and `compare.png` into `project/summaries/{study}/` (one folder
     per set of runs, kept) and as the latest copies at the top of `project`, each file atomically.
 
@@ -304,7 +306,7 @@ def write_outputs(project: Path, rows: list[dict], records: list[dict], coco: bo
     """
     study = project / "summaries" / study_id(records)
     study.mkdir(parents=True, exist_ok=True)
-    coco = any("AP" in r for r in rows) if coco is None else coco
+    coco = any("AP" in r for r in rows)  # detect runs carry the COCO numbers
     table = (summary_table(rows, "AP") + "\n\n" if coco else "") + summary_table(rows, "mAP50-95")
     table += "\n\n" + means_table(rows) + "\n\n" + runs_table(rows) if rows else ""
     for folder in (study, project):
@@ -320,15 +322,14 @@ def write_summary(path: Path, rows: list[dict]) -> None:
     """One CSV row per run: variant, seed, the twelve COCO numbers, mAP50, mAP50-95, epochs, s/epoch, the last
     epoch's assignment statistics and the run folder; written atomically."""
     keys = ["variant", "seed", *COCO_KEYS, "mAP50", "mAP50-95", "epochs", "s/epoch", *STAT_KEYS, "folder"]
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(keys)
-        for r in rows:
-            last = r["epochs"][-1] if r["epochs"] else {}
-            values = {**r, "epochs": len(r["epochs"]), **last}
-            w.writerow([values.get(k, "") for k in keys])
-    tmp.replace(path)
+    buffer = io.StringIO(newline="")
+    w = csv.writer(buffer)
+    w.writerow(keys)
+    for r in rows:
+        last = r["epochs"][-1] if r["epochs"] else {}
+        values = {**r, "epochs": len(r["epochs"]), **last}
+        w.writerow([values.get(k, "") for k in keys])
+    write_text(path, buffer.getvalue())
 
 
 def runs_table(rows: list[dict]) -> str:
