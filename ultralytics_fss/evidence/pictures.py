@@ -48,18 +48,6 @@ def crop_box(gt: GTView, shape: tuple[int, int], margin: float = 1.0) -> tuple[i
     return x1, y1, min(int(x1 + side), shape[1]), min(int(y1 + side), shape[0])
 
 
-def _label(view: AssignmentView, gt: GTView) -> str:
-    return f"GT {gt.index}: {view.names.get(gt.cls, gt.cls)}"
-
-
-def _draw_boxes(ax, view: AssignmentView) -> None:
-    import matplotlib.patches as patches
-
-    for n, gt in enumerate(view.gts):
-        x1, y1, x2, y2 = gt.box
-        ax.add_patch(patches.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, lw=1.5, ec=gt_colour(n)))
-
-
 @plt_settings()
 def plot_assignment(view: AssignmentView, title: str = "", save: str | Path | None = None) -> np.ndarray:
     """Draw `view` (see the module docstring); return the picture as an (H, W, 3) uint8 RGB array.
@@ -70,45 +58,107 @@ def plot_assignment(view: AssignmentView, title: str = "", save: str | Path | No
         save (str | Path, optional): Also write the picture here (PNG).
     """
     import matplotlib.pyplot as plt
+
+    fig, grid = _new_figure(len(view.gts))
+    windows = [crop_box(gt, view.image.shape[:2]) for gt in view.gts]  # one window per GT, margin 1
+    zoom = _union(windows)  # the top row zooms on the drawn GTs
+    top = grid[0, :].subgridspec(1, 2, wspace=0.05)
+    _draw_positives_panel(fig.add_subplot(top[0, 0]), view, zoom, tal=False)
+    _draw_positives_panel(fig.add_subplot(top[0, 1]), view, zoom, tal=True)
+    _add_legend(fig)
+    for row, (gt, window) in enumerate(zip(view.gts, windows), start=1):
+        _draw_map_row(fig, grid, row, view, gt, window)
+    _add_title(fig, view, title)
+    fig.canvas.draw()
+    picture = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()  # (H, W, 3) uint8 RGB
+    if save is not None:
+        fig.savefig(save, dpi=100)
+    plt.close(fig)
+    return picture
+
+
+def _new_figure(n: int):
+    """A figure for `n` GTs and its (1 + n, 3) grid: a tall top row for the two assigners, a row of maps per GT.
+
+    Returns:
+        fig (matplotlib.figure.Figure): 1200 px wide at 100 dpi, its height growing with `n`.
+        grid (matplotlib.gridspec.GridSpec): (1 + n, 3) cells.
+    """
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure(figsize=(12, 6 + 2.6 * n), dpi=100)
+    return fig, fig.add_gridspec(1 + n, 3, height_ratios=[2.4] + [1] * n, hspace=0.35, wspace=0.15)
+
+
+def _union(windows: list[tuple[int, int, int, int]]) -> tuple[int, int, int, int]:
+    """The (x1, y1, x2, y2) box that holds all xyxy `windows` (one or more)."""
+    w = np.array(windows)  # (n, 4)
+    (x1, y1), (x2, y2) = w[:, :2].min(0), w[:, 2:].max(0)
+    return x1, y1, x2, y2
+
+
+def _label(view: AssignmentView, gt: GTView) -> str:
+    """`GT <row>: <class name>`."""
+    return f"GT {gt.index}: {view.names.get(gt.cls, gt.cls)}"
+
+
+def _draw_boxes(ax, view: AssignmentView) -> None:
+    """Outline every drawn GT box on `ax` in its colour."""
+    import matplotlib.patches as patches
+
+    for n, gt in enumerate(view.gts):
+        x1, y1, x2, y2 = gt.box
+        ax.add_patch(patches.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, lw=1.5, ec=gt_colour(n)))
+
+
+def _draw_positives_panel(ax, view: AssignmentView, zoom: tuple[int, int, int, int], tal: bool) -> None:
+    """One panel of the top row: the image zoomed on `zoom` (xyxy), the GT boxes, and for each GT its positives and
+    a label with their count: TAL's (`tal`), else those of `view.assigner` (FSS: sized by weight, star, k)."""
+    x1, y1, x2, y2 = zoom
+    ax.imshow(view.image)
+    ax.set_xlim(x1, x2)
+    ax.set_ylim(y2, y1)
+    _draw_boxes(ax, view)
+    for n, gt in enumerate(view.gts):
+        colour = gt_colour(n)
+        if tal:
+            _scatter_positives(ax, gt.tal_pos, 60, colour)
+            count = f"{len(gt.tal_pos)} pos"
+        else:
+            _scatter_positives(ax, gt.anchors[gt.fss_pos], 60 * gt.fss_weights, colour)
+            if gt.best >= 0:
+                bx, by = gt.anchors[gt.best]
+                ax.scatter([bx], [by], s=140, marker="*", color=colour, edgecolors="black", linewidths=0.6, zorder=4)
+            count = _count(view, gt)
+        _label_box(ax, gt, f"{gt.index}: {count}", colour, view.image.shape[0])
+    ax.set_title("TAL (Ultralytics)" if tal else "FSS" if view.assigner == "fss" else view.assigner, fontsize=12)
+    ax.axis("off")
+
+
+def _scatter_positives(ax, xy: np.ndarray, sizes: float | np.ndarray, colour: np.ndarray) -> None:
+    """Discs with a white rim on the (F, 2) anchor centres `xy`, of area `sizes` (scalar or (F,)) in points^2."""
+    ax.scatter(xy[:, 0], xy[:, 1], s=sizes, color=colour, edgecolors="white", linewidths=0.6, zorder=3)
+
+
+def _count(view: AssignmentView, gt: GTView) -> str:
+    """`<F> pos`, preceded by `k=<k>, ` for the assigners with a dynamic k (FSS, SimOTA)."""
+    count = f"{len(gt.fss_pos)} pos"
+    return f"k={gt.k}, {count}" if view.assigner in {"fss", "simota"} else count
+
+
+def _label_box(ax, gt: GTView, text: str, colour: np.ndarray, height: int) -> None:
+    """Write `text` on a `colour` tag at the GT box's top left corner, or below the box when it touches the top
+    tenth of the `height` px image (no room above)."""
+    x1, y1, _, y2 = gt.box
+    below = y1 < 0.1 * height
+    ax.text(x1, y2 + 2 if below else y1 - 2, text, color="white", fontsize=8, va="top" if below else "bottom",
+            bbox=dict(facecolor=colour, edgecolor="none", pad=1, alpha=0.85))  # fmt: skip
+
+
+def _add_legend(fig) -> None:
+    """The marker legend under the title: positive discs and the potentially optimal sample's star."""
     from matplotlib.lines import Line2D
 
-    n = len(view.gts)
-    fig = plt.figure(figsize=(12, 6 + 2.6 * n), dpi=100)
-    grid = fig.add_gridspec(1 + n, 3, height_ratios=[2.4] + [1] * n, hspace=0.35, wspace=0.15)
-    top = grid[0, :].subgridspec(1, 2, wspace=0.05)
-    shape = view.image.shape[:2]
-    windows = np.array([crop_box(gt, shape, margin=1.0) for gt in view.gts])  # zoom on the drawn GTs
-    zx1, zy1 = windows[:, :2].min(0)
-    zx2, zy2 = windows[:, 2:].max(0)
-    left = "FSS" if view.assigner == "fss" else view.assigner
-    for col, name in enumerate((left, "TAL (Ultralytics)")):
-        ax = fig.add_subplot(top[0, col])
-        ax.imshow(view.image)
-        ax.set_xlim(zx1, zx2)
-        ax.set_ylim(zy2, zy1)
-        _draw_boxes(ax, view)
-        for c, gt in enumerate(view.gts):
-            colour = gt_colour(c)
-            if col == 0:
-                xy, w = gt.anchors[gt.fss_pos], gt.fss_weights
-                ax.scatter(xy[:, 0], xy[:, 1], s=60 * w, color=colour, edgecolors="white", linewidths=0.6, zorder=3)
-                if gt.best >= 0:
-                    bx, by = gt.anchors[gt.best]
-                    ax.scatter([bx], [by], s=140, marker="*", color=colour, edgecolors="black", linewidths=0.6,
-                               zorder=4)  # fmt: skip
-                count = f"{len(gt.fss_pos)} pos"
-                if view.assigner in {"fss", "simota"}:  # the assigners with a dynamic k
-                    count = f"k={gt.k}, {count}"
-            else:
-                ax.scatter(gt.tal_pos[:, 0], gt.tal_pos[:, 1], s=60, color=colour, edgecolors="white", linewidths=0.6,
-                           zorder=3)  # fmt: skip
-                count = f"{len(gt.tal_pos)} pos"
-            x1, y1, _, y2 = gt.box
-            below = y1 < 0.1 * shape[0]  # no room above the box: label it below
-            ax.text(x1, y2 + 2 if below else y1 - 2, f"{gt.index}: {count}", color="white", fontsize=8,
-                    va="top" if below else "bottom", bbox=dict(facecolor=colour, edgecolor="none", pad=1, alpha=0.85))
-        ax.set_title(name, fontsize=12)
-        ax.axis("off")
     legend = [
         Line2D([], [], ls="", marker="o", mfc="gray", mec="white", ms=8, label="positive (FSS: area ~ Eq. 8 weight)"),
         Line2D([], [], ls="", marker="*", mfc="gray", mec="black", ms=12, label="potentially optimal sample (Eq. 2)"),
@@ -116,42 +166,58 @@ def plot_assignment(view: AssignmentView, title: str = "", save: str | Path | No
     fig.legend(handles=legend, loc="upper center", bbox_to_anchor=(0.5, 1 - 0.9 / fig.get_figheight()), ncol=2,
                fontsize=9, frameon=False)  # fmt: skip
 
-    for row, gt in enumerate(view.gts, start=1):
-        x1, y1, x2, y2 = crop_box(gt, shape)
-        colour = gt_colour(row - 1)
-        for col, (key, label) in enumerate(MAPS):
-            no_map = key == "prior" and view.assigner != "fss"
-            if no_map:
-                label = f"(no prior: {view.assigner})"
-            ax = fig.add_subplot(grid[row, col])
-            ax.imshow(view.image[y1:y2, x1:x2].mean(-1), cmap="gray", vmin=0, vmax=255, extent=(x1, x2, y2, y1))
-            if not no_map:
-                values = cell_map(gt, getattr(gt, key), shape)[y1:y2, x1:x2]
-                vmax = max(float(np.nanmax(values)) if np.isfinite(values).any() else 0.0, 1e-3)
-                im = ax.imshow(values, cmap="viridis", vmin=0, vmax=vmax, alpha=0.75, extent=(x1, x2, y2, y1))
-                fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
-            bx1, by1, bx2, by2 = gt.box
-            ax.plot([bx1, bx2, bx2, bx1, bx1], [by1, by1, by2, by2, by1], color=colour, lw=1.5)
-            if gt.best >= 0:
-                ax.scatter(*gt.anchors[gt.best], s=90, marker="*", color=colour, edgecolors="black", linewidths=0.6)
-            if len(gt.fss_pos):
-                ax.scatter(gt.anchors[gt.fss_pos, 0], gt.anchors[gt.fss_pos, 1], s=14, facecolors="none",
-                           edgecolors="white", linewidths=0.8)  # fmt: skip
-            ax.set_xlim(x1, x2)
-            ax.set_ylim(y2, y1)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            ax.set_title(f"{_label(view, gt)}, {label}" if col == 0 else label, fontsize=9)
 
+def _draw_map_row(fig, grid, row: int, view: AssignmentView, gt: GTView, window: tuple[int, int, int, int]) -> None:
+    """Row `row` of `grid`: the GT's class-score, IoU and prior maps (`MAPS`; baselines have no prior) over the
+    greyscale image cropped to `window` (xyxy), each with the GT box, its star and its FSS positives."""
+    x1, y1, x2, y2 = window
+    colour = gt_colour(row - 1)
+    for col, (key, name) in enumerate(MAPS):
+        ax = fig.add_subplot(grid[row, col])
+        mapped = key != "prior" or view.assigner == "fss"  # the baselines have no Eq. (6) prior
+        ax.imshow(view.image[y1:y2, x1:x2].mean(-1), cmap="gray", vmin=0, vmax=255, extent=(x1, x2, y2, y1))
+        if mapped:
+            _overlay_map(fig, ax, cell_map(gt, getattr(gt, key), view.image.shape[:2])[y1:y2, x1:x2], window)
+        _mark_gt(ax, gt, colour)
+        label = name if mapped else f"(no prior: {view.assigner})"
+        _frame(ax, window, f"{_label(view, gt)}, {label}" if col == 0 else label)
+
+
+def _overlay_map(fig, ax, values: np.ndarray, window: tuple[int, int, int, int]) -> None:
+    """Show the (h, w) `values` (NaN: no candidate) over `window` (xyxy) in viridis from 0 to their maximum (at
+    least 1e-3), with a colour bar."""
+    x1, y1, x2, y2 = window
+    vmax = max(float(np.nanmax(values)) if np.isfinite(values).any() else 0.0, 1e-3)
+    im = ax.imshow(values, cmap="viridis", vmin=0, vmax=vmax, alpha=0.75, extent=(x1, x2, y2, y1))
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
+
+
+def _mark_gt(ax, gt: GTView, colour: np.ndarray) -> None:
+    """The GT box outline, its potentially optimal sample's star, and white rings on its FSS positives."""
+    bx1, by1, bx2, by2 = gt.box
+    ax.plot([bx1, bx2, bx2, bx1, bx1], [by1, by1, by2, by2, by1], color=colour, lw=1.5)
+    if gt.best >= 0:
+        ax.scatter(*gt.anchors[gt.best], s=90, marker="*", color=colour, edgecolors="black", linewidths=0.6)
+    if len(gt.fss_pos):
+        ax.scatter(gt.anchors[gt.fss_pos, 0], gt.anchors[gt.fss_pos, 1], s=14, facecolors="none",
+                   edgecolors="white", linewidths=0.8)  # fmt: skip
+
+
+def _frame(ax, window: tuple[int, int, int, int], title: str) -> None:
+    """Show exactly `window` (xyxy, y down), no ticks, a small `title`."""
+    x1, y1, x2, y2 = window
+    ax.set_xlim(x1, x2)
+    ax.set_ylim(y2, y1)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title, fontsize=9)
+
+
+def _add_title(fig, view: AssignmentView, title: str) -> None:
+    """`title`, how many GTs are drawn, and the `fss_*` values the assigner ran with (six per line)."""
     shown = [f"{k[4:]}={v}" for k, v in view.fss.items() if k not in {"fss_o2o", "fss_plot_assign", "fss_coco"}]
     fss = ", ".join(shown[:6]) + "\n" + ", ".join(shown[6:])
     fig.suptitle(f"{title}; {len(view.gts)} of {view.num_gts} GTs\nfss: {fss}", fontsize=10)
-    fig.canvas.draw()
-    picture = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
-    if save is not None:
-        fig.savefig(save, dpi=100)
-    plt.close(fig)
-    return picture
 
 
 def read_labels(source: Path, labels: str | Path | None = None) -> np.ndarray:
