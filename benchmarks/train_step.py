@@ -42,6 +42,7 @@ from ultralytics.utils.torch_utils import init_seeds  # noqa: E402
 
 from ultralytics_fss import FSS_DEFAULTS, build_fss_criterion  # noqa: E402
 from ultralytics_fss.synthetic import make_dataset  # noqa: E402
+from ultralytics_fss.train.seam import main_branch  # noqa: E402
 
 TARGET = 1.0  # max FSS overhead, percent (issue 8; the paper reports +2.1 to +3.1%)
 BOOTSTRAP = 2000  # resamples for the 95% interval of the overhead
@@ -87,7 +88,7 @@ class Runner:
         self.model.names = trainer.data["names"]
         criterion = build_fss_criterion(self.model) if fss else self.model.init_criterion()
         self.model.criterion = criterion
-        assigner = getattr(criterion, "one2many", criterion).assigner  # E2ELoss: the one-to-many branch's
+        assigner = main_branch(criterion).assigner  # E2ELoss: the one-to-many branch's
         method = "assign" if fss else "forward"  # what each loss calls
         self.assign = Timed(getattr(assigner, method), device)
         setattr(assigner, method, self.assign)

@@ -16,13 +16,14 @@ from ultralytics.nn.tasks import (
     YOLOEModel,
 )
 from ultralytics.utils import DEFAULT_CFG_DICT
-from ultralytics.utils.loss import E2ELoss, v8DetectionLoss
+from ultralytics.utils.loss import v8DetectionLoss
 from ultralytics.utils.metrics import bbox_iou
 from ultralytics.utils.tal import make_anchors
 
 from conftest import FAMILIES
 from ultralytics_fss import FSS_DEFAULTS, FSSDetectionLoss, build_fss_criterion
 from ultralytics_fss.train import TALDetectionLoss
+from ultralytics_fss.train.seam import main_branch
 from ultralytics_fss.train.stats import AssignmentStats
 
 
@@ -55,7 +56,7 @@ def test_every_detection_family_trains_one_step(cfg):
     grads = [p.grad for p in model.parameters() if p.grad is not None]
     assert grads and any(g.abs().sum() > 0 for g in grads)
     assert set(items) >= {"box_loss", "cls_loss"} and all(torch.isfinite(v) for v in items.values())
-    main = criterion.one2many if isinstance(criterion, E2ELoss) else criterion
+    main = main_branch(criterion)
     assert isinstance(main, FSSDetectionLoss) and main.use_fss
 
 
@@ -176,36 +177,6 @@ def test_assignment_stats_by_hand():
     assert stats.summary()["pos_per_gt"] == 0
     stats.update(fg, gt_idx, mask_gt[:, :0], k=k[:, :0], weights=weights)  # a batch without any GT (M = 0)
     assert stats.summary()["no_pos_share"] == 0
-
-
-class Capture:
-    """Stand-in for an assigner call: records the tensors it is handed, then calls the real one."""
-
-    def __init__(self, call):
-        self.call, self.inputs = call, None
-
-    def __call__(self, *args, **kwargs):
-        self.inputs = [a.clone() for a in args]
-        return self.call(*args, **kwargs)
-
-
-def test_assigner_inputs_match_stock():
-    """The copied prelude (`FSSDetectionLoss.inputs`) still matches Ultralytics: on the same batch, FSS hands its
-    assigner exactly the tensors the stock loss hands `TaskAlignedAssigner`."""
-    model = make_model()
-    batch = make_batch()
-    preds = model(batch["img"])
-    stock = v8DetectionLoss(model)
-    stock.assigner = Capture(stock.assigner)
-    stock(preds, batch)
-    fss = build_fss_criterion(model)
-    fss.assigner.assign = Capture(fss.assigner.assign)
-    fss(preds, batch)
-    names = ["pd_scores", "pd_bboxes", "anc_points", "gt_labels", "gt_bboxes", "mask_gt"]
-    assert len(stock.assigner.inputs) == len(fss.assigner.assign.inputs) == len(names)
-    for name, want, got in zip(names, stock.assigner.inputs, fss.assigner.assign.inputs):
-        assert want.dtype == got.dtype and torch.equal(want, got), name
-    assert stock.assigner.inputs[5].sum() == 8  # the 5 + 0 + 3 GTs of the batch
 
 
 def test_tal_loss_is_stock_and_records_positives():

@@ -16,11 +16,12 @@ from ultralytics.utils.torch_utils import get_flops
 
 from conftest import FAMILIES, StopAfterFirstEpoch, read_csv, stop_after_first_epoch
 from ultralytics_fss import FSSDetectionLoss, FSSTrainer
+from ultralytics_fss.train.seam import branches
 
 
 def fss_losses(criterion) -> list:
     """The FSS loss objects of a criterion (both branches for end-to-end heads)."""
-    losses = [criterion.one2many, criterion.one2one] if isinstance(criterion, E2ELoss) else [criterion]
+    losses = branches(criterion)
     assert all(isinstance(x, FSSDetectionLoss) for x in losses), type(criterion)
     return losses
 
@@ -116,15 +117,16 @@ def test_checkpoint_loads_without_ultralytics_fss(train_args, tiny_data):
         images = sorted(__import__("pathlib").Path({str(tiny_data.parent)!r}).glob("images/val/*.png"))
         model.predict(images[0], imgsz=64, verbose=False)
         metrics = model.val(data={str(tiny_data)!r}, imgsz=64, batch=4, plots=False, device="cpu")
-        print("RESULT", params, flops, metrics.box.map50 >= 0)
+        print("RESULT", params, flops, int(metrics.nt_per_class.sum()), 0 <= metrics.box.map50 <= 1)
     """)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    params, flops, ok = proc.stdout.split("RESULT")[-1].split()
+    params, flops, instances, ok = proc.stdout.split("RESULT")[-1].split()
     stock = DetectionModel("yolo11n.yaml", nc=3, verbose=False)
     assert int(params) == sum(p.numel() for p in stock.parameters())
     assert float(flops) == pytest.approx(get_flops(stock, 64))
-    assert ok == "True"
+    labels = (tiny_data.parent / "labels" / "val").glob("*.txt")
+    assert ok == "True" and int(instances) == sum(len(f.read_text().split()) // 5 for f in labels) > 0  # every GT seen
 
 
 def test_stock_trainer_unaffected(train_args):

@@ -10,8 +10,9 @@ any trainer runs, and it has no way to hand a trainer class to `Model.train`. Th
 - otherwise (train mode only): the trainer class is imported, the `fss_*` keys are validated, and the run is
   `YOLO(model, task=task).train(trainer=cls, **overrides)`, the call Ultralytics' entrypoint itself ends with.
 
-Only Ultralytics' small argument loop is repeated here (tasks, modes, bare booleans, `key=value`, `cfg=`), because
-its entrypoint offers no seam between parsing and the key check; data defaults, resume and DDP stay Ultralytics'.
+Ultralytics' entrypoint offers no seam between parsing and the key check, so its argument loop and its train-mode
+defaults are mirrored in `ultralytics_fss.train.seam` (`parse_yolo_args`, `yolo_train`), with the other copies of
+Ultralytics code; resume and DDP stay Ultralytics'.
 `python -m ultralytics_fss.cli ...` does the same without the hook.
 
 Examples:
@@ -26,14 +27,13 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from ultralytics.cfg import MODES, TASK2MODEL, TASKS, merge_equals_args, parse_key_value_pair
-from ultralytics.utils import DEFAULT_CFG, DEFAULT_CFG_DICT, LOGGER, YAML, colorstr
+from ultralytics.utils import DEFAULT_CFG, LOGGER, YAML, colorstr
 
 from ultralytics_fss.train.cfg import MOVED_TRAINERS, TRAINER_KEY, check_fss_args, trainer_path
+from ultralytics_fss.train.seam import parse_yolo_args, resumed_train_args, yolo_train
 
 RECIPES = Path(__file__).parent / "recipes"  # fss.yaml and the paper's recipes, usable by name: cfg=fss.yaml
 FSS_TRAINER = "ultralytics_fss.FSSTrainer"
-BARE_FLAGS = {"half", "int8", "end2end", "nms"}  # bare boolean flags Ultralytics' entrypoint accepts
 
 
 class CLIError(Exception):
@@ -78,31 +78,10 @@ def parse_args(args: list[str]) -> dict[str, Any] | None:
         (dict | None): Overrides, with `task` and `mode` when given; None for anything this module leaves to
             Ultralytics (special commands such as `help`, unknown words, malformed pairs), so its own message shows.
     """
-    overrides, cfg_file = {}, None
-    try:
-        merged = merge_equals_args(args)
-    except SyntaxError:
+    parsed = parse_yolo_args(args)
+    if parsed is None:
         return None
-    for a in merged:
-        a = a[2:] if a.startswith("--") else a
-        a = a[:-1] if a.endswith(",") else a
-        if "=" in a:
-            try:
-                k, v = parse_key_value_pair(a)
-            except (NameError, SyntaxError, ValueError, AssertionError):
-                return None
-            if k == "cfg" and v is not None:
-                cfg_file = v
-            else:
-                overrides[k] = v
-        elif a in TASKS:
-            overrides["task"] = a
-        elif a in MODES:
-            overrides["mode"] = a
-        elif (a in DEFAULT_CFG_DICT and isinstance(DEFAULT_CFG_DICT[a], bool)) or a in BARE_FLAGS:
-            overrides[a] = True
-        else:
-            return None
+    overrides, cfg_file = parsed
     if cfg_file is not None:
         loaded = YAML.load(resolve_cfg(cfg_file)) or {}
         overrides = {**{k: v for k, v in loaded.items() if k != "cfg"}, **overrides}
@@ -115,17 +94,7 @@ def checkpoint_trainer(overrides: dict[str, Any]) -> str | None:
     `yolo train resume model=last.pt` and `yolo train resume=last.pt` both resume; a checkpoint written by a stock
     trainer records none, and then Ultralytics resumes it unchanged.
     """
-    resume = overrides.get("resume")
-    ckpt = resume if isinstance(resume, (str, Path)) else overrides.get("model") if resume is True else None
-    if not ckpt or not str(ckpt).endswith(".pt") or not Path(ckpt).is_file():
-        return None
-    from ultralytics.nn.tasks import torch_safe_load
-
-    try:
-        train_args = torch_safe_load(str(ckpt))[0].get("train_args") or {}
-    except Exception:  # not a readable checkpoint: Ultralytics reports it
-        return None
-    return train_args.get(TRAINER_KEY)
+    return resumed_train_args(overrides).get(TRAINER_KEY)
 
 
 def import_trainer(path: Any, source: str = "trainer") -> type:
@@ -190,19 +159,9 @@ def plan(overrides: dict[str, Any]) -> tuple[type, dict[str, Any]] | None:
 
 
 def train(cls: type, overrides: dict[str, Any]) -> None:
-    """Run `YOLO(model, task=task).train(trainer=cls, **overrides)` as Ultralytics' entrypoint would for `train`."""
-    from ultralytics import YOLO
-
-    overrides = {k: v for k, v in overrides.items() if k != "mode"}
-    task = overrides.pop("task", None)
-    resume = overrides.get("resume")
-    model = overrides.pop("model", None) or (str(resume) if isinstance(resume, (str, Path)) else None)
-    model = model or (TASK2MODEL[task] if task in TASK2MODEL else DEFAULT_CFG.model)
-    if model is None:
-        model = "yolo26n.pt"
-        LOGGER.warning(f"'model' argument is missing. Using default 'model={model}'.")
+    """Run the train command as Ultralytics' entrypoint would, with `trainer=cls` (`seam.yolo_train`)."""
     LOGGER.info(f"{colorstr('ultralytics_fss:')} training with trainer={trainer_path(cls)}")
-    YOLO(model, task=task).train(trainer=cls, **overrides)
+    yolo_train(overrides, trainer=cls)
 
 
 def entrypoint(debug: str = "") -> None:

@@ -23,6 +23,7 @@ from ultralytics.utils.tal import TaskAlignedAssigner
 
 from ultralytics_fss.train.cfg import check_fss_args
 from ultralytics_fss.train.loss import build_fss_criterion
+from ultralytics_fss.train.seam import args_dict, main_branch
 
 
 @dataclass
@@ -228,7 +229,7 @@ def _fss_settings(model: DetectionModel, fss: dict[str, Any]) -> tuple[dict[str,
     Raises:
         ValueError: If `fss_assigner=tal` (TAL is the one drawn beside it anyway).
     """
-    args = model.args if isinstance(model.args, dict) else vars(model.args)
+    args = args_dict(model.args)
     values = check_fss_args({**{k: v for k, v in args.items() if k.startswith("fss_")}, **fss})
     if values["fss_assigner"] == "tal":
         raise ValueError("fss_assigner=tal: TAL is drawn beside the assigner anyway; pick fss, maxiou, atss or simota")
@@ -252,7 +253,7 @@ def _criteria(model: DetectionModel) -> tuple[Any, TaskAlignedAssigner]:
     """The FSS criterion the model trains with (its one-to-many branch for end-to-end heads), and the
     `TaskAlignedAssigner` the stock loss would assign with; both read `model.args`."""
     crit = build_fss_criterion(model)
-    return getattr(crit, "one2many", crit), v8DetectionLoss(model).assigner
+    return main_branch(crit), v8DetectionLoss(model).assigner
 
 
 def _predict(model: DetectionModel, rgb: np.ndarray) -> dict[str, Any]:

@@ -13,10 +13,13 @@ t_i = s_i / max s * max IoU over the GT's positives (`fss_target=tal`), v_i = w_
 D = sum_pos w_i * t_i (`fss_norm=target`); this measured best under Ultralytics' default recipe (README "Accuracy").
 Ultralytics' gains and `class_weights` apply unchanged.
 
-The same weighting applies to every dense task: `FSSOBBLoss` (oriented boxes: probiou box term, DFL and angle term
-weighted like the box term), `FSSSegmentationLoss`/`FSSSegmentLoss26` and `FSSPoseLoss`/`FSSPoseLoss26` (Ultralytics'
-mask and keypoint terms, unchanged, on FSS's positives). `TAL*Loss` are Ultralytics' own losses with their positives
-recorded, for comparison runs. Every loss owns its `AssignmentStats` (`ultralytics_fss.train.stats`).
+Every task loss is built one way: `class FSS<Task>Loss(FSSLoss, <Ultralytics' loss>)`. `FSSLoss.__init__` lets the
+stock loss construct itself whole, then `install_fss` puts FSS on it (the `fss_*` values, the assigner, the
+statistics). Eq. (9) is `FSSLoss.eq9`, written once: detection, segmentation and pose return it from
+`get_assigned_targets_and_loss` (the step every stock task loss calls before its mask or keypoint terms), oriented
+boxes add their angle term in `rotated_loss` (probiou box term, DFL and angle weighted like the box term).
+`TAL*Loss` are Ultralytics' own losses with their positives recorded (`install_recording`), for comparison runs.
+Everything these classes borrow from Ultralytics' internals is in `ultralytics_fss.train.seam`.
 """
 
 from __future__ import annotations
@@ -25,28 +28,19 @@ import functools
 from typing import Any, NamedTuple
 
 import torch
-from ultralytics.nn.modules.head import Detect, Pose26, Segment26, v10Detect
-from ultralytics.nn.tasks import DetectionModel, OBBModel, PoseModel, SegmentationModel, guess_model_task
 from ultralytics.utils import LOGGER
-from ultralytics.utils.loss import (
-    E2ELoss,
-    KeypointLoss,
-    PoseLoss26,
-    SegmentLoss26,
-    v8DetectionLoss,
-    v8OBBLoss,
-    v8PoseLoss,
-    v8SegmentationLoss,
-)
-from ultralytics.utils.ops import xyxy2xywh
-from ultralytics.utils.tal import make_anchors
+from ultralytics.utils.loss import PoseLoss26, SegmentLoss26, v8DetectionLoss, v8OBBLoss, v8PoseLoss, v8SegmentationLoss
 
 from ultralytics_fss.assign import FSSAssigner, RotatedFSSAssigner
 from ultralytics_fss.assign.baselines import BASELINES
+from ultralytics_fss.train import seam
 from ultralytics_fss.train.cfg import check_fss_args
+from ultralytics_fss.train.seam import LossInputs, stock_loss_class
 from ultralytics_fss.train.stats import AssignmentStats, RecordingAssigner
 
 QFL_BETA = 2.0  # GFL's Quality Focal Loss exponent (the paper's beta = 2)
+GAINS = ("box", "cls", "dfl", "angle")  # Ultralytics' gain of each loss slot, in its order
+TASK_OVERLAP_LOSSES = (SegmentLoss26, PoseLoss26)  # stock losses whose assigners score masks / OKS
 
 
 @functools.lru_cache(maxsize=None)
@@ -55,123 +49,138 @@ def _warn_box_overlap(loss_name: str) -> None:
     LOGGER.warning(f"fss_overlap=task applies to YOLO26 segment and pose models; {loss_name} scores box IoU in Eq. (3)")
 
 
-class LossInputs(NamedTuple):
-    """What Ultralytics' detection loss derives from a batch before it assigns (see `FSSDetectionLoss.inputs`).
+def fss_assigner(loss: v8DetectionLoss, fss: dict[str, Any], one2one: bool):
+    """The assigner FSS installs on `loss`: FSS (rotated for oriented boxes, k = 1 on one-to-one branches) or the
+    paper baseline `fss_assigner` names.
+
+    Raises:
+        ValueError: For a baseline on oriented boxes (the baselines assign axis-aligned boxes).
+    """
+    rotated = isinstance(loss, v8OBBLoss)
+    if fss["fss_assigner"] in BASELINES and not one2one:  # the paper's baselines
+        if rotated:
+            raise ValueError(f"fss_assigner={fss['fss_assigner']} assigns axis-aligned boxes (detect, segment, "
+                             f"pose); use fss_assigner=fss or tal for oriented boxes")  # fmt: skip
+        return BASELINES[fss["fss_assigner"]](
+            num_classes=loss.nc,
+            alpha=fss["fss_alpha"],
+            beta=fss["fss_beta"],
+            stride=loss.stride.tolist(),
+            soft_target=fss["fss_target"],  # TAL-scaled targets score the baseline's positives by FSS's s
+        )
+    return (RotatedFSSAssigner if rotated else FSSAssigner)(
+        num_classes=loss.nc,
+        alpha=fss["fss_alpha"],
+        beta=fss["fss_beta"],
+        u=fss["fss_u"],
+        q=fss["fss_q"],
+        stride=loss.stride.tolist(),
+        prior=fss["fss_prior"],
+        fixed_k=1 if one2one else None,
+        rescue=fss["fss_rescue"],
+        radius=fss["fss_radius"],
+        soft_target=fss["fss_target"],
+    )
+
+
+def install_fss(loss: v8DetectionLoss, one2one: bool = False) -> None:
+    """Put FSS on a stock Ultralytics loss that has finished its own construction.
+
+    Sets `fss` (checked `fss_*` values from the model's args), `stats`, `use_fss` (False on a one-to-one branch with
+    `fss_o2o=tal`), keeps the stock assigner as `stock_assigner` (its task overlap; the branch Ultralytics assigns)
+    and installs `fss_assigner`'s; pose losses get the keypoint loss that `fss_task_weights` can weight.
+
+    Args:
+        loss (v8DetectionLoss): A detect, OBB, segment or pose loss of Ultralytics, or a subclass.
+        one2one (bool): The one-to-one branch of an end-to-end head (`E2ELoss` builds it with `tal_topk2=1`).
+    """
+    loss.fss = check_fss_args(seam.args_dict(loss.hyp))
+    loss.stats = AssignmentStats()  # updated every batch; the callbacks reset and publish it per epoch
+    loss.one2one = one2one
+    loss.use_fss = not (one2one and loss.fss["fss_o2o"] == "tal")
+    loss.stock_assigner = loss.assigner  # Ultralytics' (its pair_overlaps scores masks / OKS for YOLO26 tasks)
+    loss.task_weights = None  # Eq. (8) weights of the batch in hand, for the mask / keypoint terms (fss_task_weights)
+    if loss.use_fss:
+        loss.assigner = fss_assigner(loss, loss.fss, one2one)
+    if isinstance(loss, v8PoseLoss):
+        loss.keypoint_loss = seam.WeightedKeypointLoss(loss.keypoint_loss.sigmas)
+    if loss.fss["fss_overlap"] == "task" and not isinstance(loss, TASK_OVERLAP_LOSSES):
+        _warn_box_overlap(type(loss).__name__)
+
+
+def install_recording(loss: v8DetectionLoss) -> None:
+    """Record a stock Ultralytics loss's own assignment in `loss.stats` (its positives per GT, soft targets)."""
+    loss.stats = AssignmentStats()
+    loss.assigner = RecordingAssigner(loss.assigner, loss.stats)
+
+
+class Eq9(NamedTuple):
+    """FSS's loss terms of one batch (`FSSLoss.eq9`), before Ultralytics' gains.
 
     Attributes:
-        pred_distri (torch.Tensor): (b, N, 4 * reg_max) box distribution logits.
-        pred_scores (torch.Tensor): (b, N, C) class logits.
-        pred_bboxes (torch.Tensor): (b, N, 4) decoded boxes, xyxy grid units.
-        anchor_points (torch.Tensor): (N, 2) anchor centres, grid units.
-        stride_tensor (torch.Tensor): (N, 1) stride of each anchor.
-        imgsz (torch.Tensor): (2,) image height and width, pixels.
-        gt_labels (torch.Tensor): (b, M, 1) GT classes.
-        gt_bboxes (torch.Tensor): (b, M, 4) GT boxes, xyxy pixels.
-        mask_gt (torch.Tensor): (b, M, 1) 1 for real GTs.
-        pred_angle (torch.Tensor, optional): (b, N, 1) predicted angles, radians (oriented boxes only; then
-            `pred_bboxes` and `gt_bboxes` are xywhr, grid units and pixels).
+        result (FSSAssignResult): The assignment.
+        box (torch.Tensor): () box term; `cls` and `dfl` likewise (`dfl` is L1 for heads without DFL).
+        target_bboxes (torch.Tensor): (b, N, 4 or 5) assigned boxes, grid units (angles as they are).
+        box_weights (torch.Tensor): (b, N) v_i of the box, DFL and angle terms.
+        norm (torch.Tensor): () D.
     """
 
-    pred_distri: torch.Tensor
-    pred_scores: torch.Tensor
-    pred_bboxes: torch.Tensor
-    anchor_points: torch.Tensor
-    stride_tensor: torch.Tensor
-    imgsz: torch.Tensor
-    gt_labels: torch.Tensor
-    gt_bboxes: torch.Tensor
-    mask_gt: torch.Tensor
-    pred_angle: torch.Tensor | None = None
+    result: Any
+    box: torch.Tensor
+    cls: torch.Tensor
+    dfl: torch.Tensor
+    target_bboxes: torch.Tensor
+    box_weights: torch.Tensor
+    norm: torch.Tensor
 
 
-class FSSDetectionLoss(v8DetectionLoss):
-    """Ultralytics' detection loss with `FSSAssigner` and the Eq. (9) weighting.
+class FSSLoss:
+    """FSS on an Ultralytics dense-task loss: mixed in first, the stock loss second (`FSSDetectionLoss`, ...).
 
-    Reads `fss_*` hyperparameters from `model.args`. Accepts `tal_topk`/`tal_topk2` because Ultralytics' `E2ELoss`
-    passes them: `tal_topk2 == 1` marks the one-to-one branch of end-to-end heads, which uses FSS with k = 1
-    (`fss_o2o=fss`) or Ultralytics' own one-to-one assignment (`fss_o2o=tal`).
-
-    Segmentation and pose losses put this class first in their bases (`FSSSegmentationLoss`, `FSSPoseLoss`, ...):
-    Ultralytics' mask and keypoint terms read the positives from `get_assigned_targets_and_loss`, so overriding it
-    is all they need. Oriented boxes override `inputs` and `loss` (`FSSOBBLoss`).
+    The stock class keeps everything FSS does not change: its construction, its `loss` (mask, keypoint and RLE
+    terms on the positives `get_assigned_targets_and_loss` returns), its box loss and decoding. FSS overrides the
+    assignment and Eq. (9) (`get_assigned_targets_and_loss`, `eq9`; `rotated_loss` for oriented boxes, whose stock
+    loss does not go through that step), and weights the mask and keypoint terms with `fss_task_weights`.
+    Accepts `tal_topk`/`tal_topk2` because Ultralytics' `E2ELoss` passes them: `tal_topk2 == 1` marks the one-to-one
+    branch of end-to-end heads, which uses FSS with k = 1 (`fss_o2o=fss`) or Ultralytics' own assignment.
     """
 
-    assigner_class: type = FSSAssigner  # the rotated loss uses RotatedFSSAssigner
-    auto_task_overlap: bool = False  # fss_overlap=auto takes the task's overlap (True for YOLO26 pose: measured)
-
-    def __init__(self, model: DetectionModel, tal_topk: int = 10, tal_topk2: int | None = None):
-        """Build the stock loss, then swap in the FSS assigner."""
+    def __init__(self, model, tal_topk: int = 10, tal_topk2: int | None = None):
+        """Build the stock loss whole, then install FSS on it (`install_fss`)."""
         super().__init__(model, tal_topk, tal_topk2)
-        args = self.hyp if isinstance(self.hyp, dict) else vars(self.hyp)
-        self.fss = check_fss_args(args)
-        self.stats = AssignmentStats()  # updated every batch; the callbacks reset and publish it per epoch
-        self.one2one = tal_topk2 == 1
-        self.use_fss = not (self.one2one and self.fss["fss_o2o"] == "tal")
-        self.stock_assigner = self.assigner  # Ultralytics' (its pair_overlaps scores masks / OKS for YOLO26 tasks)
-        if self.use_fss:
-            self.assigner = self.fss_assigner()
-        if self.fss["fss_overlap"] == "task" and type(self).task_overlap is FSSDetectionLoss.task_overlap:
-            _warn_box_overlap(type(self).__name__)
-
-    def fss_assigner(self):
-        """The assigner of this branch: FSS (`assigner_class`, k = 1 on one-to-one branches) or a paper baseline."""
-        if self.fss["fss_assigner"] in BASELINES and not self.one2one:  # the paper's baselines
-            if self.assigner_class is not FSSAssigner:
-                raise ValueError(f"fss_assigner={self.fss['fss_assigner']} assigns axis-aligned boxes (detect, "
-                                 f"segment, pose); use fss_assigner=fss or tal for oriented boxes")  # fmt: skip
-            return BASELINES[self.fss["fss_assigner"]](
-                num_classes=self.nc,
-                alpha=self.fss["fss_alpha"],
-                beta=self.fss["fss_beta"],
-                stride=self.stride.tolist(),
-                soft_target=self.fss["fss_target"],  # TAL-scaled targets score the baseline's positives by FSS's s
-            )
-        return self.assigner_class(
-            num_classes=self.nc,
-            alpha=self.fss["fss_alpha"],
-            beta=self.fss["fss_beta"],
-            u=self.fss["fss_u"],
-            q=self.fss["fss_q"],
-            stride=self.stride.tolist(),
-            prior=self.fss["fss_prior"],
-            fixed_k=1 if self.one2one else None,
-            rescue=self.fss["fss_rescue"],
-            radius=self.fss["fss_radius"],
-            soft_target=self.fss["fss_target"],
-        )
+        install_fss(self, one2one=tal_topk2 == 1)
 
     def inputs(self, preds: dict[str, torch.Tensor], batch: dict[str, Any]) -> LossInputs:
-        """Decode predictions and pad targets exactly as the stock loss does before it calls its assigner.
+        """Decoded predictions and padded targets, as the stock loss hands its assigner (`seam`)."""
+        return (seam.obb_inputs if isinstance(self, v8OBBLoss) else seam.detect_inputs)(self, preds, batch)
 
-        Copied from Ultralytics 8.4.190 `v8DetectionLoss.get_assigned_targets_and_loss` (ultralytics/utils/loss.py,
-        lines 433-450); `tests/test_loss.py::test_assigner_inputs_match_stock` fails if the stock method starts
-        handing its assigner anything else.
-        """
-        pred_distri = preds["boxes"].permute(0, 2, 1).contiguous()  # (b, N, 4 * reg_max)
-        pred_scores = preds["scores"].permute(0, 2, 1).contiguous()  # (b, N, C) logits
-        anchor_points, stride_tensor = make_anchors(preds["feats"], self.stride, 0.5)  # (N, 2), (N, 1)
-        dtype, batch_size = pred_scores.dtype, pred_scores.shape[0]
-        imgsz = torch.tensor(preds["feats"][0].shape[2:], device=self.device, dtype=dtype) * self.stride[0]
-        targets = torch.cat((batch["batch_idx"].view(-1, 1), batch["cls"].view(-1, 1), batch["bboxes"]), 1)
-        targets = self.preprocess(targets.to(self.device), batch_size, scale_tensor=imgsz[[1, 0, 1, 0]])
-        gt_labels, gt_bboxes = targets.split((1, 4), 2)  # (b, M, 1), (b, M, 4) xyxy pixels
-        mask_gt = gt_bboxes.sum(2, keepdim=True).gt_(0.0)  # (b, M, 1)
-        pred_bboxes = self.bbox_decode(anchor_points, pred_distri)  # (b, N, 4) xyxy, grid units
-        return LossInputs(pred_distri, pred_scores, pred_bboxes, anchor_points, stride_tensor, imgsz, gt_labels,
-                          gt_bboxes, mask_gt)  # fmt: skip
-
-    def task_overlap(self, x: LossInputs, **extra: torch.Tensor):
-        """The overlap of Eq. (3) other than box IoU (`fss_overlap=task`), as a function of the candidate pairs'
-        indices; None: box IoU. Overridden by the YOLO26 segment and pose losses, whose stock assigners score masks
-        and keypoints; `extra` holds what those losses hand their assigner."""
-        return None
-
-    def wants_task_overlap(self, extra: dict) -> bool:
-        """Whether Eq. (3) takes the task's overlap: `fss_overlap=task` (or `auto` where `auto_task_overlap`), FSS
-        (not a baseline) and the stock loss handed its assigner the inputs of that overlap."""
+    @property
+    def uses_task_overlap(self) -> bool:
+        """Whether Eq. (3) scores Ultralytics' task overlap instead of box IoU: YOLO26 segment (mask-aware IoU) and
+        pose (OKS) losses with `fss_overlap=task`, or `auto` for pose (measured better), and FSS (not a baseline)."""
         mode = self.fss["fss_overlap"]
-        wanted = mode == "task" or (mode == "auto" and self.auto_task_overlap)
-        return wanted and self.fss["fss_assigner"] == "fss" and bool(extra)
+        wanted = mode == "task" or (mode == "auto" and isinstance(self, PoseLoss26))
+        return wanted and isinstance(self, TASK_OVERLAP_LOSSES) and self.fss["fss_assigner"] == "fss"
+
+    def task_overlap(self, x: LossInputs, preds: dict, batch: dict, assign_inputs: dict):
+        """The overlap of Eq. (3) as a function of candidate pairs' (image, GT, anchor) indices, or None for box IoU.
+
+        Args:
+            x (LossInputs): This batch's inputs.
+            preds (dict), batch (dict): This batch.
+            assign_inputs (dict): What the stock loss handed `get_assigned_targets_and_loss` for its assigner
+                (`pd_kpts`, `gt_kpts` for YOLO26 pose).
+        """
+        if not self.uses_task_overlap:
+            return None
+        boxes = x.pred_bboxes.detach() * x.stride_tensor
+        if isinstance(self, SegmentLoss26):
+            extra = (x.pred_scores.detach().sigmoid(), x.gt_labels)
+            kwargs = seam.segment26_assigner_inputs(self, preds, batch)
+        else:
+            extra, kwargs = (assign_inputs["pd_kpts"], assign_inputs["gt_kpts"]), {}
+        return lambda bi, gi, ai: seam.task_pair_overlaps(self.stock_assigner, (bi, gi, ai), x.gt_bboxes, boxes,
+                                                          *extra, **kwargs)  # fmt: skip
 
     def fss_assign(self, x: LossInputs, preds: dict[str, torch.Tensor], overlap=None) -> tuple:
         """Run the assigner on detached predictions with boxes in pixels, listing step 1 from the feature-map grid;
@@ -228,28 +237,24 @@ class FSSDetectionLoss(v8DetectionLoss):
         cls_weights = torch.where(result.fg_mask, weights, (result.labels >= 0).to(weights.dtype))
         return (bce.sum(-1) * cls_weights).sum() / norm
 
-    def get_assigned_targets_and_loss(self, preds: dict[str, torch.Tensor], batch: dict[str, Any], **kwargs) -> tuple:
-        """Eq. (9). Overridden because the stock method weights by TAL's target scores; FSS carries `weights`.
+    def eq9(self, x: LossInputs, preds: dict[str, torch.Tensor], overlap=None) -> tuple[Eq9, torch.Tensor]:
+        """Eq. (9) for one batch: assign, weight, then the classification term and Ultralytics' box loss (CIoU or
+        probiou, and DFL) with each positive weighted by v_i and divided by D; statistics recorded.
 
         Returns:
-            (tuple): Same layout as the stock method: (fg_mask, gt_idx, target_bboxes, anchor_points,
-                stride_tensor), the gain-scaled (box, cls, dfl) loss, and a dict of detached loss items.
+            terms (Eq9): The terms and what the task terms need of the assignment.
+            weights (torch.Tensor): (b, N) Eq. (8) weight of each anchor (1 with fss_weights=False), 0 for background.
         """
-        if not self.use_fss:
-            self.positive_weights = None
-            return super().get_assigned_targets_and_loss(preds, batch, **kwargs)
-        x = self.inputs(preds, batch)
-        result, k = self.fss_assign(x, preds, self.task_overlap(x, **kwargs))
+        result, k = self.fss_assign(x, preds, overlap)
         weights, box_weights, norm = self.fss_weighting(result)
-        self.positive_weights = weights  # (b, N) for the mask / keypoint terms of segment and pose (fss_task_weights)
-        loss = torch.zeros(3, device=self.device)  # box, cls, dfl
-        loss[1] = self.fss_cls_loss(x.pred_scores, result, weights, norm)
+        cls = self.fss_cls_loss(x.pred_scores, result, weights, norm)
+        target_bboxes = torch.cat([result.bboxes[..., :4] / x.stride_tensor, result.bboxes[..., 4:]], -1)
         # BboxLoss weights each positive by its `target_scores` summed over classes: pass v_i in that slot.
-        loss[0], loss[2] = self.bbox_loss(
+        box, dfl = self.bbox_loss(
             x.pred_distri,
             x.pred_bboxes,
             x.anchor_points,
-            result.bboxes / x.stride_tensor,
+            target_bboxes,
             box_weights.unsqueeze(-1),
             norm,
             result.fg_mask,
@@ -257,219 +262,118 @@ class FSSDetectionLoss(v8DetectionLoss):
             x.stride_tensor,
         )
         self.stats.update(result.fg_mask, result.gt_idx, x.mask_gt, k=k, weights=weights, scores=result.scores)
-        loss[0] *= self.hyp.box
-        loss[1] *= self.hyp.cls
-        loss[2] *= self.hyp.dfl
-        return (
-            (result.fg_mask, result.gt_idx, result.bboxes, x.anchor_points, x.stride_tensor),
-            loss,
-            dict(zip(self.loss_names, loss.detach())),
-        )
+        return Eq9(result, box, cls, dfl, target_bboxes, box_weights, norm), weights
 
+    def scaled(self, loss: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Multiply each slot by Ultralytics' gain (`box`, `cls`, `dfl`, `angle`) in place; with the items by name."""
+        for i, gain in enumerate(GAINS[: len(loss)]):
+            loss[i] *= getattr(self.hyp, gain)
+        return loss, dict(zip(self.loss_names, loss.detach()))
 
-class FSSOBBLoss(FSSDetectionLoss, v8OBBLoss):
-    """Ultralytics' oriented-box loss with `RotatedFSSAssigner` and the Eq. (9) weighting on every term: cls (soft
-    target), probiou box term, DFL and angle (each positive weighted by v_i, divided by D, as for detection)."""
+    def get_assigned_targets_and_loss(self, preds: dict[str, torch.Tensor], batch: dict[str, Any],
+                                      **assign_inputs) -> tuple:  # fmt: skip
+        """Eq. (9) in place of Ultralytics' TAL-weighted box and classification terms.
 
-    assigner_class = RotatedFSSAssigner
-
-    def inputs(self, preds: dict[str, torch.Tensor], batch: dict[str, Any]) -> LossInputs:
-        """Decode predictions and pad targets as the stock oriented loss does before it calls its assigner.
-
-        Copied from Ultralytics 8.4.190 `v8OBBLoss.loss` (ultralytics/utils/loss.py, lines 1072-1107, without its
-        error message); `tests/test_loss.py::test_obb_assigner_inputs_match_stock` fails if the stock loss starts
-        handing its assigner anything else.
+        Returns:
+            (tuple): Same layout as the stock method: (fg_mask, gt_idx, target_bboxes, anchor_points,
+                stride_tensor), the gain-scaled (box, cls, dfl) loss, and a dict of detached loss items.
         """
-        pred_distri = preds["boxes"].permute(0, 2, 1).contiguous()  # (b, N, 4 * reg_max)
-        pred_scores = preds["scores"].permute(0, 2, 1).contiguous()  # (b, N, C) logits
-        pred_angle = preds["angle"].permute(0, 2, 1).contiguous()  # (b, N, 1)
-        anchor_points, stride_tensor = make_anchors(preds["feats"], self.stride, 0.5)
-        imgsz = torch.tensor(preds["feats"][0].shape[2:], device=self.device, dtype=pred_scores.dtype) * self.stride[0]
-        targets = torch.cat((batch["batch_idx"].view(-1, 1), batch["cls"].view(-1, 1), batch["bboxes"].view(-1, 5)), 1)
-        rw, rh = targets[:, 4] * float(imgsz[1]), targets[:, 5] * float(imgsz[0])
-        targets = targets[(rw >= 2) & (rh >= 2)]  # Ultralytics drops rotated boxes under 2 px to stabilise training
-        targets = self.preprocess(targets.to(self.device), pred_scores.shape[0], scale_tensor=imgsz[[1, 0, 1, 0]])
-        gt_labels, gt_bboxes = targets.split((1, 5), 2)  # (b, M, 1), (b, M, 5) xywhr pixels
-        mask_gt = gt_bboxes.sum(2, keepdim=True).gt_(0.0)
-        pred_bboxes = self.bbox_decode(anchor_points, pred_distri, pred_angle)  # (b, N, 5) xywhr, grid units
-        return LossInputs(pred_distri, pred_scores, pred_bboxes, anchor_points, stride_tensor, imgsz, gt_labels,
-                          gt_bboxes, mask_gt, pred_angle)  # fmt: skip
+        if not self.use_fss:
+            return super().get_assigned_targets_and_loss(preds, batch, **assign_inputs)
+        x = self.inputs(preds, batch)
+        terms, weights = self.eq9(x, preds, self.task_overlap(x, preds, batch, assign_inputs))
+        if self.fss["fss_task_weights"]:
+            self.task_weights = weights  # read by this call's mask / keypoint terms; cleared when `loss` returns
+        loss = torch.zeros(3, device=self.device)  # box, cls, dfl
+        loss[1] = terms.cls
+        loss[0], loss[2] = terms.box, terms.dfl
+        r = terms.result
+        return (r.fg_mask, r.gt_idx, r.bboxes, x.anchor_points, x.stride_tensor), *self.scaled(loss)
 
-    def loss(self, preds: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> tuple:
-        """Eq. (9) for oriented boxes; the stock loss when this branch does not use FSS (`fss_o2o=tal`).
+    def rotated_loss(self, preds: dict[str, torch.Tensor], batch: dict[str, Any]) -> tuple:
+        """Eq. (9) for oriented boxes: `eq9` plus the angle term, weighted by v_i and divided by D like the box term.
 
         Returns:
             (tuple): (box, cls, dfl, angle) losses times the batch size, and their detached values by name.
         """
+        x = self.inputs(preds, batch)
+        terms, _ = self.eq9(x, preds)
+        fg_mask = terms.result.fg_mask
+        loss = torch.zeros(4, device=self.device)  # box, cls, dfl, angle
+        loss[1] = terms.cls
+        loss[0], loss[2] = terms.box, terms.dfl
+        loss[3] = self.calculate_angle_loss(x.pred_bboxes, terms.target_bboxes, fg_mask, terms.box_weights[fg_mask],
+                                            terms.norm)  # fmt: skip
+        loss[0] += (x.pred_angle * 0).sum()  # keeps the angle branch in the graph without positives (DDP)
+        loss, items = self.scaled(loss)
+        return loss * x.pred_scores.shape[0], items
+
+    def loss(self, preds: dict[str, torch.Tensor], batch: dict[str, Any]) -> tuple:
+        """The stock task loss on FSS's assignment (`rotated_loss` for oriented boxes); the stock loss unchanged on a
+        branch without FSS (`fss_o2o=tal`). The Eq. (8) weights of this batch live for this call only."""
         if not self.use_fss:
             return super().loss(preds, batch)
-        x = self.inputs(preds, batch)
-        result, k = self.fss_assign(x, preds)
-        weights, box_weights, norm = self.fss_weighting(result)
-        loss = torch.zeros(4, device=self.device)  # box, cls, dfl, angle
-        loss[1] = self.fss_cls_loss(x.pred_scores, result, weights, norm)
-        target_bboxes = torch.cat([result.bboxes[..., :4] / x.stride_tensor, result.bboxes[..., 4:]], -1)
-        fg_mask = result.fg_mask
-        loss[0], loss[2] = self.bbox_loss(
-            x.pred_distri,
-            x.pred_bboxes,
-            x.anchor_points,
-            target_bboxes,
-            box_weights.unsqueeze(-1),
-            norm,
-            fg_mask,
-            x.imgsz,
-            x.stride_tensor,
-        )
-        loss[3] = self.calculate_angle_loss(x.pred_bboxes, target_bboxes, fg_mask, box_weights[fg_mask], norm)
-        loss[0] += (x.pred_angle * 0).sum()  # keeps the angle branch in the graph without positives (DDP)
-        self.stats.update(fg_mask, result.gt_idx, x.mask_gt, k=k, weights=weights, scores=result.scores)
-        loss[0] *= self.hyp.box
-        loss[1] *= self.hyp.cls
-        loss[2] *= self.hyp.dfl
-        loss[3] *= self.hyp.angle
-        return loss * x.pred_scores.shape[0], dict(zip(self.loss_names, loss.detach()))
-
-
-class MaskWeights:
-    """Mixin for FSS segmentation losses: with `fss_task_weights=True` each positive's mask term is weighted by its
-    Eq. (8) weight too (the paper weights cls and box only; README "Segmentation and pose")."""
+        if isinstance(self, v8OBBLoss):
+            return self.rotated_loss(preds, batch)
+        try:
+            return super().loss(preds, batch)
+        finally:
+            self.task_weights = None
 
     def calculate_segmentation_loss(self, fg_mask, masks, target_gt_idx, target_bboxes, batch_idx, proto, pred_masks,
                                     imgsz):  # fmt: skip
-        """Ultralytics' mask loss; weighted per positive when `fss_task_weights` is on.
-
-        Copied from Ultralytics 8.4.190 `v8SegmentationLoss.calculate_segmentation_loss` (ultralytics/utils/loss.py,
-        lines 647-677) with one change: each positive's area is divided by its weight, and `single_mask_loss` divides
-        by the area, so its term is multiplied by w_i. `tests/test_tasks.py::test_weighted_task_losses_match_stock`
-        checks that with all weights 1 it equals the stock method.
-        """
-        w = getattr(self, "positive_weights", None)
-        if not self.fss["fss_task_weights"] or w is None:
-            return super().calculate_segmentation_loss(fg_mask, masks, target_gt_idx, target_bboxes, batch_idx, proto,
-                                                       pred_masks, imgsz)  # fmt: skip
-        _, _, mask_h, mask_w = proto.shape
-        loss = 0
-        target_bboxes_normalized = target_bboxes / imgsz[[1, 0, 1, 0]]
-        marea = xyxy2xywh(target_bboxes_normalized)[..., 2:].prod(2) / w.clamp(min=1e-6)  # area / w_i
-        mxyxy = target_bboxes_normalized * torch.tensor([mask_w, mask_h, mask_w, mask_h], device=proto.device)
-        for i, single_i in enumerate(zip(fg_mask, target_gt_idx, pred_masks, proto, mxyxy, marea)):
-            fg_mask_i, target_gt_idx_i, pred_masks_i, proto_i, mxyxy_i, marea_i = single_i
-            if fg_mask_i.any():
-                mask_idx = target_gt_idx_i[fg_mask_i]
-                if self.overlap:
-                    gt_mask = (masks[i] == (mask_idx + 1).view(-1, 1, 1)).float()
-                else:
-                    gt_mask = masks[batch_idx.view(-1) == i][mask_idx]
-                loss += self.single_mask_loss(
-                    gt_mask, pred_masks_i[fg_mask_i], proto_i, mxyxy_i[fg_mask_i], marea_i[fg_mask_i]
-                )
-            else:  # keeps the mask branch in the graph (DDP), as the stock loss does
-                loss += (proto * 0).sum() + (pred_masks * 0).sum()
-        return loss / fg_mask.sum()
-
-
-class WeightedKeypointLoss(KeypointLoss):
-    """Ultralytics' OKS keypoint loss with an optional weight per object row (`weights`, set by the loss per batch)."""
-
-    weights: torch.Tensor | None = None
-
-    def forward(self, pred_kpts, gt_kpts, kpt_mask, area):
-        """Copied from Ultralytics 8.4.190 `KeypointLoss.forward` (ultralytics/utils/loss.py, lines 348-352), each
-        row's term times its weight; the stock forward when `weights` is None (tested equal with weights 1)."""
-        if self.weights is None:
-            return super().forward(pred_kpts, gt_kpts, kpt_mask, area)
-        d = (pred_kpts[..., 0] - gt_kpts[..., 0]).pow(2) + (pred_kpts[..., 1] - gt_kpts[..., 1]).pow(2)
-        kpt_loss_factor = kpt_mask.shape[1] / (torch.sum(kpt_mask != 0, dim=1) + 1e-9)
-        e = d / ((2 * self.sigmas).pow(2) * (area + 1e-9) * 2)
-        return (kpt_loss_factor.view(-1, 1) * ((1 - torch.exp(-e)) * kpt_mask) * self.weights.view(-1, 1)).mean()
-
-
-class KeypointWeights:
-    """Mixin for FSS pose losses: with `fss_task_weights=True` each positive's keypoint (OKS) term is weighted by its
-    Eq. (8) weight too; keypoint visibility and RLE terms stay as Ultralytics computes them."""
-
-    def __init__(self, model, tal_topk: int = 10, tal_topk2: int | None = None):
-        """Build the loss, then swap in the weighted keypoint loss (same sigmas)."""
-        super().__init__(model, tal_topk, tal_topk2)
-        self.keypoint_loss = WeightedKeypointLoss(self.keypoint_loss.sigmas)
+        """Segmentation losses: Ultralytics' mask term, each positive's times its Eq. (8) weight with
+        `fss_task_weights` (`seam.weighted_segmentation_loss`)."""
+        args = (fg_mask, masks, target_gt_idx, target_bboxes, batch_idx, proto, pred_masks, imgsz)
+        if self.task_weights is None:
+            return super().calculate_segmentation_loss(*args)
+        return seam.weighted_segmentation_loss(self, self.task_weights, *args)
 
     def calculate_keypoints_loss(self, masks, target_gt_idx, keypoints, stride_tensor, target_bboxes, pred_kpts):
-        """Hand the positives' weights (in the row order of `pred_kpts[masks]`) to the keypoint loss, then run
-        Ultralytics' method."""
-        w = getattr(self, "positive_weights", None)
-        self.keypoint_loss.weights = w[masks] if self.fss["fss_task_weights"] and w is not None else None
-        return super().calculate_keypoints_loss(masks, target_gt_idx, keypoints, stride_tensor, target_bboxes,
-                                                pred_kpts)  # fmt: skip
-
-
-class FSSSegmentationLoss(MaskWeights, FSSDetectionLoss, v8SegmentationLoss):
-    """Ultralytics' YOLOv8/11 segmentation loss on FSS's positives (box IoU in Eq. (3)); mask terms as Ultralytics',
-    or weighted by Eq. (8) (`fss_task_weights`)."""
-
-
-class FSSSegmentLoss26(MaskWeights, SegmentLoss26, FSSDetectionLoss):
-    """Ultralytics' YOLO26 segmentation loss on FSS's positives. Eq. (3) scores box IoU, or with `fss_overlap=task`
-    Ultralytics' own mask-aware overlap ((CIoU + predicted-mask IoU) / 2, `SegTaskAlignedAssigner.pair_overlaps`).
-
-    `SegmentLoss26` comes first so that its `get_assigned_targets_and_loss` prepares the masks and hands them on to
-    FSS's; its `__init__` replaces the assigner after FSS's, so FSS's is put back.
-    """
-
-    def __init__(self, model, tal_topk: int = 10, tal_topk2: int | None = None):
-        """Build the stock YOLO26 loss (FSS's `__init__` runs inside it), then reinstall the FSS assigner."""
-        super().__init__(model, tal_topk, tal_topk2)
-        self.stock_assigner = self.assigner  # Ultralytics' SegTaskAlignedAssigner, set after FSS's __init__ ran
-        if self.use_fss:
-            self.assigner = self.fss_assigner()
-
-    def get_assigned_targets_and_loss(self, preds: dict[str, torch.Tensor], batch: dict[str, Any], **kwargs) -> tuple:
-        """FSS's Eq. (9); through `SegmentLoss26`'s mask preparation only when Eq. (3) needs the masks
-        (`fss_overlap=task`) or this branch uses Ultralytics' assigner."""
-        if self.use_fss and not self.wants_task_overlap({"masks": True}):
-            return FSSDetectionLoss.get_assigned_targets_and_loss(self, preds, batch)
-        return super().get_assigned_targets_and_loss(preds, batch, **kwargs)
-
-    def task_overlap(self, x: LossInputs, **extra: torch.Tensor):
-        """`SegTaskAlignedAssigner.pair_overlaps` on FSS's candidate pairs (`fss_overlap=task`), else None."""
-        if not self.wants_task_overlap(extra):
-            return None
-        stock, (b, m) = self.stock_assigner, x.gt_bboxes.shape[:2]
-        stock.bs, stock.n_max_boxes = b, m  # set by its forward in Ultralytics; read by pair_overlaps
-        scores = x.pred_scores.detach().sigmoid()
-        boxes = x.pred_bboxes.detach() * x.stride_tensor
-        return lambda bi, gi, ai: stock.pair_overlaps((bi, gi, ai), x.gt_bboxes, boxes, scores, x.gt_labels, **extra)
-
-
-class FSSPoseLoss(KeypointWeights, FSSDetectionLoss, v8PoseLoss):
-    """Ultralytics' YOLOv8/11 pose loss on FSS's positives (box IoU in Eq. (3)); keypoint terms as Ultralytics', or
-    weighted by Eq. (8) (`fss_task_weights`)."""
-
-
-class FSSPoseLoss26(KeypointWeights, FSSDetectionLoss, PoseLoss26):
-    """Ultralytics' YOLO26 pose loss on FSS's positives. Eq. (3) scores Ultralytics' own keypoint OKS
-    (`PoseTaskAlignedAssigner.pair_overlaps`; box CIoU for GTs without visible keypoints) with `fss_overlap=auto`
-    (the default) or `task`, box IoU with `fss_overlap=box`."""
-
-    auto_task_overlap = True  # OKS measured better than box IoU in Eq. (3) under Ultralytics' default recipe
-
-    def task_overlap(self, x: LossInputs, **extra: torch.Tensor):
-        """`PoseTaskAlignedAssigner.pair_overlaps` (OKS) on FSS's candidate pairs (`fss_overlap=task`), else None."""
-        if not self.wants_task_overlap(extra):
-            return None
-        boxes = x.pred_bboxes.detach() * x.stride_tensor
-        pd_kpts, gt_kpts = extra["pd_kpts"], extra["gt_kpts"]
-        return lambda bi, gi, ai: self.stock_assigner.pair_overlaps((bi, gi, ai), x.gt_bboxes, boxes, pd_kpts, gt_kpts)
+        """Pose losses: Ultralytics' keypoint terms; the OKS term of each positive times its Eq. (8) weight with
+        `fss_task_weights` (in the row order of `pred_kpts[masks]`); visibility and RLE terms unchanged."""
+        args = (masks, target_gt_idx, keypoints, stride_tensor, target_bboxes, pred_kpts)
+        if self.task_weights is None:
+            return super().calculate_keypoints_loss(*args)
+        with self.keypoint_loss.weighted(self.task_weights[masks]):
+            return super().calculate_keypoints_loss(*args)
 
 
 class RecordingLoss:
-    """Mixin for a stock Ultralytics loss: its assignment unchanged, its positives recorded in `stats`."""
+    """Ultralytics' own loss, its assignment unchanged, its positives recorded in `stats`: mixed in first, the stock
+    loss second (`TALDetectionLoss`, ...)."""
 
     def __init__(self, model, tal_topk: int = 10, tal_topk2: int | None = None):
-        """Build the stock loss, then wrap its assigner in a `RecordingAssigner`."""
+        """Build the stock loss whole, then wrap its assigner in a `RecordingAssigner` (`install_recording`)."""
         super().__init__(model, tal_topk, tal_topk2)
-        self.stats = AssignmentStats()
-        self.assigner = RecordingAssigner(self.assigner, self.stats)
+        install_recording(self)
+
+
+# One way for every task: the mixin first, Ultralytics' loss second, nothing else.
+class FSSDetectionLoss(FSSLoss, v8DetectionLoss):
+    """FSS on Ultralytics' detection loss (every YOLO detection family; `E2ELoss` wraps it for end-to-end heads)."""
+
+
+class FSSOBBLoss(FSSLoss, v8OBBLoss):
+    """FSS on Ultralytics' oriented-box loss (`RotatedFSSAssigner`; Eq. (9) on every term, angle included)."""
+
+
+class FSSSegmentationLoss(FSSLoss, v8SegmentationLoss):
+    """FSS on Ultralytics' YOLOv8/11 segmentation loss (box IoU in Eq. (3))."""
+
+
+class FSSSegmentLoss26(FSSLoss, SegmentLoss26):
+    """FSS on Ultralytics' YOLO26 segmentation loss; Eq. (3) scores box IoU, or with `fss_overlap=task` Ultralytics'
+    mask-aware overlap ((CIoU + predicted-mask IoU) / 2, `SegTaskAlignedAssigner.pair_overlaps`)."""
+
+
+class FSSPoseLoss(FSSLoss, v8PoseLoss):
+    """FSS on Ultralytics' YOLOv8/11 pose loss (box IoU in Eq. (3))."""
+
+
+class FSSPoseLoss26(FSSLoss, PoseLoss26):
+    """FSS on Ultralytics' YOLO26 pose loss; Eq. (3) scores Ultralytics' keypoint OKS (`PoseTaskAlignedAssigner.
+    pair_overlaps`; box CIoU for GTs without visible keypoints) with `fss_overlap=auto` (default) or `task`."""
 
 
 class TALDetectionLoss(RecordingLoss, v8DetectionLoss):
@@ -507,36 +411,9 @@ LOSSES: dict[type, tuple[type, type]] = {
 }
 
 
-def stock_loss_class(model) -> type:
-    """Return the loss class Ultralytics' `model.init_criterion` uses (for E2E heads: inside its `E2ELoss`).
-
-    Mirrors the `init_criterion` methods of DetectionModel, OBBModel, SegmentationModel and PoseModel (Ultralytics
-    8.4.190 ultralytics/nn/tasks.py lines 651-653, 683-685, 715-718, 830-833); `tests/test_tasks.py` checks it
-    against `init_criterion` for every family.
-
-    Raises:
-        NotImplementedError: For every other model (RT-DETR, YOLO-World/YOLOE, classify, semantic segmentation,
-            depth), naming its task.
-    """
-    head = model.model[-1]
-    if type(model) is DetectionModel and type(head) in {Detect, v10Detect}:
-        return v8DetectionLoss
-    if type(model) is OBBModel:
-        return v8OBBLoss
-    if type(model) is SegmentationModel:
-        return SegmentLoss26 if isinstance(head, Segment26) else v8SegmentationLoss
-    if type(model) is PoseModel:
-        return PoseLoss26 if isinstance(head, Pose26) else v8PoseLoss
-    task = guess_model_task(model) or "detect"  # RT-DETR's head is not in Ultralytics' table; its task is detect
-    raise NotImplementedError(
-        f"FSS trains YOLO detect, obb, segment and pose models, not {type(model).__name__} (task={task}). "
-        "Train it with Ultralytics' own trainer."
-    )
-
-
 def build_criterion(model, loss_fn: type | None = None, stock: bool = False):
     """Return the FSS (or, with `stock`, the recording stock) version of `model`'s own loss as its criterion,
-    wrapped in `E2ELoss` for end-to-end heads (YOLO26, YOLOv10) as `init_criterion` does.
+    wrapped in `E2ELoss` for end-to-end heads (YOLO26, YOLOv10) as `init_criterion` does (`seam.criterion`).
 
     Args:
         model (DetectionModel): A detect, OBB, segment or pose model.
@@ -544,19 +421,15 @@ def build_criterion(model, loss_fn: type | None = None, stock: bool = False):
         stock (bool): Ultralytics' assignment with its positives recorded, instead of FSS.
 
     Raises:
-        NotImplementedError: For models of other tasks (see `stock_loss_class`).
+        NotImplementedError: For models of other tasks (see `seam.stock_loss_class`).
     """
-    loss_fn = loss_fn or LOSSES[stock_loss_class(model)][int(stock)]
-    if getattr(model.model[-1], "one2one_cv2", None) is not None:  # end-to-end heads (YOLO26, YOLOv10)
-        return E2ELoss(model, loss_fn)
-    return loss_fn(model)
+    return seam.criterion(model, loss_fn or LOSSES[stock_loss_class(model)][int(stock)])
 
 
 def build_fss_criterion(model):
     """Return the FSS criterion for `model` (see `build_criterion`); with `fss_assigner=tal` in its args, Ultralytics'
     own (`build_tal_criterion`), so that such a run equals a stock run seed for seed."""
-    args = getattr(model, "args", None) or {}
-    if check_fss_args(args if isinstance(args, dict) else vars(args))["fss_assigner"] == "tal":
+    if check_fss_args(seam.args_dict(getattr(model, "args", None) or {}))["fss_assigner"] == "tal":
         return build_tal_criterion(model)
     return build_criterion(model)
 

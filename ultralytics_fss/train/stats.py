@@ -11,6 +11,8 @@ import torch
 from torch import nn
 from ultralytics.utils.torch_utils import unwrap_model
 
+from ultralytics_fss.train.seam import main_branch
+
 
 class AssignmentStats:
     """Running sums of assignment statistics, kept on the device (no host sync per batch).
@@ -109,5 +111,4 @@ def criterion_stats(trainer) -> AssignmentStats | None:
     """Return the statistics of the trainer's criterion, from the one-to-many branch for end-to-end heads (the branch
     FSS drives); None when the criterion records none (a stock trainer without `record_tal_stats`, or not built yet).
     """
-    criterion = getattr(unwrap_model(trainer.model), "criterion", None)
-    return getattr(getattr(criterion, "one2many", criterion), "stats", None)
+    return getattr(main_branch(getattr(unwrap_model(trainer.model), "criterion", None)), "stats", None)

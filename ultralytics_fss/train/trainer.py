@@ -9,7 +9,6 @@ carries over the one-to-many / one-to-one schedule of end-to-end heads (`E2ELoss
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Callable
 
 from ultralytics.cfg import cfg2dict
@@ -17,20 +16,16 @@ from ultralytics.models.yolo.detect import DetectionTrainer
 from ultralytics.models.yolo.obb import OBBTrainer
 from ultralytics.models.yolo.pose import PoseTrainer
 from ultralytics.models.yolo.segment import SegmentationTrainer
-from ultralytics.nn.tasks import guess_model_task, torch_safe_load
+from ultralytics.nn.tasks import guess_model_task
 from ultralytics.utils import DEFAULT_CFG, LOGGER, IterableSimpleNamespace, colorstr
 from ultralytics.utils.torch_utils import unwrap_model
 
 from ultralytics_fss.train.callbacks import add_stats_callbacks
 from ultralytics_fss.train.cfg import FSS_DEFAULTS, TRAINER_KEY, check_fss_args, trainer_path
-from ultralytics_fss.train.loss import build_fss_criterion, build_tal_criterion, stock_loss_class
+from ultralytics_fss.train.loss import build_fss_criterion, build_tal_criterion
+from ultralytics_fss.train.seam import args_dict, resumed_train_args, stock_loss_class
 
 INSTALL_EVENT = "on_pretrain_routine_end"  # after EMA creation and resume, before the first batch
-
-
-def _args_dict(args) -> dict[str, Any]:
-    """Return model or trainer args (a namespace, or a dict for models loaded from checkpoints) as a dict."""
-    return dict(args) if isinstance(args, dict) else dict(vars(args))
 
 
 class InstallCriterion:
@@ -61,13 +56,13 @@ class InstallCriterion:
             if target is None:
                 continue
             if self.fss is not None:
-                target.args = IterableSimpleNamespace(**{**_args_dict(target.args), **self.fss})
+                target.args = IterableSimpleNamespace(**{**args_dict(target.args), **self.fss})
             criterion = build(target)
             if hasattr(previous, "updates"):  # E2ELoss rebuilt by Ultralytics on resume: keep its schedule
                 criterion.updates, criterion.o2m, criterion.o2o = previous.updates, previous.o2m, previous.o2o
             target.criterion = criterion
         if not self.stock:
-            values = check_fss_args(_args_dict(model.args))
+            values = check_fss_args(args_dict(model.args))
             LOGGER.info(f"{colorstr('FSS:')} " + ", ".join(f"{k}={v}" for k, v in values.items()))
             # The imports of evidence/ from train/, at run time only: the evidence is evidence/'s, the keys are glue.
             if values["fss_plot_assign"] and trainer.args.plots:
@@ -100,12 +95,9 @@ def resolve_task(cfg, overrides: dict[str, Any]) -> str:
     resume continues, else the model's (Ultralytics' `guess_model_task`: `yolo11n-obb.yaml` is obb), else `cfg`'s."""
     if overrides.get("task"):
         return overrides["task"]
-    resume = overrides.get("resume")
-    ckpt = resume if isinstance(resume, (str, Path)) else overrides.get("model") if resume else None
-    if ckpt and str(ckpt).endswith(".pt") and Path(ckpt).is_file():
-        task = (torch_safe_load(str(ckpt))[0].get("train_args") or {}).get("task")
-        if task:
-            return task
+    task = resumed_train_args(overrides).get("task")
+    if task:
+        return task
     if overrides.get("model"):
         return guess_model_task(overrides["model"])
     return cfg2dict(cfg).get("task") or "detect"
@@ -161,7 +153,7 @@ class FSSTrainer(DetectionTrainer):
         base = cfg2dict(cfg)
         check_fss_args({**base, **overrides})  # fail before any run directory is made
         super().__init__({**FSS_DEFAULTS, TRAINER_KEY: None, **base}, overrides, _callbacks)
-        for key, value in check_fss_args(vars(self.args)).items():  # a stock checkpoint resumed here lacks them
+        for key, value in check_fss_args(args_dict(self.args)).items():  # a stock checkpoint resumed here lacks them
             setattr(self.args, key, value)
         setattr(self.args, TRAINER_KEY, path)  # resumed args come from the checkpoint
         InstallCriterion().add_to(self)

@@ -1,0 +1,262 @@
+"""Drift tests of the Ultralytics seam (`ultralytics_fss.train.seam`): each copy or mirror of Ultralytics code behaves
+like the upstream code it names, on real inputs, for every model family. A failure here means Ultralytics changed
+under a copy: update that piece of `seam.py`, not the test.
+
+The CLI mirrors are checked against Ultralytics' own `entrypoint`: both parse the same command lines and end in
+`Model.train`, which is replaced by a recorder for these tests (the comparison is of the arguments it receives).
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from ultralytics.cfg import get_cfg
+from ultralytics.engine.model import Model
+from ultralytics.nn.tasks import DetectionModel, OBBModel, PoseModel, SegmentationModel
+from ultralytics.utils.loss import E2ELoss, KeypointLoss, PoseLoss26, SegmentLoss26, v8OBBLoss
+
+from conftest import FAMILIES
+from ultralytics_fss.assign import FSSAssigner, RotatedFSSAssigner
+from ultralytics_fss.train import seam
+from ultralytics_fss.train.loss import LOSSES, FSSLoss, RecordingLoss, build_fss_criterion, build_tal_criterion
+
+TASK_MODELS = {
+    "obb": (OBBModel, ["yolov8n-obb.yaml", "yolo11n-obb.yaml", "yolo26n-obb.yaml"]),
+    "segment": (SegmentationModel, ["yolov8n-seg.yaml", "yolo11n-seg.yaml", "yolo26n-seg.yaml"]),
+    "pose": (PoseModel, ["yolov8n-pose.yaml", "yolo11n-pose.yaml", "yolo26n-pose.yaml"]),
+}
+ALL = [("detect", m) for m in FAMILIES] + [(t, m) for t, (_, ms) in TASK_MODELS.items() for m in ms]
+
+
+def model_and_batch(task: str, cfg: str):
+    """A seeded model of `task` (args: Ultralytics' defaults) and a batch of two 64-px images with four objects."""
+    torch.manual_seed(0)
+    kw = {"data_kpt_shape": (4, 3)} if task == "pose" else {}
+    model = (DetectionModel if task == "detect" else TASK_MODELS[task][0])(cfg, nc=3, verbose=False, **kw).train()
+    model.args = get_cfg()
+    gen = torch.Generator().manual_seed(1)
+    boxes = torch.tensor([[0.3, 0.3, 0.3, 0.2], [0.6, 0.5, 0.3, 0.3], [0.5, 0.5, 0.4, 0.4], [0.4, 0.6, 0.3, 0.25]])
+    if task == "obb":
+        boxes = torch.cat([boxes, torch.tensor([[0.4], [1.2], [0.0], [0.7]])], 1)
+    batch = {"img": torch.rand(2, 3, 64, 64, generator=gen), "batch_idx": torch.tensor([0.0, 0.0, 0.0, 1.0]),
+             "cls": torch.tensor([[0.0], [1.0], [2.0], [1.0]]), "bboxes": boxes}  # fmt: skip
+    if task == "segment":
+        masks = torch.zeros(2, 16, 16)
+        masks[0, 3:7, 3:8], masks[0, 6:11, 7:12], masks[0, 5:12, 4:12], masks[1, 5:11, 5:11] = 1, 2, 3, 1
+        batch["masks"], batch["sem_masks"] = masks, torch.zeros(2, 16, 16)
+    if task == "pose":
+        batch["keypoints"] = torch.rand(4, 4, 3, generator=gen) * torch.tensor([1.0, 1.0, 2.0])
+    return model, batch
+
+
+def branch_preds(loss, model, batch) -> dict:
+    """The training predictions the (one-to-many) branch's loss reads."""
+    preds = loss.parse_output(model(batch["img"]))
+    return preds.get("one2many", preds)
+
+
+class Capture:
+    """Stand-in for an assigner call: records the tensors it is handed, then calls the real one."""
+
+    def __init__(self, call):
+        self.call, self.args, self.kwargs = call, None, None
+
+    def __call__(self, *args, **kwargs):
+        self.args = [a.clone() for a in args]
+        self.kwargs = {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in kwargs.items()}
+        return self.call(*args, **kwargs)
+
+
+@pytest.mark.parametrize("task, cfg", ALL)
+def test_stock_loss_class_and_criterion_mirror_init_criterion(task, cfg):
+    """`stock_loss_class` names the loss `init_criterion` builds; `criterion` wraps it the same way (E2ELoss or not)."""
+    model, _ = model_and_batch(task, cfg)
+    stock = model.init_criterion()
+    ours = seam.criterion(model, seam.stock_loss_class(model))
+    assert type(ours) is type(stock)
+    assert [type(b) for b in seam.branches(ours)] == [type(b) for b in seam.branches(stock)]
+    assert [b.assigner.topk for b in seam.branches(ours)] == [b.assigner.topk for b in seam.branches(stock)]
+    assert seam.main_branch(stock) is (stock.one2many if isinstance(stock, E2ELoss) else stock)
+
+
+@pytest.mark.parametrize("task, cfg", ALL)
+def test_loss_inputs_match_stock(task, cfg):
+    """The copied preludes (`detect_inputs`, `obb_inputs`, `segment26_assigner_inputs`): on the same batch, FSS hands
+    its assigner exactly the tensors the stock loss hands its own."""
+    model, batch = model_and_batch(task, cfg)
+    stock = seam.stock_loss_class(model)(model)
+    preds = branch_preds(stock, model, batch)
+    stock.assigner = Capture(stock.assigner)
+    stock.loss(preds, batch)
+    x = (seam.obb_inputs if isinstance(stock, v8OBBLoss) else seam.detect_inputs)(stock, preds, batch)
+    pd = x.pred_bboxes.detach().clone()
+    pd[..., :4] *= x.stride_tensor
+    ours = [x.pred_scores.detach().sigmoid(), pd, x.anchor_points * x.stride_tensor, x.gt_labels, x.gt_bboxes,
+            x.mask_gt]  # fmt: skip
+    assert len(stock.assigner.args) == len(ours)
+    for name, want, got in zip(["pd_scores", "pd_bboxes", "anc_points", "gt_labels", "gt_bboxes", "mask_gt"],
+                               stock.assigner.args, ours):  # fmt: skip
+        assert want.dtype == got.dtype and torch.equal(want, got), name
+    assert int(x.mask_gt.sum()) == 4
+    if isinstance(stock, SegmentLoss26):
+        extra = seam.segment26_assigner_inputs(stock, preds, batch)
+        assert extra.keys() == stock.assigner.kwargs.keys()
+        assert all(torch.equal(extra[k], stock.assigner.kwargs[k]) for k in extra)
+
+
+@pytest.mark.parametrize("cfg", ["yolo26n-seg.yaml", "yolo26n-pose.yaml"])
+def test_task_pair_overlaps_match_stock_forward(cfg):
+    """`task_pair_overlaps` on a fresh assigner gives what the stock assigner's own `pair_overlaps` gave inside its
+    `forward` on the same pairs: the per-call fields it sets are all that call needs."""
+    task = "segment" if "seg" in cfg else "pose"
+    model, batch = model_and_batch(task, cfg)
+    stock = seam.stock_loss_class(model)(model)
+    preds = branch_preds(stock, model, batch)
+    seen = {}
+    inner = stock.assigner.pair_overlaps
+
+    def spy(indices, *args, **kwargs):
+        out = inner(indices, *args, **kwargs)
+        seen.update(indices=indices, args=args, kwargs=kwargs, out=out.clone())
+        return out
+
+    stock.assigner.pair_overlaps = spy
+    stock.loss(preds, batch)
+    fresh = seam.stock_loss_class(model)(model).assigner
+    got = seam.task_pair_overlaps(fresh, seen["indices"], *seen["args"], **seen["kwargs"])
+    assert len(seen["out"]) > 0 and torch.equal(got, seen["out"])
+
+
+@pytest.mark.parametrize("cfg", ["yolo11n-seg.yaml", "yolo26n-seg.yaml"])
+def test_weighted_segmentation_loss_is_stock_with_unit_weights(cfg):
+    """The copied mask term equals Ultralytics' with every weight 1, and scales with a common weight."""
+    model, batch = model_and_batch("segment", cfg)
+    loss = seam.stock_loss_class(model)(model)
+    preds = branch_preds(loss, model, batch)
+    seen = {}
+    inner = loss.calculate_segmentation_loss
+
+    def spy(*args):
+        seen["args"] = args
+        return inner(*args)
+
+    loss.calculate_segmentation_loss = spy
+    loss.loss(preds, batch)
+    fg_mask = seen["args"][0]
+    want = inner(*seen["args"])
+    ones = torch.ones(fg_mask.shape)
+    torch.testing.assert_close(seam.weighted_segmentation_loss(loss, ones, *seen["args"]), want)
+    torch.testing.assert_close(seam.weighted_segmentation_loss(loss, ones * 3, *seen["args"]), want * 3)
+
+
+def test_weighted_keypoint_loss_is_stock_outside_its_scope():
+    """`WeightedKeypointLoss` is Ultralytics' `KeypointLoss` unless weighted; weights apply per row, inside the
+    `weighted` block only."""
+    gen = torch.Generator().manual_seed(0)
+    sigmas = torch.rand(5, generator=gen) + 0.1
+    pred, gt = torch.rand(6, 5, 3, generator=gen), torch.rand(6, 5, 3, generator=gen)
+    mask, area = torch.rand(6, 5, generator=gen) > 0.3, torch.rand(6, 1, generator=gen) + 0.5
+    stock, ours = KeypointLoss(sigmas), seam.WeightedKeypointLoss(sigmas)
+    want = stock(pred, gt, mask, area)
+    assert torch.equal(ours(pred, gt, mask, area), want)
+    with ours.weighted(torch.ones(6)):
+        torch.testing.assert_close(ours(pred, gt, mask, area), want)
+    w = torch.tensor([0.0, 1.0, 2.0, 0.0, 1.0, 0.5])
+    with ours.weighted(w):
+        rows = [float(stock(pred[i : i + 1], gt[i : i + 1], mask[i : i + 1], area[i : i + 1])) for i in range(6)]
+        torch.testing.assert_close(ours(pred, gt, mask, area), torch.tensor(sum(r * float(wi) for r, wi in
+                                                                                zip(rows, w)) / 6))  # fmt: skip
+    assert ours.row_weights is None and torch.equal(ours(pred, gt, mask, area), want)
+
+
+@pytest.mark.parametrize("task, cfg", ALL)
+def test_fss_is_installed_on_every_family(task, cfg):
+    """Every family's FSS criterion is the stock loss with FSS installed, one way: `FSSLoss` then the stock class;
+    the branch FSS drives assigns with FSS and records FSS's k; the one-to-one branch keeps Ultralytics' assigner
+    (`fss_o2o=tal`). The recording criterion is the stock loss with its assigner recorded."""
+    model, batch = model_and_batch(task, cfg)
+    stock_cls = seam.stock_loss_class(model)
+    crit = build_fss_criterion(model)
+    for branch in seam.branches(crit):
+        assert type(branch) is LOSSES[stock_cls][0] and type(branch).__bases__ == (FSSLoss, stock_cls)
+    main = seam.main_branch(crit)
+    assert type(main.assigner) is (RotatedFSSAssigner if task == "obb" else FSSAssigner) and main.use_fss
+    if isinstance(crit, E2ELoss):
+        assert not crit.one2one.use_fss and type(crit.one2one.assigner) is type(crit.one2one.stock_assigner)
+    loss, _ = crit(model(batch["img"]), batch)
+    assert torch.isfinite(loss).all() and main.stats.summary()["k_mean"] > 0
+    recording = seam.main_branch(build_tal_criterion(model))
+    assert type(recording).__bases__ == (RecordingLoss, stock_cls)
+
+
+def test_task_weights_live_for_one_call():
+    """The Eq. (8) weights handed to the keypoint terms (`fss_task_weights`) exist during a loss call only."""
+    model, batch = model_and_batch("pose", "yolo26n-pose.yaml")
+    model.args.fss_task_weights = True
+    crit = build_fss_criterion(model)
+    main = crit.one2many
+    seen = []
+    inner = main.keypoint_loss.forward
+
+    def spy(*args):
+        seen.append(main.keypoint_loss.row_weights)
+        return inner(*args)
+
+    main.keypoint_loss.forward = spy
+    crit(model(batch["img"]), batch)
+    assert seen and seen[0] is not None and main.task_weights is None and main.keypoint_loss.row_weights is None
+    assert isinstance(main, PoseLoss26)
+
+
+# ----------------------------------------------------------------------------------------------- the `yolo` command
+
+COMMANDS = [
+    "yolo detect train model=yolo11n.yaml data=coco8.yaml epochs=1 imgsz=64",
+    "yolo train model=yolo11n-obb.yaml --imgsz=64, batch = 4",  # dashes, a trailing comma, spaces around '='
+    "yolo train model=yolo11n.yaml cos_lr half epochs=3",  # a bare default boolean, a bare flag
+    "yolo segment train model=yolo11n-seg.yaml",  # the task's default data
+    "yolo train model=yolo11n-pose.yaml task=detect",  # the model's task wins
+    "yolo detect train imgsz=64",  # the task's default model
+    "yolo train",  # Ultralytics' default model and data
+]
+
+
+@pytest.fixture
+def recorded_train(monkeypatch, tmp_path):
+    """Replace `Model.train` by a recorder of (task, kwargs); in a folder holding `yolo26n.pt` (the default model,
+    saved from `yolo26n.yaml`: no download)."""
+    from ultralytics import YOLO
+
+    monkeypatch.chdir(tmp_path)
+    YOLO("yolo26n.yaml").save("yolo26n.pt")
+    calls = []
+    monkeypatch.setattr(Model, "train", lambda self, **kw: calls.append((self.task, kw)))
+    return calls
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_yolo_train_mirrors_entrypoint(recorded_train, command):
+    """`parse_yolo_args` + `yolo_train` end in the `Model.train` call Ultralytics' own `entrypoint` makes."""
+    from ultralytics_fss.cli import stock_entrypoint
+
+    stock_entrypoint()(command)
+    overrides, cfg_file = seam.parse_yolo_args(command.split(" ")[1:])
+    assert cfg_file is None
+    seam.yolo_train(overrides)
+    (want, got) = recorded_train
+    assert got == want and want[1]["model"]
+
+
+@pytest.mark.parametrize("command", ["yolo help", "yolo detect train imgsz", "yolo train epochs=1 nonsense",
+                                     "yolo train epochs="])  # fmt: skip
+def test_parse_leaves_the_rest_to_ultralytics(command):
+    """Special commands, a key without '=', unknown words and malformed pairs are Ultralytics' to report."""
+    assert seam.parse_yolo_args(command.split(" ")[1:]) is None
+
+
+def test_args_dict_of_namespace_and_dict():
+    """`args_dict` copies: a namespace's and a checkpoint dict's args, never the object itself."""
+    ns = get_cfg()
+    d = seam.args_dict(ns)
+    d["epochs"] = -1
+    assert ns.epochs != -1 and seam.args_dict({"a": 1}) == {"a": 1}

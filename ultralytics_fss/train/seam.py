@@ -1,0 +1,382 @@
+"""The Ultralytics seam: every piece of `ultralytics_fss` shaped by Ultralytics' internals, in one file.
+
+Each piece is copied or mirrored from Ultralytics 8.4.190 and names its upstream file and lines; `tests/test_seam.py`
+checks each one's behaviour against the upstream code on real inputs (the same tensors, the same parsed arguments)
+for every model family. When Ultralytics changes, this file and that test are what to revisit.
+
+| piece                         | mirrors, in Ultralytics 8.4.190                                                  |
+|-------------------------------|----------------------------------------------------------------------------------|
+| `detect_inputs`               | utils/loss.py `v8DetectionLoss.get_assigned_targets_and_loss`, lines 433-450     |
+| `obb_inputs`                  | utils/loss.py `v8OBBLoss.loss`, lines 1073-1106                                  |
+| `segment26_assigner_inputs`   | utils/loss.py `SegmentLoss26.get_assigned_targets_and_loss`, lines 691-708       |
+| `task_pair_overlaps`          | utils/tal.py `TaskAlignedAssigner.forward`'s per-call `bs`, `n_max_boxes`, 89-90 |
+| `weighted_segmentation_loss`  | utils/loss.py `v8SegmentationLoss.calculate_segmentation_loss`, lines 647-677    |
+| `WeightedKeypointLoss`        | utils/loss.py `KeypointLoss.forward`, lines 344-352                              |
+| `stock_loss_class`            | nn/tasks.py `init_criterion` of the detect, obb, segment, pose models, 651-833   |
+| `criterion`, `branches`, ...  | utils/loss.py `E2ELoss` (`one2many`, `one2one` branches), lines 1319-1333        |
+| `parse_yolo_args`, BARE_FLAGS | cfg/__init__.py `entrypoint`'s argument loop, lines 1067-1105                    |
+| `yolo_train`                  | cfg/__init__.py `entrypoint`'s deprecated keys, train defaults, call, 1107-1188  |
+| `resumed_train_args`          | engine/trainer.py `check_resume` (`resume=last.pt`, or `resume model=last.pt`)   |
+| `args_dict`                   | `model.args`: a namespace while training, a dict once loaded from a checkpoint   |
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from ultralytics.cfg import MODES, TASK2DATA, TASK2MODEL, TASKS, merge_equals_args, parse_key_value_pair
+from ultralytics.nn.modules.head import Detect, Pose26, Segment26, v10Detect
+from ultralytics.nn.tasks import DetectionModel, OBBModel, PoseModel, SegmentationModel, guess_model_task
+from ultralytics.utils import DEFAULT_CFG, DEFAULT_CFG_DICT, LOGGER
+from ultralytics.utils.loss import (
+    E2ELoss,
+    KeypointLoss,
+    PoseLoss26,
+    SegmentLoss26,
+    v8DetectionLoss,
+    v8OBBLoss,
+    v8PoseLoss,
+    v8SegmentationLoss,
+)
+from ultralytics.utils.ops import xyxy2xywh
+from ultralytics.utils.tal import make_anchors
+
+# ---------------------------------------------------------------------------------------------------------- losses
+
+
+class LossInputs(NamedTuple):
+    """What Ultralytics' detection loss derives from a batch before it assigns.
+
+    Attributes:
+        pred_distri (torch.Tensor): (b, N, 4 * reg_max) box distribution logits.
+        pred_scores (torch.Tensor): (b, N, C) class logits.
+        pred_bboxes (torch.Tensor): (b, N, 4) decoded boxes, xyxy grid units.
+        anchor_points (torch.Tensor): (N, 2) anchor centres, grid units.
+        stride_tensor (torch.Tensor): (N, 1) stride of each anchor.
+        imgsz (torch.Tensor): (2,) image height and width, pixels.
+        gt_labels (torch.Tensor): (b, M, 1) GT classes.
+        gt_bboxes (torch.Tensor): (b, M, 4) GT boxes, xyxy pixels.
+        mask_gt (torch.Tensor): (b, M, 1) 1 for real GTs.
+        pred_angle (torch.Tensor, optional): (b, N, 1) predicted angles, radians (oriented boxes only; then
+            `pred_bboxes` and `gt_bboxes` are xywhr, grid units and pixels).
+    """
+
+    pred_distri: torch.Tensor
+    pred_scores: torch.Tensor
+    pred_bboxes: torch.Tensor
+    anchor_points: torch.Tensor
+    stride_tensor: torch.Tensor
+    imgsz: torch.Tensor
+    gt_labels: torch.Tensor
+    gt_bboxes: torch.Tensor
+    mask_gt: torch.Tensor
+    pred_angle: torch.Tensor | None = None
+
+
+def detect_inputs(loss: v8DetectionLoss, preds: dict[str, torch.Tensor], batch: dict[str, Any]) -> LossInputs:
+    """Decode predictions and pad targets exactly as the stock detection loss does before it calls its assigner.
+
+    Copied from `v8DetectionLoss.get_assigned_targets_and_loss` (ultralytics/utils/loss.py, lines 433-450).
+    """
+    pred_distri = preds["boxes"].permute(0, 2, 1).contiguous()  # (b, N, 4 * reg_max)
+    pred_scores = preds["scores"].permute(0, 2, 1).contiguous()  # (b, N, C) logits
+    anchor_points, stride_tensor = make_anchors(preds["feats"], loss.stride, 0.5)  # (N, 2), (N, 1)
+    dtype, batch_size = pred_scores.dtype, pred_scores.shape[0]
+    imgsz = torch.tensor(preds["feats"][0].shape[2:], device=loss.device, dtype=dtype) * loss.stride[0]
+    targets = torch.cat((batch["batch_idx"].view(-1, 1), batch["cls"].view(-1, 1), batch["bboxes"]), 1)
+    targets = loss.preprocess(targets.to(loss.device), batch_size, scale_tensor=imgsz[[1, 0, 1, 0]])
+    gt_labels, gt_bboxes = targets.split((1, 4), 2)  # (b, M, 1), (b, M, 4) xyxy pixels
+    mask_gt = gt_bboxes.sum(2, keepdim=True).gt_(0.0)  # (b, M, 1)
+    pred_bboxes = loss.bbox_decode(anchor_points, pred_distri)  # (b, N, 4) xyxy, grid units
+    return LossInputs(pred_distri, pred_scores, pred_bboxes, anchor_points, stride_tensor, imgsz, gt_labels,
+                      gt_bboxes, mask_gt)  # fmt: skip
+
+
+def obb_inputs(loss: v8OBBLoss, preds: dict[str, torch.Tensor], batch: dict[str, Any]) -> LossInputs:
+    """Decode predictions and pad targets as the stock oriented-box loss does before it calls its assigner.
+
+    Copied from `v8OBBLoss.loss` (ultralytics/utils/loss.py, lines 1073-1106, without its error message).
+    """
+    pred_distri = preds["boxes"].permute(0, 2, 1).contiguous()  # (b, N, 4 * reg_max)
+    pred_scores = preds["scores"].permute(0, 2, 1).contiguous()  # (b, N, C) logits
+    pred_angle = preds["angle"].permute(0, 2, 1).contiguous()  # (b, N, 1)
+    anchor_points, stride_tensor = make_anchors(preds["feats"], loss.stride, 0.5)
+    imgsz = torch.tensor(preds["feats"][0].shape[2:], device=loss.device, dtype=pred_scores.dtype) * loss.stride[0]
+    targets = torch.cat((batch["batch_idx"].view(-1, 1), batch["cls"].view(-1, 1), batch["bboxes"].view(-1, 5)), 1)
+    rw, rh = targets[:, 4] * float(imgsz[1]), targets[:, 5] * float(imgsz[0])
+    targets = targets[(rw >= 2) & (rh >= 2)]  # Ultralytics drops rotated boxes under 2 px to stabilise training
+    targets = loss.preprocess(targets.to(loss.device), pred_scores.shape[0], scale_tensor=imgsz[[1, 0, 1, 0]])
+    gt_labels, gt_bboxes = targets.split((1, 5), 2)  # (b, M, 1), (b, M, 5) xywhr pixels
+    mask_gt = gt_bboxes.sum(2, keepdim=True).gt_(0.0)
+    pred_bboxes = loss.bbox_decode(anchor_points, pred_distri, pred_angle)  # (b, N, 5) xywhr, grid units
+    return LossInputs(pred_distri, pred_scores, pred_bboxes, anchor_points, stride_tensor, imgsz, gt_labels,
+                      gt_bboxes, mask_gt, pred_angle)  # fmt: skip
+
+
+def segment26_assigner_inputs(loss: SegmentLoss26, preds: dict[str, torch.Tensor], batch: dict[str, Any]) -> dict:
+    """What the YOLO26 segmentation loss hands its mask-aware assigner besides the box inputs.
+
+    Copied from `SegmentLoss26.get_assigned_targets_and_loss` (ultralytics/utils/loss.py, lines 691-708).
+
+    Returns:
+        (dict): `pd_coef` (b, N, nm), `mask_scale` (b, 1), `proto` (b, nm, h, w) and `gt_masks` (b, M', h, w) bool.
+    """
+    batch_idx = batch["batch_idx"].view(-1).long().to(loss.device)
+    proto = (preds["proto"][0] if isinstance(preds["proto"], tuple) else preds["proto"]).detach()
+    bs, _, mh, mw = proto.shape
+    n = torch.bincount(batch_idx, minlength=bs)
+    masks = batch["masks"].to(loss.device)
+    if masks.numel() and masks.shape[-2:] != (mh, mw):
+        masks = F.interpolate(masks[None].float(), (mh, mw), mode="nearest")[0]
+    if loss.overlap:  # (bs, h, w) where i + 1 marks each image's i-th object
+        gt_masks = masks[:, None] == torch.arange(1, int(n.max()) + 1, device=loss.device)[:, None, None]
+    else:  # (n_objects, h, w) in batch order, padded into per-image slots
+        gt_masks = masks.new_zeros(bs, int(n.max()), *masks.shape[1:])
+        gt_masks[batch_idx, torch.arange(len(batch_idx), device=loss.device) - (n.cumsum(0) - n)[batch_idx]] = masks
+        gt_masks = gt_masks > 0.5
+    mask_scale = (mh / (preds["feats"][0].shape[2] * loss.stride[0])).expand(bs, 1)
+    pd_coef = preds["mask_coefficient"].detach().permute(0, 2, 1)
+    return dict(pd_coef=pd_coef, mask_scale=mask_scale, proto=proto, gt_masks=gt_masks)
+
+
+def task_pair_overlaps(stock_assigner, pairs: tuple[torch.Tensor, ...], gt_bboxes: torch.Tensor, *args, **kwargs):
+    """Ultralytics' task overlap (`SegTaskAlignedAssigner` mask IoU, `PoseTaskAlignedAssigner` OKS) of candidate pairs.
+
+    `pair_overlaps` reads the batch size and GT count its `forward` stores on the assigner per call
+    (ultralytics/utils/tal.py, lines 89-90); they are set here, from this call's GT tensor, right before it runs.
+
+    Args:
+        stock_assigner: The stock loss's own assigner.
+        pairs (tuple[torch.Tensor, ...]): (image, GT, anchor) indices of the pairs, each (P,).
+        gt_bboxes (torch.Tensor): (b, M, 4) GT boxes, pixels.
+        *args, **kwargs: The rest of that assigner's `pair_overlaps` arguments.
+
+    Returns:
+        (torch.Tensor): (P,) overlaps.
+    """
+    stock_assigner.bs, stock_assigner.n_max_boxes = gt_bboxes.shape[:2]
+    return stock_assigner.pair_overlaps(pairs, gt_bboxes, *args, **kwargs)
+
+
+def weighted_segmentation_loss(loss: v8SegmentationLoss, weights: torch.Tensor, fg_mask, masks, target_gt_idx,
+                               target_bboxes, batch_idx, proto, pred_masks, imgsz) -> torch.Tensor:  # fmt: skip
+    """Ultralytics' mask loss with each positive's term times its weight.
+
+    Copied from `v8SegmentationLoss.calculate_segmentation_loss` (ultralytics/utils/loss.py, lines 647-677) with one
+    change: each positive's area is divided by its weight, and `single_mask_loss` divides by the area, so its term is
+    multiplied by the weight. With every weight 1 it is the stock method (`tests/test_seam.py`).
+
+    Args:
+        loss (v8SegmentationLoss): The segmentation loss (its `overlap` flag and `single_mask_loss`).
+        weights (torch.Tensor): (b, N) weight of each anchor; only positives' are read.
+        The others: as the stock method's.
+    """
+    _, _, mask_h, mask_w = proto.shape
+    total = 0
+    target_bboxes_normalized = target_bboxes / imgsz[[1, 0, 1, 0]]
+    marea = xyxy2xywh(target_bboxes_normalized)[..., 2:].prod(2) / weights.clamp(min=1e-6)  # area / w_i
+    mxyxy = target_bboxes_normalized * torch.tensor([mask_w, mask_h, mask_w, mask_h], device=proto.device)
+    for i, single_i in enumerate(zip(fg_mask, target_gt_idx, pred_masks, proto, mxyxy, marea)):
+        fg_mask_i, target_gt_idx_i, pred_masks_i, proto_i, mxyxy_i, marea_i = single_i
+        if fg_mask_i.any():
+            mask_idx = target_gt_idx_i[fg_mask_i]
+            if loss.overlap:
+                gt_mask = (masks[i] == (mask_idx + 1).view(-1, 1, 1)).float()
+            else:
+                gt_mask = masks[batch_idx.view(-1) == i][mask_idx]
+            total += loss.single_mask_loss(
+                gt_mask, pred_masks_i[fg_mask_i], proto_i, mxyxy_i[fg_mask_i], marea_i[fg_mask_i]
+            )
+        else:  # keeps the mask branch in the graph (DDP), as the stock loss does
+            total += (proto * 0).sum() + (pred_masks * 0).sum()
+    return total / fg_mask.sum()
+
+
+class WeightedKeypointLoss(KeypointLoss):
+    """Ultralytics' OKS keypoint loss with a weight per object row, given for the duration of one loss call."""
+
+    def __init__(self, sigmas: torch.Tensor):
+        """Same sigmas as the stock keypoint loss; unweighted until `weighted` opens a call."""
+        super().__init__(sigmas)
+        self.row_weights: torch.Tensor | None = None
+
+    def weighted(self, row_weights: torch.Tensor):
+        """Context in which `forward` weights each row: `with keypoint_loss.weighted(w): ...` (one loss call)."""
+        return _Scoped(self, "row_weights", row_weights)
+
+    def forward(self, pred_kpts, gt_kpts, kpt_mask, area):
+        """Copied from `KeypointLoss.forward` (ultralytics/utils/loss.py, lines 348-352), each row's term times its
+        weight; the stock forward outside `weighted` (tested equal with weights 1)."""
+        if self.row_weights is None:
+            return super().forward(pred_kpts, gt_kpts, kpt_mask, area)
+        d = (pred_kpts[..., 0] - gt_kpts[..., 0]).pow(2) + (pred_kpts[..., 1] - gt_kpts[..., 1]).pow(2)
+        kpt_loss_factor = kpt_mask.shape[1] / (torch.sum(kpt_mask != 0, dim=1) + 1e-9)
+        e = d / ((2 * self.sigmas).pow(2) * (area + 1e-9) * 2)
+        return (kpt_loss_factor.view(-1, 1) * ((1 - torch.exp(-e)) * kpt_mask) * self.row_weights.view(-1, 1)).mean()
+
+
+class _Scoped:
+    """Set `obj.name = value` on entry and back to None on exit: a value that lives for one call, never longer."""
+
+    def __init__(self, obj: Any, name: str, value: Any):
+        self.obj, self.name, self.value = obj, name, value
+
+    def __enter__(self):
+        setattr(self.obj, self.name, self.value)
+
+    def __exit__(self, *exc):
+        setattr(self.obj, self.name, None)
+
+
+def scoped(obj: Any, name: str, value: Any) -> _Scoped:
+    """Context manager: `obj.name` holds `value` inside the `with` block and None after it, even on errors."""
+    return _Scoped(obj, name, value)
+
+
+def stock_loss_class(model) -> type:
+    """Return the loss class Ultralytics' `model.init_criterion` uses (for end-to-end heads: inside its `E2ELoss`).
+
+    Mirrors the `init_criterion` methods of DetectionModel, OBBModel, SegmentationModel and PoseModel
+    (ultralytics/nn/tasks.py, lines 651-653, 683-685, 715-718, 830-833).
+
+    Raises:
+        NotImplementedError: For every other model (RT-DETR, YOLO-World/YOLOE, classify, semantic segmentation,
+            depth), naming its task.
+    """
+    head = model.model[-1]
+    if type(model) is DetectionModel and type(head) in {Detect, v10Detect}:
+        return v8DetectionLoss
+    if type(model) is OBBModel:
+        return v8OBBLoss
+    if type(model) is SegmentationModel:
+        return SegmentLoss26 if isinstance(head, Segment26) else v8SegmentationLoss
+    if type(model) is PoseModel:
+        return PoseLoss26 if isinstance(head, Pose26) else v8PoseLoss
+    task = guess_model_task(model) or "detect"  # RT-DETR's head is not in Ultralytics' table; its task is detect
+    raise NotImplementedError(
+        f"FSS trains YOLO detect, obb, segment and pose models, not {type(model).__name__} (task={task}). "
+        "Train it with Ultralytics' own trainer."
+    )
+
+
+def criterion(model, loss_fn: Callable) -> Any:
+    """Wrap `loss_fn(model, tal_topk, tal_topk2)` as `init_criterion` does: in `E2ELoss` for end-to-end heads (YOLO26,
+    YOLOv10; its one-to-many branch built with tal_topk=10, its one-to-one with tal_topk=7, tal_topk2=1)."""
+    if getattr(model.model[-1], "one2one_cv2", None) is not None:
+        return E2ELoss(model, loss_fn)
+    return loss_fn(model)
+
+
+def branches(crit) -> list:
+    """The losses inside a criterion: `[one2many, one2one]` for `E2ELoss`, else `[crit]`."""
+    return [crit.one2many, crit.one2one] if isinstance(crit, E2ELoss) else [crit]
+
+
+def main_branch(crit):
+    """The loss FSS drives: the one-to-many branch of an `E2ELoss`, else the criterion itself (None stays None)."""
+    return crit.one2many if isinstance(crit, E2ELoss) else crit
+
+
+def args_dict(args) -> dict[str, Any]:
+    """`model.args` or `trainer.args` as a new dict: Ultralytics keeps a namespace while training and a dict in
+    models loaded from checkpoints."""
+    return dict(args) if isinstance(args, dict) else dict(vars(args))
+
+
+# ----------------------------------------------------------------------------------------------- the `yolo` command
+
+BARE_FLAGS = {"half", "int8", "end2end", "nms"}  # bare boolean flags whose defaults are missing or None (line 1097)
+
+
+def parse_yolo_args(args: list[str]) -> tuple[dict[str, Any], str | None] | None:
+    """Parse `yolo` arguments as `entrypoint`'s loop does (ultralytics/cfg/__init__.py, lines 1067-1105).
+
+    Args:
+        args (list[str]): The command line without the program name.
+
+    Returns:
+        (tuple | None): (overrides with `task` and `mode` when given, the `cfg=` value or None); None for anything
+            left to Ultralytics' own message: special commands (`help`, `settings`, ...), unknown words, a key without
+            `=`, malformed pairs.
+    """
+    overrides, cfg_file = {}, None
+    try:
+        merged = merge_equals_args(args)
+    except SyntaxError:
+        return None
+    for a in merged:
+        a = a[2:] if a.startswith("--") else a
+        a = a[:-1] if a.endswith(",") else a
+        if "=" in a:
+            try:
+                k, v = parse_key_value_pair(a)
+            except (NameError, SyntaxError, ValueError, AssertionError):
+                return None
+            if k == "cfg" and v is not None:
+                cfg_file = v
+            else:
+                overrides[k] = v
+        elif a in TASKS:
+            overrides["task"] = a
+        elif a in MODES:
+            overrides["mode"] = a
+        elif (a in DEFAULT_CFG_DICT and isinstance(DEFAULT_CFG_DICT[a], bool)) or a in BARE_FLAGS:
+            overrides[a] = True
+        else:
+            return None
+    return overrides, cfg_file
+
+
+def resumed_train_args(overrides: dict[str, Any]) -> dict[str, Any]:
+    """The `train_args` of the checkpoint a train command resumes: `resume=last.pt`, or `resume=True` (bare `resume`)
+    with `model=last.pt`, as Ultralytics' `BaseTrainer.check_resume` reads them; {} when none is resumed or the file is
+    not a readable checkpoint (Ultralytics reports that itself)."""
+    resume = overrides.get("resume")
+    ckpt = resume if isinstance(resume, (str, Path)) else overrides.get("model") if resume is True else None
+    if not (ckpt and str(ckpt).endswith(".pt") and Path(ckpt).is_file()):
+        return {}
+    from ultralytics.nn.tasks import torch_safe_load
+
+    try:
+        return torch_safe_load(str(ckpt))[0].get("train_args") or {}
+    except Exception:
+        return {}
+
+
+def yolo_train(overrides: dict[str, Any], **extra: Any) -> None:
+    """Run a parsed train command as `entrypoint` ends it: `YOLO(model, task=task).train(**overrides, **extra)`.
+
+    Mirrors `entrypoint`'s task, model and data defaults for train (ultralytics/cfg/__init__.py, lines 1118-1188): a
+    task's default model, `yolo26n.pt` when none, the model's task over a conflicting `task=`, the task's default data
+    unless resuming. One addition: `resume=last.pt` without `model=` loads that checkpoint, so the model (and its
+    task) is the resumed run's.
+
+    Args:
+        overrides (dict): Parsed arguments (`parse_yolo_args`), with `task` and `mode` when given.
+        **extra (Any): Further `train` arguments (`trainer=`).
+    """
+    from ultralytics import YOLO
+
+    from ultralytics.cfg import _handle_deprecation  # what `entrypoint`'s key check does first (line 1107 -> 670)
+
+    kwargs = _handle_deprecation({"mode": "train", **overrides})  # e.g. half=True -> quantize=16
+    task = kwargs.pop("task", None)
+    if task and "model" not in kwargs:
+        kwargs["model"] = TASK2MODEL[task]
+    resume = kwargs.get("resume")
+    name = kwargs.pop("model", None) or (str(resume) if isinstance(resume, (str, Path)) else DEFAULT_CFG.model)
+    if name is None:
+        name = "yolo26n.pt"
+        LOGGER.warning(f"'model' argument is missing. Using default 'model={name}'.")
+    kwargs["model"] = name
+    model = YOLO(name, task=task)
+    if task and task != model.task:
+        LOGGER.warning(f"conflicting 'task={task}' passed with 'task={model.task}' model. "
+                       f"Ignoring 'task={task}' and updating to 'task={model.task}' to match model.")  # fmt: skip
+    if kwargs.get("data") is None and not kwargs.get("resume"):
+        kwargs["data"] = DEFAULT_CFG.data or TASK2DATA.get(model.task or DEFAULT_CFG.task, DEFAULT_CFG.data)
+        LOGGER.warning(f"'data' argument is missing. Using default 'data={kwargs['data']}'.")
+    model.train(**kwargs, **extra)
