@@ -17,7 +17,7 @@ import yaml
 
 from ultralytics_fss.dota import MergeError, merge_dota, predict_tiled, tile_dota
 from ultralytics_fss.dota.labels import DOTA_CATEGORIES, dataset_names
-from ultralytics_fss.dota.metric import read_task_file
+from ultralytics_fss.dota.merge_back.metric import read_task_file
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMES = dataset_names(DOTA_CATEGORIES["1.5"], builtin=True)

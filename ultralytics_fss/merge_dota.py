@@ -24,8 +24,8 @@ from pathlib import Path
 from ultralytics.utils import LOGGER
 
 from ultralytics_fss.dota import MergeError, merge_dota
-from ultralytics_fss.dota.merge import NMS_IOU
-from ultralytics_fss.dota.submission import DEFAULT_CONF, DEFAULT_MAX_DET, PREFIX
+from ultralytics_fss.dota.merge_back.merge_dota import DEFAULT_CONF, DEFAULT_MAX_DET, PREFIX
+from ultralytics_fss.dota.merge_back.nms import NMS_IOU
 
 __all__ = ["build_parser", "main"]
 

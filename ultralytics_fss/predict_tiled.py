@@ -24,10 +24,10 @@ import sys
 from ultralytics.utils import LOGGER
 
 from ultralytics_fss.dota import MergeError, predict_tiled
-from ultralytics_fss.dota.config import DEFAULTS
-from ultralytics_fss.dota.merge import NMS_IOU
-from ultralytics_fss.dota.predict import PREFIX
-from ultralytics_fss.dota.submission import DEFAULT_MAX_DET
+from ultralytics_fss.dota.merge_back.merge_dota import DEFAULT_MAX_DET
+from ultralytics_fss.dota.merge_back.nms import NMS_IOU
+from ultralytics_fss.dota.merge_back.predict_tiled import PREFIX
+from ultralytics_fss.dota.tiling.config import DEFAULTS
 
 __all__ = ["build_parser", "main"]
 

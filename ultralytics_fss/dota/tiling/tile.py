@@ -11,11 +11,11 @@ from types import FrameType
 import cv2
 import numpy as np
 
-from . import geometry as geo
+from .. import geometry as geo
+from ..errors import ImageError
+from ..files import link_atomic, write_atomic
+from ..images import crop_tile, encode_image, read_image, resize_image
 from .config import TileConfig
-from .errors import ImageError
-from .files import link_atomic, write_atomic
-from .images import crop_tile, encode_image, read_image, resize_image
 from .output import TileOutput
 from .records import ImageJob, ImageResult, TileStats
 

@@ -28,10 +28,10 @@ from pathlib import Path
 import numpy as np
 import shapely
 
-from .errors import MergeError
-from .geometry import make_polygons
-from .labels import read_label_file
-from .merge import polygon_overlaps
+from ..errors import MergeError
+from ..geometry import make_polygons
+from ..labels import read_label_file
+from .nms import polygon_overlaps
 
 TASKS = {"obb": "Task1", "detect": "Task2"}  # DOTA's task per label format
 IOU_THRESHOLD = 0.5  # DOTA (and VOC) matching threshold, "IoU > 0.5"

@@ -1,9 +1,9 @@
 """``merge_dota``: tile predictions back to full images, DOTA submission files, and DOTA's metric when labels exist.
 
-Stages: read the tiler's index of the split (:mod:`.predictions`), read or make the tile predictions and map them to
-image pixels, merge per image with class-wise NMS (:mod:`.merge`), write the Task files and the server's zip, score
-them (:mod:`.metric`) when the split has DOTA labels. Everything is read and checked before anything is written, and
-OUT is filled from a temporary folder only on success.
+Stages: read the tiler's index of the split (:mod:`.tile_predictions`), read or make the tile predictions and map
+them to image pixels, merge per image with class-wise NMS (:mod:`.nms`), write the Task files and the server's zip,
+score them (:mod:`.metric`) when the split has DOTA labels. Everything is read and checked before anything is written,
+and OUT is filled from a temporary folder only on success.
 
 Output in OUT::
 
@@ -27,12 +27,12 @@ from pathlib import Path
 import numpy as np
 from ultralytics.utils import LOGGER, colorstr
 
-from .errors import MergeError
-from .files import list_files
-from .merge import FORMAT_COLUMNS, NMS_IOU, Detections, merge_image
+from ..errors import MergeError
+from ..files import list_files
+from ..tiling.output import MANIFEST, TileOutput
 from .metric import TASKS, GroundTruth, evaluate_task_files, read_ground_truth
-from .output import MANIFEST, TileOutput
-from .predictions import TileIndex, model_format, predict_tiles, read_prediction_dir
+from .nms import FORMAT_COLUMNS, NMS_IOU, Detections, merge_image
+from .tile_predictions import TileIndex, model_format, predict_tiles, read_prediction_dir
 
 PREFIX = colorstr("merge_dota: ")
 EVAL_JSON = "dota_eval.json"

@@ -22,9 +22,9 @@ import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..errors import TilingError
+from ..files import remove_stale_tmp, write_atomic
 from .config import TileConfig
-from .errors import TilingError
-from .files import remove_stale_tmp, write_atomic
 from .records import ImageResult
 
 STATE_DIR = ".tile_dota"  # DST/.tile_dota: options and restart records

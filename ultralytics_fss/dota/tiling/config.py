@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import TilingError
+from ..errors import TilingError
 
 FORMATS = ("detect", "obb", "both")  # label formats: xywh, four corners, or both (obb dataset under DST/obb)
 KEEP_DROP = ("keep", "drop")  # what to do with difficult objects and with tiles without objects

@@ -1,8 +1,9 @@
 """Prediction on large images: tile in memory with the tiler's own windows, predict the tiles, merge, one ``Results``.
 
-The windows are those of ``tile_dota`` (:func:`.geometry.get_windows`: every ``stride`` pixels, the last one aligned
-to the edge, zero-padded when the image is smaller than ``crop``), at every rate, so a model trained on the tiler's
-tiles sees the same views at inference. The merge is :func:`.merge.merge_image`, the code of ``merge_dota``.
+The windows are those of ``tile_dota`` (:func:`ultralytics_fss.dota.geometry.get_windows`: every ``stride`` pixels,
+the last one aligned to the edge, zero-padded when the image is smaller than ``crop``), at every rate, so a model
+trained on the tiler's tiles sees the same views at inference. The merge is :func:`.nms.merge_image`, the code of
+``merge_dota``.
 
 Reference:
     SAHI, ``get_sliced_prediction`` (slicing, per-slice prediction, merge back); ours reuses the training tiling.
@@ -19,14 +20,14 @@ from ultralytics.engine.results import Results
 from ultralytics.utils import LOGGER, TQDM, colorstr, ops
 from ultralytics.utils.files import increment_path
 
-from .config import DEFAULTS
-from .errors import ImageError, MergeError
-from .files import IMAGE_SUFFIXES, list_files
-from .geometry import get_windows, scaled_size
-from .images import crop_tile, read_image, resize_image
-from .merge import Detections, merge_image, tile_to_image
-from .predictions import model_format, result_detections
-from .submission import DEFAULT_MAX_DET
+from ..errors import ImageError, MergeError
+from ..files import IMAGE_SUFFIXES, list_files
+from ..geometry import get_windows, scaled_size
+from ..images import crop_tile, read_image, resize_image
+from ..tiling.config import DEFAULTS
+from .merge_dota import DEFAULT_MAX_DET
+from .nms import Detections, merge_image, tile_to_image
+from .tile_predictions import model_format, result_detections
 
 PREFIX = colorstr("predict_tiled: ")
 

@@ -3,7 +3,7 @@
 A :class:`TileIndex` knows, from ``DST/manifest.csv`` and the tiler's image records, where each tile of a split sits
 in its image; :func:`read_prediction_dir` reads the files Ultralytics writes with ``save_txt=True save_conf=True``
 (coordinates normalised to the tile); :func:`predict_tiles` runs a model over the split's tiles. Both return
-detections already mapped to full-image pixels, per image, not yet merged (see :mod:`.merge`).
+detections already mapped to full-image pixels, per image, not yet merged (see :mod:`.nms`).
 :func:`labels_as_predictions` turns tile labels into such a folder (the ground truth's round trip).
 """
 
@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import MergeError
-from .files import list_files
-from .geometry import scaled_size
-from .merge import FORMAT_COLUMNS, Detections, tile_to_image
-from .output import MANIFEST, TileOutput
+from ..errors import MergeError
+from ..files import list_files
+from ..geometry import scaled_size
+from ..tiling.output import MANIFEST, TileOutput
+from .nms import FORMAT_COLUMNS, Detections, tile_to_image
 
 # How far outside [0, 1] a normalised box centre may lie and still belong to its tile: float rounding of the
 # 6 significant digits Ultralytics writes. A centre further out means the file belongs to another tile.
