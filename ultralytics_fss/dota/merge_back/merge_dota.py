@@ -29,7 +29,7 @@ from ultralytics.utils import LOGGER, colorstr
 
 from ..errors import MergeError
 from ..files import list_files
-from ..tiling.output import MANIFEST, TileOutput
+from ..tiling.output import MANIFEST
 from .metric import TASKS, GroundTruth, evaluate_task_files, read_ground_truth
 from .nms import FORMAT_COLUMNS, NMS_IOU, Detections, merge_image
 from .tile_predictions import TileIndex, model_format, predict_tiles, read_prediction_dir
@@ -127,7 +127,7 @@ def merge_dota(
         raise MergeError(f"--format must be detect or obb, got {fmt!r}")
     gt = _ground_truth(index, labels)
     if yolo is not None:
-        predict_args = {"imgsz": index_crop(index), "max_det": DEFAULT_MAX_DET, **predict_args}
+        predict_args = {"imgsz": index.crop, "max_det": DEFAULT_MAX_DET, **predict_args}
         per_image = predict_tiles(yolo, index, fmt, conf=conf, **predict_args)
     else:
         per_image = read_prediction_dir(pred_dir, index, fmt)
@@ -135,11 +135,6 @@ def merge_dota(
     result = _write(out, merged, index.names, fmt, gt)
     log_result(result, index, fmt, iou)
     return result
-
-
-def index_crop(index: TileIndex) -> int:
-    """The tile side of a split (the inference size that matches training on the tiles)."""
-    return next(iter(index.tiles.values())).crop
 
 
 def _check_format(asked: str | None, actual: str, source: str) -> str:
@@ -152,8 +147,7 @@ def _check_format(asked: str | None, actual: str, source: str) -> str:
 def _ground_truth(index: TileIndex, labels: str | Path | None) -> dict[str, GroundTruth] | None:
     """The split's DOTA labels, by image stem (missing files: no objects); None when the split has no labels."""
     if labels is None:
-        source = TileOutput(index.dst).read_source() or {}
-        labels = (source.get("splits", {}).get(index.split) or {}).get("labels")
+        labels = index.output.source_labels(index.split)
         if labels is None:
             LOGGER.info(f"{PREFIX}no DOTA labels recorded for split {index.split!r}: writing results without scores")
             return None
