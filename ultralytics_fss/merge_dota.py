@@ -25,7 +25,7 @@ from ultralytics.utils import LOGGER
 
 from ultralytics_fss.dota import MergeError, merge_dota
 from ultralytics_fss.dota.merge_back.merge_dota import DEFAULT_CONF, DEFAULT_MAX_DET, PREFIX
-from ultralytics_fss.dota.merge_back.nms import NMS_IOU
+from ultralytics_fss.dota.merge_back.nms import FORMAT_COLUMNS, NMS_IOU
 
 __all__ = ["build_parser", "main"]
 
@@ -43,8 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--pred-dir", type=Path, help="folder of per-tile predictions (save_txt=True save_conf=True)")
     p.add_argument("--out", type=Path, required=True, help="output folder for the Task files, zip and dota_eval.json")
     p.add_argument("--split", default="val", help="split to merge (default: val)")
-    p.add_argument("--format", choices=("detect", "obb"), help="prediction format (default: the model's task, or "
-                   "the tiler's format, obb for 'both')")  # fmt: skip
+    p.add_argument("--format", choices=tuple(FORMAT_COLUMNS), help="prediction format (default: the model's task, "
+                   "or the tiler's format, obb for 'both')")  # fmt: skip
     p.add_argument("--conf", type=float, default=DEFAULT_CONF, help=f"confidence threshold (default: {DEFAULT_CONF})")
     p.add_argument(
         "--iou", type=float, help=f"merge NMS IoU (default: obb {NMS_IOU['obb']}, detect {NMS_IOU['detect']})"

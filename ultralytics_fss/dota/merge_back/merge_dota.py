@@ -29,7 +29,8 @@ from ultralytics.utils import LOGGER, colorstr
 
 from ..errors import MergeError
 from ..files import list_files
-from ..tiling.output import MANIFEST
+from ..tiling.config import label_formats
+from ..tiling.output import TileOutput
 from .metric import TASKS, GroundTruth, evaluate_task_files, read_ground_truth
 from .nms import FORMAT_COLUMNS, NMS_IOU, Detections, merge_image
 from .tile_predictions import TileIndex, model_format, predict_tiles, read_prediction_dir
@@ -106,12 +107,9 @@ def merge_dota(
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise MergeError(f"--out {out}: exists and is not a folder")
-    dst = Path(dst)
-    if dst.name == "obb" and not (dst / MANIFEST).is_file() and (dst.parent / MANIFEST).is_file():
-        dst, format = (
-            dst.parent,
-            format or "obb",
-        )  # the obb dataset of a ``--format both`` DST: same tiles, one manifest
+    dst, root_format = TileOutput.dst_of(Path(dst))  # DST/obb of a ``--format both`` DST: same tiles, one manifest
+    if root_format is not None:
+        format = format or root_format
     index = TileIndex.load(dst, split)
     yolo = None
     if model is not None:
@@ -122,7 +120,8 @@ def merge_dota(
         if len(yolo.names) != len(index.names):
             raise MergeError(f"--model {model} has {len(yolo.names)} classes, {index.dst} has {len(index.names)}")
     else:
-        fmt = format or ("obb" if index.format == "both" else index.format)
+        written = label_formats(index.format)
+        fmt = format or ("obb" if "obb" in written else written[0])  # obb (Task1) when the tiler wrote it
     if fmt not in FORMAT_COLUMNS:
         raise MergeError(f"--format must be detect or obb, got {fmt!r}")
     gt = _ground_truth(index, labels)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ..errors import TilingError
 from ..files import remove_stale_tmp, write_atomic
-from .config import TileConfig
+from .config import FORMATS, TileConfig, label_formats
 from .records import ImageResult
 
 STATE_DIR = ".tile_dota"  # DST/.tile_dota: options and restart records
@@ -33,6 +33,8 @@ SOURCE = "source.json"
 DONE = "done"
 MANIFEST = "manifest.csv"
 DATA_YAML = "data.yaml"
+# Dataset roots under DST besides DST itself, whatever --format made it: one folder per further label format (DST/obb).
+SUBROOTS = tuple(f for fmt in FORMATS for f in label_formats(fmt)[1:])
 MANIFEST_FIELDS = (
     "split", "tile", "image", "rate", "left", "top", "left_orig", "top_orig", "crop", "width", "height", "objects",
     "truncated",
@@ -77,6 +79,20 @@ class TileOutput:
     def labels_dir(root: Path, split: str) -> Path:
         """Label folder of one split under a dataset root."""
         return root / "labels" / split
+
+    @staticmethod
+    def dst_of(path: Path) -> tuple[Path, str | None]:
+        """The output root DST that ``path`` names: ``path`` itself, or DST when ``path`` is a further dataset root of
+        DST (``DST/obb`` of format ``both``, same tiles, DST's one manifest).
+
+        Returns:
+            dst (Path): The output root.
+            format (str | None): The label format of ``path`` when it is a further dataset root, else None.
+        """
+        for fmt in SUBROOTS:
+            if path.name == fmt and not (path / MANIFEST).is_file() and (path.parent / MANIFEST).is_file():
+                return path.parent, fmt
+        return path, None
 
     @property
     def manifest_path(self) -> Path:
@@ -195,8 +211,8 @@ class TileOutput:
         write_atomic(self.options_path, json.dumps(options, indent=1), token)
 
     def _reset(self) -> None:
-        """Delete everything the tiler writes in DST, whatever formats made it ("obb": the second root of ``both``)."""
-        for name in ("images", "labels", "obb", MANIFEST, DATA_YAML, STATE_DIR):
+        """Delete everything the tiler writes in DST, whatever formats made it (SUBROOTS: ``DST/obb`` of ``both``)."""
+        for name in ("images", "labels", *SUBROOTS, MANIFEST, DATA_YAML, STATE_DIR):
             p = self.dst / name
             shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
 
