@@ -99,7 +99,7 @@ def test_bad_source_and_options(obb_model, tmp_path):
         predict_tiled(obb_model, tmp_path / "nowhere.png")
     with pytest.raises(MergeError, match=r"--source .*: no images"):
         predict_tiled(obb_model, tmp_path)
-    with pytest.raises(MergeError, match=r"--stride in 1..crop, got crop 256, stride 300"):
+    with pytest.raises(MergeError, match=r"stride must be an integer in 1\.\.crop \(256\), got 300"):
         predict_tiled(obb_model, tmp_path, crop=256, stride=300)
 
 

@@ -20,11 +20,11 @@ from ultralytics.engine.results import Results
 from ultralytics.utils import LOGGER, TQDM, colorstr, ops
 from ultralytics.utils.files import increment_path
 
-from ..errors import ImageError, MergeError
+from ..errors import ImageError, MergeError, TilingError
 from ..files import IMAGE_SUFFIXES, list_files
 from ..geometry import get_windows, scaled_size
 from ..images import crop_tile, read_image, resize_image
-from ..tiling.config import DEFAULTS
+from ..tiling.config import DEFAULTS, TileConfig
 from .merge_dota import DEFAULT_MAX_DET
 from .nms import Detections, merge_image, tile_to_image
 from .tile_predictions import model_format, result_detections
@@ -49,6 +49,18 @@ def image_files(source: str | Path) -> list[Path]:
     if source.suffix.lower() not in IMAGE_SUFFIXES:
         raise MergeError(f"--source {source}: not an image ({', '.join(IMAGE_SUFFIXES)})")
     return [source]
+
+
+def window_options(crop: int, stride: int, rates: tuple[float, ...] | list[float]) -> TileConfig:
+    """The tiling options of a prediction, checked by :class:`TileConfig` as ``tile_dota`` checks them.
+
+    Raises:
+        MergeError: With TileConfig's message when ``crop``, ``stride`` or ``rates`` are impossible.
+    """
+    try:
+        return TileConfig(crop=crop, stride=stride, rates=tuple(float(r) for r in rates))
+    except TilingError as e:
+        raise MergeError(str(e)) from None
 
 
 def tiles_of(im: np.ndarray, crop: int, stride: int, rates: tuple[float, ...]):
@@ -157,7 +169,8 @@ def predict_tiled(
         (list[Results]): One per image, in file order, for the full image (``.plot()``, ``.save_txt()``...).
 
     Raises:
-        MergeError: Bad source, unreadable image, a model that is neither detect nor obb, or bad tiling options.
+        MergeError: Bad source, unreadable image, a model that is neither detect nor obb, or tiling options that
+            ``tile_dota`` refuses too (see :func:`window_options`).
 
     Examples:
         >>> from ultralytics_fss.dota import predict_tiled
@@ -166,16 +179,12 @@ def predict_tiled(
     """
     from ultralytics import YOLO
 
-    if not (isinstance(crop, int) and crop > 0 and isinstance(stride, int) and 0 < stride <= crop):
-        raise MergeError(f"--crop must be a positive integer and --stride in 1..crop, got crop {crop}, stride {stride}")
-    rates = tuple(float(r) for r in rates)
-    if not rates or any(r <= 0 for r in rates):
-        raise MergeError(f"--rates must be positive numbers, got {list(rates)}")
+    cfg = window_options(crop, stride, rates)
     files = image_files(source)
     yolo = model if isinstance(model, YOLO) else YOLO(model)
     fmt = model_format(yolo)
     save_dir = increment_path(Path(project) / name) if save or save_txt else None
-    args = dict(conf=conf, imgsz=imgsz or crop, max_det=max_det, **predict_args)
+    args = dict(conf=conf, imgsz=imgsz or cfg.crop, max_det=max_det, **predict_args)
     results = []
     for path in TQDM(files, desc=f"{PREFIX}images", disable=len(files) < 2):
         try:
@@ -183,7 +192,7 @@ def predict_tiled(
         except ImageError as e:
             raise MergeError(str(e)) from None
         im = cv2.cvtColor(im, cv2.COLOR_GRAY2BGR) if im.ndim == 2 else im  # models take 3 channels
-        d = predict_image(yolo, im, fmt, crop, stride, rates, batch, iou, **args)
+        d = predict_image(yolo, im, fmt, cfg.crop, cfg.stride, cfg.rates, batch, iou, **args)
         r = to_results(d, fmt, im, str(path), yolo.names)
         if save_dir is not None:
             r.save_dir = str(save_dir)
