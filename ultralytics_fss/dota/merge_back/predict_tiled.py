@@ -22,7 +22,7 @@ from ultralytics.utils.files import increment_path
 
 from ..errors import ImageError, MergeError, TilingError
 from ..files import IMAGE_SUFFIXES, list_files
-from ..geometry import get_windows, scaled_size
+from ..geometry import get_windows, scale_factors, scaled_size
 from ..images import crop_tile, read_image, resize_image
 from ..tiling.config import DEFAULTS, TileConfig
 from .merge_dota import DEFAULT_MAX_DET
@@ -80,9 +80,10 @@ def tiles_of(im: np.ndarray, crop: int, stride: int, rates: tuple[float, ...]):
     h, w = im.shape[:2]
     for rate in rates:
         sw, sh = scaled_size(w, h, rate)
+        scale = scale_factors(w, h, rate)
         scaled = resize_image(im, (sw, sh))
         for window in get_windows(sw, sh, crop, stride):  # (W, 4)
-            yield crop_tile(scaled, window), (int(window[0]), int(window[1])), (sw / w, sh / h)
+            yield crop_tile(scaled, window), (int(window[0]), int(window[1])), scale
 
 
 def predict_image(model, im: np.ndarray, fmt: str, crop: int, stride: int, rates: tuple[float, ...], batch: int,

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import MergeError
 from ..files import list_files
-from ..geometry import scaled_size
+from ..geometry import scale_factors
 from ..tiling.output import TileOutput
 from .nms import FORMAT_COLUMNS, Detections, tile_to_image
 
@@ -95,12 +95,9 @@ class TileIndex:
                 if record is None:
                     raise MergeError(f"{manifest}:{n}: image {image} has no record in {out.state} (tiling unfinished?)")
                 sizes[image] = (record.width, record.height)
-            w, h = sizes[image]
-            sw, sh = scaled_size(w, h, float(r["rate"]))
+            scale = scale_factors(*sizes[image], float(r["rate"]))
             name = Path(r["tile"]).stem
-            tiles[name] = Tile(
-                name, r["tile"], image, int(r["crop"]), (int(r["left"]), int(r["top"])), (sw / w, sh / h)
-            )
+            tiles[name] = Tile(name, r["tile"], image, int(r["crop"]), (int(r["left"]), int(r["top"])), scale)
         return cls(dst, split, tiles, sizes, tuple(opts["names"]), opts["format"])
 
     @property

@@ -87,7 +87,7 @@ def _tile_at_rate(
     """
     h, w = im.shape[:2]
     sw, sh = geo.scaled_size(w, h, rate)
-    scale = (sw / w, sh / h)  # exact per-axis factors of the pixel grid (rate up to rounding of the size)
+    scale = geo.scale_factors(w, h, rate)  # exact per-axis factors of the pixel grid (rate up to rounding of the size)
     scaled = resize_image(im, (sw, sh))
     objects, repaired, degenerate = geo.build_objects(job.points, job.cls, scale)
     stats, messages, rows = TileStats(), [], []
