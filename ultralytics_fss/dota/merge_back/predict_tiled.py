@@ -27,7 +27,7 @@ from ..images import crop_tile, read_image, resize_image
 from ..tiling.config import DEFAULTS, TileConfig
 from .merge_dota import DEFAULT_MAX_DET
 from .nms import Detections, merge_image, tile_to_image
-from .tile_predictions import model_format, result_detections
+from .tile_predictions import RESULTS_FIELD, model_format, result_detections
 
 PREFIX = colorstr("predict_tiled: ")
 
@@ -126,7 +126,7 @@ def to_results(d: Detections, fmt: str, im: np.ndarray, path: str, names: dict[i
     """
     coords = ops.xyxyxyxy2xywhr(d.boxes.reshape(-1, 4, 2)) if fmt == "obb" else d.boxes  # (N, 5 | 4)
     data = torch.as_tensor(np.concatenate([coords, d.scores[:, None], d.cls[:, None]], 1), dtype=torch.float32)
-    return Results(im, path=path, names=names, **{"obb" if fmt == "obb" else "boxes": data})
+    return Results(im, path=path, names=names, **{RESULTS_FIELD[fmt]: data})
 
 
 def predict_tiled(
@@ -204,6 +204,6 @@ def predict_tiled(
                 (save_dir / "labels" / f"{path.stem}.txt").unlink(missing_ok=True)  # save_txt appends
                 r.save_txt(save_dir / "labels" / f"{path.stem}.txt", save_conf=True)
         results.append(r)
-    n = sum(len(r.obb if fmt == "obb" else r.boxes) for r in results)
+    n = sum(len(getattr(r, RESULTS_FIELD[fmt])) for r in results)
     LOGGER.info(f"{PREFIX}{len(files)} image(s), {n} {fmt} detections" + (f" -> {save_dir}" if save_dir else ""))
     return results

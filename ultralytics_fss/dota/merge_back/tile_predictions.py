@@ -20,6 +20,8 @@ from ..geometry import scale_factors
 from ..tiling.output import TileOutput
 from .nms import FORMAT_COLUMNS, Detections, tile_to_image
 
+RESULTS_FIELD = {"detect": "boxes", "obb": "obb"}  # the attribute of an Ultralytics Results holding a format's boxes
+
 # How far outside [0, 1] a normalised box centre may lie and still belong to its tile: float rounding of the
 # 6 significant digits Ultralytics writes. A centre further out means the file belongs to another tile.
 _CENTRE_SLACK = 1e-3
@@ -241,7 +243,7 @@ def result_detections(result, fmt: str) -> Detections:
     Returns:
         (Detections): Its detections, float64 / int64 numpy.
     """
-    boxes = result.obb if fmt == "obb" else result.boxes
+    boxes = getattr(result, RESULTS_FIELD[fmt])
     if boxes is None or not len(boxes):
         return Detections.empty(fmt)
     boxes = boxes.cpu()
