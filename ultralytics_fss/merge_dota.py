@@ -24,7 +24,13 @@ from pathlib import Path
 from ultralytics.utils import LOGGER
 
 from ultralytics_fss.dota import MergeError, merge_dota
-from ultralytics_fss.dota.merge_back.merge_dota import DEFAULT_CONF, DEFAULT_MAX_DET, PREFIX
+from ultralytics_fss.dota.merge_back.merge_dota import (
+    DEFAULT_BATCH,
+    DEFAULT_CONF,
+    DEFAULT_MAX_DET,
+    DEFAULT_SPLIT,
+    PREFIX,
+)
 from ultralytics_fss.dota.merge_back.nms import FORMAT_COLUMNS, NMS_IOU
 
 __all__ = ["build_parser", "main"]
@@ -42,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--model", help="YOLO weights (detect or obb) to run over the split's tiles")
     src.add_argument("--pred-dir", type=Path, help="folder of per-tile predictions (save_txt=True save_conf=True)")
     p.add_argument("--out", type=Path, required=True, help="output folder for the Task files, zip and dota_eval.json")
-    p.add_argument("--split", default="val", help="split to merge (default: val)")
+    p.add_argument("--split", default=DEFAULT_SPLIT, help=f"split to merge (default: {DEFAULT_SPLIT})")
     p.add_argument("--format", choices=tuple(FORMAT_COLUMNS), help="prediction format (default: the model's task, "
                    "or the tiler's format, obb for 'both')")  # fmt: skip
     p.add_argument("--conf", type=float, default=DEFAULT_CONF, help=f"confidence threshold (default: {DEFAULT_CONF})")
@@ -54,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g = p.add_argument_group("with --model")
     g.add_argument("--imgsz", type=int, help="inference size (default: the tile side)")
-    g.add_argument("--batch", type=int, default=16, help="tiles per batch (default: 16)")
+    g.add_argument("--batch", type=int, default=DEFAULT_BATCH, help=f"tiles per batch (default: {DEFAULT_BATCH})")
     g.add_argument("--device", help="device, e.g. cpu, 0 (default: Ultralytics' choice)")
     g.add_argument(
         "--max-det", type=int, default=DEFAULT_MAX_DET, help=f"detections per tile (default: {DEFAULT_MAX_DET})"

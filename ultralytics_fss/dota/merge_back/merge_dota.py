@@ -39,6 +39,8 @@ PREFIX = colorstr("merge_dota: ")
 EVAL_JSON = "dota_eval.json"
 DEFAULT_CONF = 0.001  # keep low-score boxes: AP integrates over all of them (Ultralytics' val default)
 DEFAULT_MAX_DET = 1000  # per tile; DOTA tiles hold up to ~1000 small vehicles, Ultralytics' 300 would cut them
+DEFAULT_BATCH = 16  # tiles per forward pass, for the command lines and predict_tiled
+DEFAULT_SPLIT = "val"
 
 
 @dataclass
@@ -67,7 +69,7 @@ def merge_dota(
     *,
     model: str | Path | None = None,
     pred_dir: str | Path | None = None,
-    split: str = "val",
+    split: str = DEFAULT_SPLIT,
     format: str | None = None,
     conf: float = DEFAULT_CONF,
     iou: float | None = None,

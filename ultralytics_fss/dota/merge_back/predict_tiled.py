@@ -25,11 +25,13 @@ from ..files import IMAGE_SUFFIXES, list_files
 from ..geometry import get_windows, scale_factors, scaled_size
 from ..images import crop_tile, read_image, resize_image
 from ..tiling.config import DEFAULTS, TileConfig
-from .merge_dota import DEFAULT_MAX_DET
+from .merge_dota import DEFAULT_BATCH, DEFAULT_MAX_DET
 from .nms import Detections, merge_image, tile_to_image
 from .tile_predictions import RESULTS_FIELD, model_format, result_detections
 
 PREFIX = colorstr("predict_tiled: ")
+DEFAULT_CONF = 0.25  # Ultralytics' predict default
+DEFAULT_PROJECT, DEFAULT_NAME = "runs/predict_tiled", "predict"  # where save and save_txt write (name incremented)
 
 
 def image_files(source: str | Path) -> list[Path]:
@@ -136,15 +138,15 @@ def predict_tiled(
     crop: int = DEFAULTS.crop,
     stride: int = DEFAULTS.stride,
     rates: tuple[float, ...] | list[float] = DEFAULTS.rates,
-    conf: float = 0.25,
+    conf: float = DEFAULT_CONF,
     iou: float | None = None,
-    batch: int = 16,
+    batch: int = DEFAULT_BATCH,
     imgsz: int | None = None,
     max_det: int = DEFAULT_MAX_DET,
     save: bool = False,
     save_txt: bool = False,
-    project: str | Path = "runs/predict_tiled",
-    name: str = "predict",
+    project: str | Path = DEFAULT_PROJECT,
+    name: str = DEFAULT_NAME,
     **predict_args,
 ) -> list[Results]:
     """Predict on large images with a YOLO detect or obb model, tile by tile, merged into one ``Results`` per image.
