@@ -80,7 +80,7 @@ def dota_ap_on_tiles(model, root: Path, fmt: str, crop: int, **predict_args) -> 
         gt (dict[str, GroundTruth]): Each tile's objects, tile pixels.
     """
     from ultralytics_fss.dota.merge_back.merge_dota import DEFAULT_CONF, DEFAULT_MAX_DET, task_lines
-    from ultralytics_fss.dota.merge_back.metric import TASKS, evaluate_task_files
+    from ultralytics_fss.dota.merge_back.metric import TASKS, evaluate_task_files, task_file
     from ultralytics_fss.dota.merge_back.tile_predictions import TileIndex, result_detections
 
     names = TileIndex.load(root if fmt == "detect" else root.parent, SPLIT).names
@@ -91,7 +91,7 @@ def dota_ap_on_tiles(model, root: Path, fmt: str, crop: int, **predict_args) -> 
     task = TASKS[fmt]
     with tempfile.TemporaryDirectory() as tmp:
         for c, name in enumerate(names):
-            (Path(tmp) / f"{task}_{name}.txt").write_text(task_lines(dets, c), encoding="utf-8")
+            task_file(Path(tmp), task, name).write_text(task_lines(dets, c), encoding="utf-8")
         return evaluate_task_files(Path(tmp), task, names, gt), dets, gt
 
 

@@ -31,7 +31,7 @@ from ..errors import MergeError
 from ..files import list_files
 from ..tiling.config import label_formats
 from ..tiling.output import TileOutput
-from .metric import TASKS, GroundTruth, evaluate_task_files, read_ground_truth
+from .metric import TASKS, GroundTruth, evaluate_task_files, read_ground_truth, task_file
 from .nms import FORMAT_COLUMNS, NMS_IOU, Detections, merge_image
 from .tile_predictions import TileIndex, model_format, predict_tiles, read_prediction_dir
 
@@ -188,7 +188,7 @@ def _write(
     try:
         files = []
         for c, name in enumerate(names):
-            files.append(tmp / f"{task}_{name}.txt")
+            files.append(task_file(tmp, task, name))
             files[-1].write_text(task_lines(merged, c), encoding="utf-8")
         with zipfile.ZipFile(tmp / f"{task}.zip", "w", zipfile.ZIP_DEFLATED) as z:
             for f in files:
