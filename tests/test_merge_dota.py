@@ -115,7 +115,8 @@ def test_metric_hand_computed_cases(tmp_path):
     ])  # fmt: skip
     write_task(tmp_path, "Task1", "harbor", [("B", 0.9, square(0, 0, 50))])  # no harbor in the labels
     m = evaluate_task_files(tmp_path, "Task1", V15, gt)
-    # recall 0.5, 0.5, 0.5, (ignored), 1.0 at precision 1, 1/2, 1/3, 1/2: 6 recall points at precision 1 (0-0.5), 5 at 1/2
+    # recall 0.5, 0.5, 0.5, (ignored), 1.0 at precision 1, 1/2, 1/3, 1/2: 6 recall points at precision 1 (0-0.5),
+    # 5 at 1/2
     assert m["AP"]["ship"] == pytest.approx((6 * 1.0 + 5 * 0.5) / 11)
     assert m["AP"]["plane"] == 0.0  # objects but no detection: AP 0, counted in the mean
     assert "harbor" not in m["AP"] and m["objects"]["harbor"] == 0  # no objects: not a class of the mean

@@ -437,7 +437,7 @@ def test_cli_defaults_and_reexports_are_the_package_s():
     assert (a.crop, a.stride, tuple(a.rates), a.iof, a.format) == (DEFAULTS.crop, DEFAULTS.stride, DEFAULTS.rates,
                                                                      DEFAULTS.iof, DEFAULTS.format)  # fmt: skip
     assert (a.difficult, a.empty, a.ext, a.keep_16bit) == (DEFAULTS.difficult, DEFAULTS.empty, DEFAULTS.ext, False)
-    tiler = ["TileSummary", "TilingError", "TilingInterrupted", "tile_dota"]  # the merge-back's names are not re-exported
+    tiler = ["TileSummary", "TilingError", "TilingInterrupted", "tile_dota"]  # the merge-back's are not re-exported
     assert set(tiler) <= set(dota.__all__)
     assert all(getattr(cli, name) is getattr(dota, name) for name in tiler)
 

@@ -6,7 +6,8 @@ The command line of :func:`ultralytics_fss.dota.merge_dota`. Exit status: 0 on s
 Examples:
     Command line::
 
-        python -m ultralytics_fss.merge_dota DOTA-tiles --model runs/obb/train/weights/best.pt --split val --out val-merged
+        python -m ultralytics_fss.merge_dota DOTA-tiles --model runs/obb/train/weights/best.pt --split val \
+            --out val-merged
         python -m ultralytics_fss.merge_dota DOTA-tiles --pred-dir runs/obb/predict/labels --format obb --out merged
 
     Python::

@@ -97,7 +97,10 @@ def box_iou_plus1(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """
     wh = np.maximum(np.minimum(a[:, 2:], b[:, 2:]) - np.maximum(a[:, :2], b[:, :2]) + 1.0, 0.0)  # (P, 2)
     inter = wh[:, 0] * wh[:, 1]
-    area = lambda x: (x[:, 2] - x[:, 0] + 1.0) * (x[:, 3] - x[:, 1] + 1.0)
+
+    def area(x: np.ndarray) -> np.ndarray:
+        return (x[:, 2] - x[:, 0] + 1.0) * (x[:, 3] - x[:, 1] + 1.0)
+
     return inter / (area(a) + area(b) - inter)
 
 
