@@ -12,8 +12,9 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "ultralytics_fss"
 ENTRY_POINTS = {  # `python -m` targets
     "ultralytics_fss.cli", "ultralytics_fss.demo", "ultralytics_fss.tile_dota", "ultralytics_fss.visualize",
-    "ultralytics_fss.evaluate", "ultralytics_fss.compare", "ultralytics_fss.merge_dota", "ultralytics_fss.predict_tiled",
-}
+    "ultralytics_fss.evaluate", "ultralytics_fss.compare", "ultralytics_fss.merge_dota",
+    "ultralytics_fss.predict_tiled",
+}  # fmt: skip
 FOLDERS = ("assign", "train", "evidence", "dota")
 
 
@@ -120,6 +121,43 @@ def test_root_holds_only_what_users_type_or_import():
     assert {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()} == set(FOLDERS)
 
 
+DOTA_LAYOUT = {  # dota/: the two halves as subpackages, the pieces both use at the top
+    "": {"__init__", "errors", "files", "geometry", "images", "labels"},
+    "tiling": {"__init__", "config", "output", "pipeline", "prepare", "records", "run", "summary", "tile"},
+    "merge_back": {"__init__", "merge_dota", "metric", "nms", "predict_tiled", "tile_predictions"},
+}
+
+
+def dota_part(module: str) -> str | None:
+    """The part of dota/ a module belongs to: a half (`tiling`, `merge_back`), `shared` (a module at dota/'s top),
+    or None (the package `ultralytics_fss.dota` itself, or a module outside dota/)."""
+    parts = module.split(".")
+    if parts[:2] != ["ultralytics_fss", "dota"] or len(parts) == 2:
+        return None
+    return parts[2] if parts[2] in DOTA_LAYOUT else "shared"
+
+
+def test_dota_layout_and_halves():
+    """Every module of dota/ is where the layout says (no module left at an old path), and the halves import only
+    downwards: the tiler never imports the merge-back, which reads the tiler's output through its owners; the shared
+    modules import neither half."""
+    dota = PACKAGE / "dota"
+    found = {part: {p.stem for p in (dota / part).glob("*.py")} for part in DOTA_LAYOUT}
+    assert found == DOTA_LAYOUT
+    assert {p.name for p in dota.iterdir() if p.is_dir() and any(p.glob("*.py"))} == set(DOTA_LAYOUT) - {""}
+    allowed = {"shared": {"shared"}, "tiling": {"shared", "tiling"}, "merge_back": {"shared", "tiling", "merge_back"}}
+    checked = 0
+    for path in sorted(dota.rglob("*.py")):
+        here = dota_part(module_name(path))
+        if here is None:
+            continue  # dota/__init__.py: the public names, loaded lazily from both halves
+        for imported in existing(imports(path)):
+            there = dota_part(imported)
+            assert there is None or there in allowed[here], f"{path.relative_to(ROOT)} imports {imported}"
+            checked += there is not None
+    assert checked > 30
+
+
 def test_public_names():
     import ultralytics_fss
     from ultralytics_fss import FSSAssigner, FSSTrainer, enable_fss
@@ -129,11 +167,15 @@ def test_public_names():
 
     assert (FSSAssigner, FSSTrainer, enable_fss) == (assigner_home, trainer_home, enable_home)
     assert all(hasattr(ultralytics_fss, name) for name in ultralytics_fss.__all__)
+    import ultralytics_fss.dota as dota
+
+    assert all(getattr(dota, name) is not None for name in dota.__all__)  # the lazy ones resolve in their new homes
 
 
 def test_tiling_workers_start_without_torch():
-    """A tiling pool worker imports `ultralytics_fss.dota.tile` (and with it the package root): neither torch nor
-    Ultralytics may come along, or every spawned worker pays their import time."""
-    code = "import sys, ultralytics_fss.dota.tile; print([m for m in ('torch', 'ultralytics') if m in sys.modules])"
+    """A tiling pool worker imports `ultralytics_fss.dota.tiling.tile` (and with it the package root): neither torch
+    nor Ultralytics may come along, or every spawned worker pays their import time."""
+    code = ("import sys, ultralytics_fss.dota.tiling.tile; "
+            "print([m for m in ('torch', 'ultralytics') if m in sys.modules])")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and proc.stdout.split() == ["[]"], proc.stdout + proc.stderr

@@ -22,9 +22,9 @@ from shapely.geometry import Polygon
 
 from ultralytics_fss.dota import MergeError, merge_dota, tile_dota
 from ultralytics_fss.dota.labels import DOTA_CATEGORIES
-from ultralytics_fss.dota.merge import Detections, classwise_nms, nms_boxes, nms_polygons, tile_to_image
-from ultralytics_fss.dota.metric import GroundTruth, evaluate_class, evaluate_task_files, voc07_ap
-from ultralytics_fss.dota.predictions import labels_as_predictions
+from ultralytics_fss.dota.merge_back.metric import GroundTruth, evaluate_class, evaluate_task_files, voc07_ap
+from ultralytics_fss.dota.merge_back.nms import Detections, classwise_nms, nms_boxes, nms_polygons, tile_to_image
+from ultralytics_fss.dota.merge_back.tile_predictions import labels_as_predictions
 
 ROOT = Path(__file__).resolve().parents[1]
 V15 = DOTA_CATEGORIES["1.5"]
@@ -48,7 +48,8 @@ def write_task(folder: Path, task: str, name: str, rows: list[tuple[str, float, 
 
 
 def reference_voc_eval(ids, scores, boxes, gt, c, iou_fn) -> float:
-    """The devkit's voc_eval written as a plain loop (rules of ultralytics_fss.dota.metric), VOC07 11-point AP."""
+    """The devkit's voc_eval written as a plain loop (rules of ultralytics_fss.dota.merge_back.metric), VOC07 11-point
+    AP."""
     npos = sum(int(((g.cls == c) & ~g.difficult).sum()) for g in gt.values())
     used = {im: np.zeros(len(g.cls), bool) for im, g in gt.items()}
     tp, fp = [], []
@@ -114,7 +115,8 @@ def test_metric_hand_computed_cases(tmp_path):
     ])  # fmt: skip
     write_task(tmp_path, "Task1", "harbor", [("B", 0.9, square(0, 0, 50))])  # no harbor in the labels
     m = evaluate_task_files(tmp_path, "Task1", V15, gt)
-    # recall 0.5, 0.5, 0.5, (ignored), 1.0 at precision 1, 1/2, 1/3, 1/2: 6 recall points at precision 1 (0-0.5), 5 at 1/2
+    # recall 0.5, 0.5, 0.5, (ignored), 1.0 at precision 1, 1/2, 1/3, 1/2: 6 recall points at precision 1 (0-0.5),
+    # 5 at 1/2
     assert m["AP"]["ship"] == pytest.approx((6 * 1.0 + 5 * 0.5) / 11)
     assert m["AP"]["plane"] == 0.0  # objects but no detection: AP 0, counted in the mean
     assert "harbor" not in m["AP"] and m["objects"]["harbor"] == 0  # no objects: not a class of the mean

@@ -17,7 +17,7 @@ import yaml
 
 from ultralytics_fss.dota import MergeError, merge_dota, predict_tiled, tile_dota
 from ultralytics_fss.dota.labels import DOTA_CATEGORIES, dataset_names
-from ultralytics_fss.dota.metric import read_task_file
+from ultralytics_fss.dota.merge_back.metric import read_task_file
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMES = dataset_names(DOTA_CATEGORIES["1.5"], builtin=True)
@@ -99,7 +99,7 @@ def test_bad_source_and_options(obb_model, tmp_path):
         predict_tiled(obb_model, tmp_path / "nowhere.png")
     with pytest.raises(MergeError, match=r"--source .*: no images"):
         predict_tiled(obb_model, tmp_path)
-    with pytest.raises(MergeError, match=r"--stride in 1..crop, got crop 256, stride 300"):
+    with pytest.raises(MergeError, match=r"stride must be an integer in 1\.\.crop \(256\), got 300"):
         predict_tiled(obb_model, tmp_path, crop=256, stride=300)
 
 

@@ -22,10 +22,10 @@ import pytest
 from shapely.geometry import Polygon, box
 
 from ultralytics_fss.dota import TilingError, TilingInterrupted, tile_dota
-from ultralytics_fss.dota import tile as tile_stage
 from ultralytics_fss.dota.labels import DOTA_CATEGORIES
-from ultralytics_fss.dota.records import ImageJob
-from ultralytics_fss.dota.run import default_workers
+from ultralytics_fss.dota.tiling import tile as tile_stage
+from ultralytics_fss.dota.tiling.records import ImageJob
+from ultralytics_fss.dota.tiling.run import default_workers
 
 ROOT = Path(__file__).resolve().parents[1]
 V15 = DOTA_CATEGORIES["1.5"]
@@ -431,13 +431,13 @@ def test_cli_defaults_and_reexports_are_the_package_s():
     """The CLI's defaults are TileConfig's; ``ultralytics_fss.tile_dota`` re-exports the package's public names."""
     import ultralytics_fss.dota as dota
     import ultralytics_fss.tile_dota as cli
-    from ultralytics_fss.dota.config import DEFAULTS
+    from ultralytics_fss.dota.tiling.config import DEFAULTS
 
     a = cli.build_parser().parse_args(["src", "dst"])
     assert (a.crop, a.stride, tuple(a.rates), a.iof, a.format) == (DEFAULTS.crop, DEFAULTS.stride, DEFAULTS.rates,
                                                                      DEFAULTS.iof, DEFAULTS.format)  # fmt: skip
     assert (a.difficult, a.empty, a.ext, a.keep_16bit) == (DEFAULTS.difficult, DEFAULTS.empty, DEFAULTS.ext, False)
-    tiler = ["TileSummary", "TilingError", "TilingInterrupted", "tile_dota"]  # the merge-back's names are not re-exported
+    tiler = ["TileSummary", "TilingError", "TilingInterrupted", "tile_dota"]  # the merge-back's are not re-exported
     assert set(tiler) <= set(dota.__all__)
     assert all(getattr(cli, name) is getattr(dota, name) for name in tiler)
 

@@ -6,7 +6,8 @@ The command line of :func:`ultralytics_fss.dota.merge_dota`. Exit status: 0 on s
 Examples:
     Command line::
 
-        python -m ultralytics_fss.merge_dota DOTA-tiles --model runs/obb/train/weights/best.pt --split val --out val-merged
+        python -m ultralytics_fss.merge_dota DOTA-tiles --model runs/obb/train/weights/best.pt --split val \
+            --out val-merged
         python -m ultralytics_fss.merge_dota DOTA-tiles --pred-dir runs/obb/predict/labels --format obb --out merged
 
     Python::
@@ -24,8 +25,14 @@ from pathlib import Path
 from ultralytics.utils import LOGGER
 
 from ultralytics_fss.dota import MergeError, merge_dota
-from ultralytics_fss.dota.merge import NMS_IOU
-from ultralytics_fss.dota.submission import DEFAULT_CONF, DEFAULT_MAX_DET, PREFIX
+from ultralytics_fss.dota.merge_back.merge_dota import (
+    DEFAULT_BATCH,
+    DEFAULT_CONF,
+    DEFAULT_MAX_DET,
+    DEFAULT_SPLIT,
+    PREFIX,
+)
+from ultralytics_fss.dota.merge_back.nms import FORMAT_COLUMNS, NMS_IOU
 
 __all__ = ["build_parser", "main"]
 
@@ -42,9 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--model", help="YOLO weights (detect or obb) to run over the split's tiles")
     src.add_argument("--pred-dir", type=Path, help="folder of per-tile predictions (save_txt=True save_conf=True)")
     p.add_argument("--out", type=Path, required=True, help="output folder for the Task files, zip and dota_eval.json")
-    p.add_argument("--split", default="val", help="split to merge (default: val)")
-    p.add_argument("--format", choices=("detect", "obb"), help="prediction format (default: the model's task, or "
-                   "the tiler's format, obb for 'both')")  # fmt: skip
+    p.add_argument("--split", default=DEFAULT_SPLIT, help=f"split to merge (default: {DEFAULT_SPLIT})")
+    p.add_argument("--format", choices=tuple(FORMAT_COLUMNS), help="prediction format (default: the model's task, "
+                   "or the tiler's format, obb for 'both')")  # fmt: skip
     p.add_argument("--conf", type=float, default=DEFAULT_CONF, help=f"confidence threshold (default: {DEFAULT_CONF})")
     p.add_argument(
         "--iou", type=float, help=f"merge NMS IoU (default: obb {NMS_IOU['obb']}, detect {NMS_IOU['detect']})"
@@ -54,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g = p.add_argument_group("with --model")
     g.add_argument("--imgsz", type=int, help="inference size (default: the tile side)")
-    g.add_argument("--batch", type=int, default=16, help="tiles per batch (default: 16)")
+    g.add_argument("--batch", type=int, default=DEFAULT_BATCH, help=f"tiles per batch (default: {DEFAULT_BATCH})")
     g.add_argument("--device", help="device, e.g. cpu, 0 (default: Ultralytics' choice)")
     g.add_argument(
         "--max-det", type=int, default=DEFAULT_MAX_DET, help=f"detections per tile (default: {DEFAULT_MAX_DET})"

@@ -24,10 +24,10 @@ import sys
 from ultralytics.utils import LOGGER
 
 from ultralytics_fss.dota import MergeError, predict_tiled
-from ultralytics_fss.dota.config import DEFAULTS
-from ultralytics_fss.dota.merge import NMS_IOU
-from ultralytics_fss.dota.predict import PREFIX
-from ultralytics_fss.dota.submission import DEFAULT_MAX_DET
+from ultralytics_fss.dota.merge_back.merge_dota import DEFAULT_BATCH, DEFAULT_MAX_DET
+from ultralytics_fss.dota.merge_back.nms import NMS_IOU
+from ultralytics_fss.dota.merge_back.predict_tiled import DEFAULT_CONF, DEFAULT_NAME, DEFAULT_PROJECT, PREFIX
+from ultralytics_fss.dota.tiling.config import DEFAULTS
 
 __all__ = ["build_parser", "main"]
 
@@ -44,21 +44,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", required=True, help="an image or a folder of images")
     p.add_argument("--crop", type=int, default=d.crop, help=f"tile side in pixels (default: {d.crop})")
     p.add_argument("--stride", type=int, default=d.stride, help=f"step between tiles in pixels (default: {d.stride})")
-    p.add_argument("--rates", type=float, nargs="+", default=list(d.rates), help="image scale factors (default: 1.0)")
-    p.add_argument("--conf", type=float, default=0.25, help="confidence threshold (default: 0.25)")
+    p.add_argument("--rates", type=float, nargs="+", default=list(d.rates),
+                   help=f"image scale factors (default: {' '.join(map(str, d.rates))})")  # fmt: skip
+    p.add_argument("--conf", type=float, default=DEFAULT_CONF, help=f"confidence threshold (default: {DEFAULT_CONF})")
     p.add_argument(
         "--iou", type=float, help=f"merge NMS IoU (default: obb {NMS_IOU['obb']}, detect {NMS_IOU['detect']})"
     )
     p.add_argument("--imgsz", type=int, help="inference size (default: the tile side)")
-    p.add_argument("--batch", type=int, default=16, help="tiles per batch (default: 16)")
+    p.add_argument("--batch", type=int, default=DEFAULT_BATCH, help=f"tiles per batch (default: {DEFAULT_BATCH})")
     p.add_argument(
         "--max-det", type=int, default=DEFAULT_MAX_DET, help=f"detections per tile (default: {DEFAULT_MAX_DET})"
     )
     p.add_argument("--device", help="device, e.g. cpu, 0 (default: Ultralytics' choice)")
     p.add_argument("--save", action="store_true", help="save annotated images")
     p.add_argument("--save-txt", action="store_true", help="save labels/{image}.txt with confidences")
-    p.add_argument("--project", default="runs/predict_tiled", help="parent folder of the save folder")
-    p.add_argument("--name", default="predict", help="save folder name (incremented when it exists)")
+    p.add_argument("--project", default=DEFAULT_PROJECT, help="parent folder of the save folder")
+    p.add_argument("--name", default=DEFAULT_NAME, help="save folder name (incremented when it exists)")
     return p
 
 

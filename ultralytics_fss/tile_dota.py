@@ -25,9 +25,9 @@ from pathlib import Path
 from ultralytics.utils import LOGGER
 
 from ultralytics_fss.dota import TileSummary, TilingError, TilingInterrupted, tile_dota
-from ultralytics_fss.dota.config import DEFAULTS, EXTS, FORMATS, KEEP_DROP
 from ultralytics_fss.dota.labels import DEFAULT_VERSION, DOTA_CATEGORIES
-from ultralytics_fss.dota.summary import PREFIX
+from ultralytics_fss.dota.tiling.config import DEFAULTS, EXTS, FORMATS, KEEP_DROP
+from ultralytics_fss.dota.tiling.summary import PREFIX
 
 __all__ = ["TileSummary", "TilingError", "TilingInterrupted", "build_parser", "main", "tile_dota"]
 

@@ -8,18 +8,28 @@ Public API (``python -m ultralytics_fss.tile_dota`` is its command line)::
 ``python -m ultralytics_fss.merge_dota`` and ``python -m ultralytics_fss.predict_tiled`` are the command lines of the
 merge-back and of tiled prediction.
 
-Stages, run by :func:`tile_dota` (:mod:`.pipeline`):
+Two halves, each a subpackage, and the pieces they share at this level:
 
-- :mod:`.prepare`: source layout, splits, class names, this shard's jobs (nothing written).
-- :mod:`.output`: :class:`~.output.TileOutput`, the one owner of the output state in DST (roots, ``.tile_dota``
-  state, restart records, options, temporaries, manifest, data.yaml).
-- :mod:`.run`: worker count, inline or pool execution, Ctrl-C and SIGTERM.
-- :mod:`.summary`: :class:`TileSummary`, :class:`TilingInterrupted`, the closing log.
+- :mod:`.tiling`: the tiler, source images and DOTA labels in, an Ultralytics dataset out.
+- :mod:`.merge_back`: the way back, tile predictions to full images, DOTA's Task files and metric, tiled prediction.
+  It reads what the tiler wrote (:mod:`.tiling.output`, :mod:`.tiling.config`); the tiler never imports it.
+
+Stages of the tiler, run by :func:`tile_dota` (:mod:`.tiling.pipeline`):
+
+- :mod:`.tiling.prepare`: source layout, splits, class names, this shard's jobs (nothing written).
+- :mod:`.tiling.output`: :class:`~.tiling.output.TileOutput`, the one owner of the output state in DST (roots,
+  ``.tile_dota`` state, restart records, options, temporaries, manifest, data.yaml).
+- :mod:`.tiling.run`: worker count, inline or pool execution, Ctrl-C and SIGTERM.
+- :mod:`.tiling.summary`: :class:`TileSummary`, :class:`TilingInterrupted`, the closing log.
 
 Worker side (imported by pool workers, no Ultralytics import, so workers start fast):
 
-- :mod:`.tile`: tiling one image (the unit of work, restart and sharding); :mod:`.records`: jobs, counters, records.
-- :mod:`.config`: :class:`~.config.TileConfig`, the output options and their defaults.
+- :mod:`.tiling.tile`: tiling one image (the unit of work, restart and sharding); :mod:`.tiling.records`: jobs,
+  counters, records.
+- :mod:`.tiling.config`: :class:`~.tiling.config.TileConfig`, the output options and their defaults.
+
+Shared by both halves:
+
 - :mod:`.geometry`: sliding windows, polygon repair, clipping, tile labels (numpy + shapely).
 - :mod:`.labels`: DOTA class lists and the label-file parser.
 - :mod:`.files`: source layouts, atomic writes; :mod:`.images`: decoding, rescaling, cropping, encoding.
@@ -27,11 +37,11 @@ Worker side (imported by pool workers, no Ultralytics import, so workers start f
 
 Merge-back (main process only):
 
-- :mod:`.submission`: :func:`merge_dota`, tile predictions to DOTA's Task files, zip and metric.
-- :mod:`.predictions`: the tiler's index of a split, prediction files, a model's run over the tiles.
-- :mod:`.merge`: tile to image coordinates, class-wise NMS (polygon or box IoU).
-- :mod:`.metric`: DOTA's VOC07 metric, as the devkit's ``dota_evaluation_task1/2.py``.
-- :mod:`.predict`: :func:`predict_tiled`, prediction on large images with the tiler's windows.
+- :mod:`.merge_back.merge_dota`: :func:`merge_dota`, tile predictions to DOTA's Task files, zip and metric.
+- :mod:`.merge_back.tile_predictions`: the tiler's index of a split, prediction files, a model's run over the tiles.
+- :mod:`.merge_back.nms`: tile to image coordinates, class-wise NMS (polygon or box IoU).
+- :mod:`.merge_back.metric`: DOTA's VOC07 metric, as the devkit's ``dota_evaluation_task1/2.py``.
+- :mod:`.merge_back.predict_tiled`: :func:`predict_tiled`, prediction on large images with the tiler's windows.
 """
 
 from __future__ import annotations
@@ -42,21 +52,22 @@ from typing import TYPE_CHECKING
 from .errors import MergeError, TilingError
 
 if TYPE_CHECKING:
-    from .pipeline import tile_dota
-    from .predict import predict_tiled
-    from .submission import MergeResult, merge_dota
-    from .summary import TileSummary, TilingInterrupted
+    from .merge_back.merge_dota import MergeResult, merge_dota
+    from .merge_back.predict_tiled import predict_tiled
+    from .tiling.pipeline import tile_dota
+    from .tiling.summary import TileSummary, TilingInterrupted
 
 __all__ = [
     "MergeError", "MergeResult", "TileSummary", "TilingError", "TilingInterrupted", "merge_dota", "predict_tiled",
     "tile_dota",
 ]  # fmt: skip
 
-# Loaded on first use: pool workers import this package for ``.tile``, and the pipeline's Ultralytics import (torch
-# with it, about a second) would otherwise slow every worker's start.
+# Loaded on first use: pool workers import this package for ``.tiling.tile``, and the pipeline's Ultralytics import
+# (torch with it, about a second) would otherwise slow every worker's start.
 _LAZY = {
-    "tile_dota": ".pipeline", "TileSummary": ".summary", "TilingInterrupted": ".summary", "merge_dota": ".submission",
-    "MergeResult": ".submission", "predict_tiled": ".predict",
+    "tile_dota": ".tiling.pipeline", "TileSummary": ".tiling.summary", "TilingInterrupted": ".tiling.summary",
+    "merge_dota": ".merge_back.merge_dota", "MergeResult": ".merge_back.merge_dota",
+    "predict_tiled": ".merge_back.predict_tiled",
 }  # fmt: skip
 
 

@@ -44,14 +44,28 @@ def window_starts(size: int, crop: int, stride: int) -> np.ndarray:
 def scaled_size(width: int, height: int, rate: float) -> tuple[int, int]:
     """Size of an image rescaled by ``rate``: each side rounded to whole pixels, at least 1.
 
-    The one rule for the tiler and for mapping tile coordinates back (the exact per-axis factors are
-    ``scaled / original``, not ``rate``: 1111 px at rate 0.5 become 556 px, a factor of 0.50045).
+    The one rule for the tiler and for mapping tile coordinates back (the exact per-axis factors,
+    :func:`scale_factors`, are ``scaled / original``, not ``rate``: 1111 px at rate 0.5 become 556 px, a factor of
+    0.50045).
 
     Examples:
         >>> scaled_size(1111, 1182, 0.5)
         (556, 591)
     """
     return max(1, round(width * rate)), max(1, round(height * rate))
+
+
+def scale_factors(width: int, height: int, rate: float) -> tuple[float, float]:
+    """Exact per-axis factors from an image to its copy rescaled by ``rate``: :func:`scaled_size` over the size.
+
+    The tiler scales the object polygons by them; tile coordinates map back to the image by them.
+
+    Examples:
+        >>> scale_factors(1111, 1182, 0.5)
+        (0.5004500450045004, 0.5)
+    """
+    sw, sh = scaled_size(width, height, rate)
+    return sw / width, sh / height
 
 
 def get_windows(width: int, height: int, crop: int, stride: int) -> np.ndarray:

@@ -1,8 +1,9 @@
 """Prediction on large images: tile in memory with the tiler's own windows, predict the tiles, merge, one ``Results``.
 
-The windows are those of ``tile_dota`` (:func:`.geometry.get_windows`: every ``stride`` pixels, the last one aligned
-to the edge, zero-padded when the image is smaller than ``crop``), at every rate, so a model trained on the tiler's
-tiles sees the same views at inference. The merge is :func:`.merge.merge_image`, the code of ``merge_dota``.
+The windows are those of ``tile_dota`` (:func:`ultralytics_fss.dota.geometry.get_windows`: every ``stride`` pixels,
+the last one aligned to the edge, zero-padded when the image is smaller than ``crop``), at every rate, so a model
+trained on the tiler's tiles sees the same views at inference. The merge is :func:`.nms.merge_image`, the code of
+``merge_dota``.
 
 Reference:
     SAHI, ``get_sliced_prediction`` (slicing, per-slice prediction, merge back); ours reuses the training tiling.
@@ -19,16 +20,18 @@ from ultralytics.engine.results import Results
 from ultralytics.utils import LOGGER, TQDM, colorstr, ops
 from ultralytics.utils.files import increment_path
 
-from .config import DEFAULTS
-from .errors import ImageError, MergeError
-from .files import IMAGE_SUFFIXES, list_files
-from .geometry import get_windows, scaled_size
-from .images import crop_tile, read_image, resize_image
-from .merge import Detections, merge_image, tile_to_image
-from .predictions import model_format, result_detections
-from .submission import DEFAULT_MAX_DET
+from ..errors import ImageError, MergeError, TilingError
+from ..files import IMAGE_SUFFIXES, list_files
+from ..geometry import get_windows, scale_factors, scaled_size
+from ..images import crop_tile, read_image, resize_image
+from ..tiling.config import DEFAULTS, TileConfig
+from .merge_dota import DEFAULT_BATCH, DEFAULT_MAX_DET
+from .nms import Detections, merge_image, tile_to_image
+from .tile_predictions import RESULTS_FIELD, model_format, result_detections
 
 PREFIX = colorstr("predict_tiled: ")
+DEFAULT_CONF = 0.25  # Ultralytics' predict default
+DEFAULT_PROJECT, DEFAULT_NAME = "runs/predict_tiled", "predict"  # where save and save_txt write (name incremented)
 
 
 def image_files(source: str | Path) -> list[Path]:
@@ -50,6 +53,18 @@ def image_files(source: str | Path) -> list[Path]:
     return [source]
 
 
+def window_options(crop: int, stride: int, rates: tuple[float, ...] | list[float]) -> TileConfig:
+    """The tiling options of a prediction, checked by :class:`TileConfig` as ``tile_dota`` checks them.
+
+    Raises:
+        MergeError: With TileConfig's message when ``crop``, ``stride`` or ``rates`` are impossible.
+    """
+    try:
+        return TileConfig(crop=crop, stride=stride, rates=tuple(float(r) for r in rates))
+    except TilingError as e:
+        raise MergeError(str(e)) from None
+
+
 def tiles_of(im: np.ndarray, crop: int, stride: int, rates: tuple[float, ...]):
     """Yield every tile of an image as the tiler cuts it, with where it came from.
 
@@ -67,9 +82,10 @@ def tiles_of(im: np.ndarray, crop: int, stride: int, rates: tuple[float, ...]):
     h, w = im.shape[:2]
     for rate in rates:
         sw, sh = scaled_size(w, h, rate)
+        scale = scale_factors(w, h, rate)
         scaled = resize_image(im, (sw, sh))
         for window in get_windows(sw, sh, crop, stride):  # (W, 4)
-            yield crop_tile(scaled, window), (int(window[0]), int(window[1])), (sw / w, sh / h)
+            yield crop_tile(scaled, window), (int(window[0]), int(window[1])), scale
 
 
 def predict_image(model, im: np.ndarray, fmt: str, crop: int, stride: int, rates: tuple[float, ...], batch: int,
@@ -112,7 +128,7 @@ def to_results(d: Detections, fmt: str, im: np.ndarray, path: str, names: dict[i
     """
     coords = ops.xyxyxyxy2xywhr(d.boxes.reshape(-1, 4, 2)) if fmt == "obb" else d.boxes  # (N, 5 | 4)
     data = torch.as_tensor(np.concatenate([coords, d.scores[:, None], d.cls[:, None]], 1), dtype=torch.float32)
-    return Results(im, path=path, names=names, **{"obb" if fmt == "obb" else "boxes": data})
+    return Results(im, path=path, names=names, **{RESULTS_FIELD[fmt]: data})
 
 
 def predict_tiled(
@@ -122,15 +138,15 @@ def predict_tiled(
     crop: int = DEFAULTS.crop,
     stride: int = DEFAULTS.stride,
     rates: tuple[float, ...] | list[float] = DEFAULTS.rates,
-    conf: float = 0.25,
+    conf: float = DEFAULT_CONF,
     iou: float | None = None,
-    batch: int = 16,
+    batch: int = DEFAULT_BATCH,
     imgsz: int | None = None,
     max_det: int = DEFAULT_MAX_DET,
     save: bool = False,
     save_txt: bool = False,
-    project: str | Path = "runs/predict_tiled",
-    name: str = "predict",
+    project: str | Path = DEFAULT_PROJECT,
+    name: str = DEFAULT_NAME,
     **predict_args,
 ) -> list[Results]:
     """Predict on large images with a YOLO detect or obb model, tile by tile, merged into one ``Results`` per image.
@@ -156,7 +172,8 @@ def predict_tiled(
         (list[Results]): One per image, in file order, for the full image (``.plot()``, ``.save_txt()``...).
 
     Raises:
-        MergeError: Bad source, unreadable image, a model that is neither detect nor obb, or bad tiling options.
+        MergeError: Bad source, unreadable image, a model that is neither detect nor obb, or tiling options that
+            ``tile_dota`` refuses too (see :func:`window_options`).
 
     Examples:
         >>> from ultralytics_fss.dota import predict_tiled
@@ -165,16 +182,12 @@ def predict_tiled(
     """
     from ultralytics import YOLO
 
-    if not (isinstance(crop, int) and crop > 0 and isinstance(stride, int) and 0 < stride <= crop):
-        raise MergeError(f"--crop must be a positive integer and --stride in 1..crop, got crop {crop}, stride {stride}")
-    rates = tuple(float(r) for r in rates)
-    if not rates or any(r <= 0 for r in rates):
-        raise MergeError(f"--rates must be positive numbers, got {list(rates)}")
+    cfg = window_options(crop, stride, rates)
     files = image_files(source)
     yolo = model if isinstance(model, YOLO) else YOLO(model)
     fmt = model_format(yolo)
     save_dir = increment_path(Path(project) / name) if save or save_txt else None
-    args = dict(conf=conf, imgsz=imgsz or crop, max_det=max_det, **predict_args)
+    args = dict(conf=conf, imgsz=imgsz or cfg.crop, max_det=max_det, **predict_args)
     results = []
     for path in TQDM(files, desc=f"{PREFIX}images", disable=len(files) < 2):
         try:
@@ -182,7 +195,7 @@ def predict_tiled(
         except ImageError as e:
             raise MergeError(str(e)) from None
         im = cv2.cvtColor(im, cv2.COLOR_GRAY2BGR) if im.ndim == 2 else im  # models take 3 channels
-        d = predict_image(yolo, im, fmt, crop, stride, rates, batch, iou, **args)
+        d = predict_image(yolo, im, fmt, cfg.crop, cfg.stride, cfg.rates, batch, iou, **args)
         r = to_results(d, fmt, im, str(path), yolo.names)
         if save_dir is not None:
             r.save_dir = str(save_dir)
@@ -193,6 +206,6 @@ def predict_tiled(
                 (save_dir / "labels" / f"{path.stem}.txt").unlink(missing_ok=True)  # save_txt appends
                 r.save_txt(save_dir / "labels" / f"{path.stem}.txt", save_conf=True)
         results.append(r)
-    n = sum(len(r.obb if fmt == "obb" else r.boxes) for r in results)
+    n = sum(len(getattr(r, RESULTS_FIELD[fmt])) for r in results)
     LOGGER.info(f"{PREFIX}{len(files)} image(s), {n} {fmt} detections" + (f" -> {save_dir}" if save_dir else ""))
     return results

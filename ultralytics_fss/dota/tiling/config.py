@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import TilingError
+from ..errors import TilingError
 
-FORMATS = ("detect", "obb", "both")  # label formats: xywh, four corners, or both (obb dataset under DST/obb)
+LABEL_FORMATS = ("detect", "obb")  # what a label row holds: xywh, or four corners
+FORMATS = (*LABEL_FORMATS, "both")  # --format: one label format, or both (obb dataset under DST/obb)
 KEEP_DROP = ("keep", "drop")  # what to do with difficult objects and with tiles without objects
 EXTS = ("png", "jpg")  # tile formats; None (the default) keeps each source's own
 
@@ -73,8 +74,19 @@ class TileConfig:
             raise TilingError("; ".join(problems))
 
     def formats(self) -> tuple[str, ...]:
-        """Label formats written, the first at the DST root (``both``: detect at the root, obb under ``DST/obb``)."""
-        return ("detect", "obb") if self.format == "both" else (self.format,)
+        """Label formats written, the first at the DST root (see :func:`label_formats`)."""
+        return label_formats(self.format)
+
+
+def label_formats(format: str) -> tuple[str, ...]:
+    """Label formats a ``--format`` writes, the first at the DST root (``both``: detect at the root, obb under
+    ``DST/obb``).
+
+    Examples:
+        >>> label_formats("both"), label_formats("obb")
+        (('detect', 'obb'), ('obb',))
+    """
+    return LABEL_FORMATS if format == "both" else (format,)
 
 
 DEFAULTS = TileConfig()  # the defaults, for signatures and help texts

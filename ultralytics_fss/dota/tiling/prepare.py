@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import TilingError
+from ..files import IMAGE_SUFFIXES, SplitSource, detect_layout, list_files
+from ..labels import DOTA_CATEGORIES, dataset_names, load_names_file, read_categories, read_label_file
 from .config import TileConfig
-from .errors import TilingError
-from .files import IMAGE_SUFFIXES, SplitSource, detect_layout, list_files
-from .labels import DOTA_CATEGORIES, dataset_names, load_names_file, read_categories, read_label_file
 from .records import ImageJob
 
 # Unknown categories listed in the error message; the rest are counted.

@@ -17,8 +17,8 @@ from typing import Callable
 
 from ultralytics.utils import LOGGER, TQDM
 
+from ..images import image_header
 from .config import TileConfig
-from .images import image_header
 from .output import TileOutput
 from .records import ImageJob, ImageResult
 from .summary import PREFIX

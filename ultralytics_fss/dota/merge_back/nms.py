@@ -20,7 +20,7 @@ import shapely
 import torch
 import torchvision
 
-from .geometry import make_polygons
+from ..geometry import make_polygons
 
 FORMAT_COLUMNS = {"detect": 4, "obb": 8}  # box columns per detection: xyxy, or four corners
 NMS_IOU = {"obb": 0.1, "detect": 0.5}  # obb: the devkit's ResultMerge; detect: measured, see the module docstring

@@ -22,9 +22,9 @@ import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .config import TileConfig
-from .errors import TilingError
-from .files import remove_stale_tmp, write_atomic
+from ..errors import TilingError
+from ..files import remove_stale_tmp, write_atomic
+from .config import FORMATS, TileConfig, label_formats
 from .records import ImageResult
 
 STATE_DIR = ".tile_dota"  # DST/.tile_dota: options and restart records
@@ -33,6 +33,8 @@ SOURCE = "source.json"
 DONE = "done"
 MANIFEST = "manifest.csv"
 DATA_YAML = "data.yaml"
+# Dataset roots under DST besides DST itself, whatever --format made it: one folder per further label format (DST/obb).
+SUBROOTS = tuple(f for fmt in FORMATS for f in label_formats(fmt)[1:])
 MANIFEST_FIELDS = (
     "split", "tile", "image", "rate", "left", "top", "left_orig", "top_orig", "crop", "width", "height", "objects",
     "truncated",
@@ -78,6 +80,30 @@ class TileOutput:
         """Label folder of one split under a dataset root."""
         return root / "labels" / split
 
+    @staticmethod
+    def dst_of(path: Path) -> tuple[Path, str | None]:
+        """The output root DST that ``path`` names: ``path`` itself, or DST when ``path`` is a further dataset root of
+        DST (``DST/obb`` of format ``both``, same tiles, DST's one manifest).
+
+        Returns:
+            dst (Path): The output root.
+            format (str | None): The label format of ``path`` when it is a further dataset root, else None.
+        """
+        for fmt in SUBROOTS:
+            if path.name == fmt and not (path / MANIFEST).is_file() and (path.parent / MANIFEST).is_file():
+                return path.parent, fmt
+        return path, None
+
+    @property
+    def manifest_path(self) -> Path:
+        """The manifest ``DST/manifest.csv``: one row per tile of every finished image."""
+        return self.dst / MANIFEST
+
+    @property
+    def options_path(self) -> Path:
+        """The options file ``DST/.tile_dota/options.json``: the options DST was made with."""
+        return self.state / OPTIONS
+
     def record_path(self, split: str, stem: str) -> Path:
         """Path of the record that marks an image as finished."""
         return self.state / DONE / split / f"{stem}.json"
@@ -85,8 +111,8 @@ class TileOutput:
     # ---------------------------------------------------------------------------------------------------- records
     def read_record(self, split: str, stem: str) -> ImageResult | None:
         """The record of a finished image, None when it is not finished."""
-        path = self.record_path(split, stem)
-        return ImageResult.from_json(path.read_text(encoding="utf-8")) if path.is_file() else None
+        text = _read_text(self.record_path(split, stem))
+        return None if text is None else ImageResult.from_json(text)
 
     def write_record(self, result: ImageResult, token: str) -> None:
         """Mark an image as finished: written last, atomically, after all its tiles and labels."""
@@ -132,9 +158,25 @@ class TileOutput:
         write_atomic(self.state / SOURCE, json.dumps(data, indent=1), token)
 
     def read_source(self) -> dict | None:
-        """The source record, ``{"src": str, "splits": {name: {"images": str, "labels": str | None}}}``; None if absent."""
-        path = self.state / SOURCE
-        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+        """The source record ``{"src": str, "splits": {name: {"images": str, "labels": str | None}}}``, or None."""
+        text = _read_text(self.state / SOURCE)
+        return None if text is None else json.loads(text)
+
+    def source_labels(self, split: str) -> str | None:
+        """The DOTA label folder recorded for ``split``; None when the split has none or nothing was recorded."""
+        return ((self.read_source() or {}).get("splits", {}).get(split) or {}).get("labels")
+
+    # ----------------------------------------------------------------------------------------------- options, manifest
+    def read_options(self) -> dict | None:
+        """The options DST was made with, as :meth:`check_or_reset` recorded them (``TileConfig`` fields, tuples as
+        lists); None before the first run."""
+        text = _read_text(self.options_path)
+        return None if text is None else json.loads(text)
+
+    def read_manifest(self) -> list[dict[str, str]]:
+        """The rows of ``DST/manifest.csv`` (see MANIFEST_FIELDS), values as text, in file order."""
+        with open(self.manifest_path, newline="", encoding="utf-8") as f:
+            return list(csv.DictReader(f))
 
     # ------------------------------------------------------------------------------------------------------ state
     def check_or_reset(self, cfg: TileConfig, *, overwrite: bool, sharded: bool, token: str) -> None:
@@ -157,9 +199,8 @@ class TileOutput:
                 )
             self._reset()
         options = json.loads(json.dumps(asdict(cfg)))  # tuples as lists, as they come back from the file
-        path = self.state / OPTIONS
-        if path.is_file():
-            old = json.loads(path.read_text(encoding="utf-8"))
+        old = self.read_options()
+        if old is not None:
             if old != options:
                 diff = ", ".join(f"{k}: {old.get(k)!r} -> {v!r}" for k, v in options.items() if old.get(k) != v)
                 raise TilingError(
@@ -167,11 +208,11 @@ class TileOutput:
                 )
             return
         self.state.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, json.dumps(options, indent=1), token)
+        write_atomic(self.options_path, json.dumps(options, indent=1), token)
 
     def _reset(self) -> None:
-        """Delete everything the tiler writes in DST, whatever formats made it ("obb": the second root of ``both``)."""
-        for name in ("images", "labels", "obb", MANIFEST, DATA_YAML, STATE_DIR):
+        """Delete everything the tiler writes in DST, whatever formats made it (SUBROOTS: ``DST/obb`` of ``both``)."""
+        for name in ("images", "labels", *SUBROOTS, MANIFEST, DATA_YAML, STATE_DIR):
             p = self.dst / name
             shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
 
@@ -231,7 +272,7 @@ class TileOutput:
             new = manifest_text(records)
             if new == text:
                 return len(records)
-            write_atomic(self.dst / MANIFEST, new, token)
+            write_atomic(self.manifest_path, new, token)
             text = new
 
     def write_data_yaml(self, splits: list[str], names: list[str], token: str) -> None:
@@ -245,6 +286,11 @@ class TileOutput:
         tiled = splits + [s for s in self.done_splits() if s not in splits]  # also runs with other --splits
         for root in self.roots:
             write_atomic(root / DATA_YAML, data_yaml_text(root, tiled, names), token)
+
+
+def _read_text(path: Path) -> str | None:
+    """The text of a state file, None when it does not exist (yet)."""
+    return path.read_text(encoding="utf-8") if path.is_file() else None
 
 
 def manifest_text(records: list[dict]) -> str:

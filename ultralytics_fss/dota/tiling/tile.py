@@ -11,11 +11,11 @@ from types import FrameType
 import cv2
 import numpy as np
 
-from . import geometry as geo
+from .. import geometry as geo
+from ..errors import ImageError
+from ..files import link_atomic, write_atomic
+from ..images import crop_tile, encode_image, read_image, resize_image
 from .config import TileConfig
-from .errors import ImageError
-from .files import link_atomic, write_atomic
-from .images import crop_tile, encode_image, read_image, resize_image
 from .output import TileOutput
 from .records import ImageJob, ImageResult, TileStats
 
@@ -87,7 +87,7 @@ def _tile_at_rate(
     """
     h, w = im.shape[:2]
     sw, sh = geo.scaled_size(w, h, rate)
-    scale = (sw / w, sh / h)  # exact per-axis factors of the pixel grid (rate up to rounding of the size)
+    scale = geo.scale_factors(w, h, rate)  # exact per-axis factors of the pixel grid (rate up to rounding of the size)
     scaled = resize_image(im, (sw, sh))
     objects, repaired, degenerate = geo.build_objects(job.points, job.cls, scale)
     stats, messages, rows = TileStats(), [], []

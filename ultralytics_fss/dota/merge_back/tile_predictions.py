@@ -3,24 +3,24 @@
 A :class:`TileIndex` knows, from ``DST/manifest.csv`` and the tiler's image records, where each tile of a split sits
 in its image; :func:`read_prediction_dir` reads the files Ultralytics writes with ``save_txt=True save_conf=True``
 (coordinates normalised to the tile); :func:`predict_tiles` runs a model over the split's tiles. Both return
-detections already mapped to full-image pixels, per image, not yet merged (see :mod:`.merge`).
+detections already mapped to full-image pixels, per image, not yet merged (see :mod:`.nms`).
 :func:`labels_as_predictions` turns tile labels into such a folder (the ground truth's round trip).
 """
 
 from __future__ import annotations
 
-import csv
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .errors import MergeError
-from .files import list_files
-from .geometry import scaled_size
-from .merge import FORMAT_COLUMNS, Detections, tile_to_image
-from .output import MANIFEST, TileOutput
+from ..errors import MergeError
+from ..files import list_files
+from ..geometry import scale_factors
+from ..tiling.output import TileOutput
+from .nms import FORMAT_COLUMNS, Detections, tile_to_image
+
+RESULTS_FIELD = {"detect": "boxes", "obb": "obb"}  # the attribute of an Ultralytics Results holding a format's boxes
 
 # How far outside [0, 1] a normalised box centre may lie and still belong to its tile: float rounding of the
 # 6 significant digits Ultralytics writes. A centre further out means the file belongs to another tile.
@@ -77,15 +77,14 @@ class TileIndex:
         """
         dst = Path(dst)
         out = TileOutput(dst)
-        manifest, options = dst / MANIFEST, out.state / "options.json"
+        manifest, options = out.manifest_path, out.options_path
         if not manifest.is_file() or not options.is_file():
             missing = manifest if not manifest.is_file() else options
             raise MergeError(
                 f"{missing} not found: DST must be an output folder of python -m ultralytics_fss.tile_dota"
             )
-        opts = json.loads(options.read_text(encoding="utf-8"))
-        with open(manifest, newline="", encoding="utf-8") as f:
-            rows = [r for r in csv.DictReader(f)]
+        opts = out.read_options()
+        rows = out.read_manifest()
         splits = sorted({r["split"] for r in rows})
         rows = [r for r in rows if r["split"] == split]
         if not rows:
@@ -98,13 +97,20 @@ class TileIndex:
                 if record is None:
                     raise MergeError(f"{manifest}:{n}: image {image} has no record in {out.state} (tiling unfinished?)")
                 sizes[image] = (record.width, record.height)
-            w, h = sizes[image]
-            sw, sh = scaled_size(w, h, float(r["rate"]))
+            scale = scale_factors(*sizes[image], float(r["rate"]))
             name = Path(r["tile"]).stem
-            tiles[name] = Tile(
-                name, r["tile"], image, int(r["crop"]), (int(r["left"]), int(r["top"])), (sw / w, sh / h)
-            )
+            tiles[name] = Tile(name, r["tile"], image, int(r["crop"]), (int(r["left"]), int(r["top"])), scale)
         return cls(dst, split, tiles, sizes, tuple(opts["names"]), opts["format"])
+
+    @property
+    def output(self) -> TileOutput:
+        """The tiler's output state in DST (manifest, records, source record)."""
+        return TileOutput(self.dst)
+
+    @property
+    def crop(self) -> int:
+        """The tile side of the split, pixels (the inference size that matches training on the tiles)."""
+        return next(iter(self.tiles.values())).crop
 
     def images_dir(self) -> Path:
         """Folder of the split's tiles (the first dataset root; the tiles are the same under ``DST/obb``)."""
@@ -192,7 +198,7 @@ def read_prediction_dir(pred_dir: str | Path, index: TileIndex, fmt: str) -> dic
     if unknown:
         more = f" and {len(unknown) - 1} more" if len(unknown) > 1 else ""
         raise MergeError(
-            f"{files[unknown[0]]}: names no tile of split {index.split!r} in {index.dst / MANIFEST}{more} "
+            f"{files[unknown[0]]}: names no tile of split {index.split!r} in {index.output.manifest_path}{more} "
             "(prediction files must be named like the tiles, e.g. P0706__1__0___0.txt)"
         )
     parts: dict[str, list[Detections]] = {image: [] for image in index.sizes}
@@ -237,7 +243,7 @@ def result_detections(result, fmt: str) -> Detections:
     Returns:
         (Detections): Its detections, float64 / int64 numpy.
     """
-    boxes = result.obb if fmt == "obb" else result.boxes
+    boxes = getattr(result, RESULTS_FIELD[fmt])
     if boxes is None or not len(boxes):
         return Detections.empty(fmt)
     boxes = boxes.cpu()
@@ -273,7 +279,9 @@ def predict_tiles(model, index: TileIndex, fmt: str, **predict_args) -> dict[str
     sources = [str(folder / t.file) for t in index.tiles.values()]
     missing = [s for s in sources if not Path(s).is_file()]
     if missing:
-        raise MergeError(f"{missing[0]}: tile listed in {index.dst / MANIFEST} not found ({len(missing)} missing)")
+        raise MergeError(
+            f"{missing[0]}: tile listed in {index.output.manifest_path} not found ({len(missing)} missing)"
+        )
     parts: dict[str, list[Detections]] = {image: [] for image in index.sizes}
     by_file = {t.file: t for t in index.tiles.values()}
     for r in model.predict(sources, stream=True, verbose=False, **predict_args):  # streamed: bounded memory

@@ -1,9 +1,9 @@
 """``merge_dota``: tile predictions back to full images, DOTA submission files, and DOTA's metric when labels exist.
 
-Stages: read the tiler's index of the split (:mod:`.predictions`), read or make the tile predictions and map them to
-image pixels, merge per image with class-wise NMS (:mod:`.merge`), write the Task files and the server's zip, score
-them (:mod:`.metric`) when the split has DOTA labels. Everything is read and checked before anything is written, and
-OUT is filled from a temporary folder only on success.
+Stages: read the tiler's index of the split (:mod:`.tile_predictions`), read or make the tile predictions and map
+them to image pixels, merge per image with class-wise NMS (:mod:`.nms`), write the Task files and the server's zip,
+score them (:mod:`.metric`) when the split has DOTA labels. Everything is read and checked before anything is written,
+and OUT is filled from a temporary folder only on success.
 
 Output in OUT::
 
@@ -27,17 +27,20 @@ from pathlib import Path
 import numpy as np
 from ultralytics.utils import LOGGER, colorstr
 
-from .errors import MergeError
-from .files import list_files
-from .merge import FORMAT_COLUMNS, NMS_IOU, Detections, merge_image
-from .metric import TASKS, GroundTruth, evaluate_task_files, read_ground_truth
-from .output import MANIFEST, TileOutput
-from .predictions import TileIndex, model_format, predict_tiles, read_prediction_dir
+from ..errors import MergeError
+from ..files import list_files
+from ..tiling.config import label_formats
+from ..tiling.output import TileOutput
+from .metric import TASKS, GroundTruth, evaluate_task_files, read_ground_truth, task_file
+from .nms import FORMAT_COLUMNS, NMS_IOU, Detections, merge_image
+from .tile_predictions import TileIndex, model_format, predict_tiles, read_prediction_dir
 
 PREFIX = colorstr("merge_dota: ")
 EVAL_JSON = "dota_eval.json"
 DEFAULT_CONF = 0.001  # keep low-score boxes: AP integrates over all of them (Ultralytics' val default)
 DEFAULT_MAX_DET = 1000  # per tile; DOTA tiles hold up to ~1000 small vehicles, Ultralytics' 300 would cut them
+DEFAULT_BATCH = 16  # tiles per forward pass, for the command lines and predict_tiled
+DEFAULT_SPLIT = "val"
 
 
 @dataclass
@@ -66,7 +69,7 @@ def merge_dota(
     *,
     model: str | Path | None = None,
     pred_dir: str | Path | None = None,
-    split: str = "val",
+    split: str = DEFAULT_SPLIT,
     format: str | None = None,
     conf: float = DEFAULT_CONF,
     iou: float | None = None,
@@ -106,12 +109,9 @@ def merge_dota(
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise MergeError(f"--out {out}: exists and is not a folder")
-    dst = Path(dst)
-    if dst.name == "obb" and not (dst / MANIFEST).is_file() and (dst.parent / MANIFEST).is_file():
-        dst, format = (
-            dst.parent,
-            format or "obb",
-        )  # the obb dataset of a ``--format both`` DST: same tiles, one manifest
+    dst, root_format = TileOutput.dst_of(Path(dst))  # DST/obb of a ``--format both`` DST: same tiles, one manifest
+    if root_format is not None:
+        format = format or root_format
     index = TileIndex.load(dst, split)
     yolo = None
     if model is not None:
@@ -122,12 +122,13 @@ def merge_dota(
         if len(yolo.names) != len(index.names):
             raise MergeError(f"--model {model} has {len(yolo.names)} classes, {index.dst} has {len(index.names)}")
     else:
-        fmt = format or ("obb" if index.format == "both" else index.format)
+        written = label_formats(index.format)
+        fmt = format or ("obb" if "obb" in written else written[0])  # obb (Task1) when the tiler wrote it
     if fmt not in FORMAT_COLUMNS:
         raise MergeError(f"--format must be detect or obb, got {fmt!r}")
     gt = _ground_truth(index, labels)
     if yolo is not None:
-        predict_args = {"imgsz": index_crop(index), "max_det": DEFAULT_MAX_DET, **predict_args}
+        predict_args = {"imgsz": index.crop, "max_det": DEFAULT_MAX_DET, **predict_args}
         per_image = predict_tiles(yolo, index, fmt, conf=conf, **predict_args)
     else:
         per_image = read_prediction_dir(pred_dir, index, fmt)
@@ -135,11 +136,6 @@ def merge_dota(
     result = _write(out, merged, index.names, fmt, gt)
     log_result(result, index, fmt, iou)
     return result
-
-
-def index_crop(index: TileIndex) -> int:
-    """The tile side of a split (the inference size that matches training on the tiles)."""
-    return next(iter(index.tiles.values())).crop
 
 
 def _check_format(asked: str | None, actual: str, source: str) -> str:
@@ -152,8 +148,7 @@ def _check_format(asked: str | None, actual: str, source: str) -> str:
 def _ground_truth(index: TileIndex, labels: str | Path | None) -> dict[str, GroundTruth] | None:
     """The split's DOTA labels, by image stem (missing files: no objects); None when the split has no labels."""
     if labels is None:
-        source = TileOutput(index.dst).read_source() or {}
-        labels = (source.get("splits", {}).get(index.split) or {}).get("labels")
+        labels = index.output.source_labels(index.split)
         if labels is None:
             LOGGER.info(f"{PREFIX}no DOTA labels recorded for split {index.split!r}: writing results without scores")
             return None
@@ -193,7 +188,7 @@ def _write(
     try:
         files = []
         for c, name in enumerate(names):
-            files.append(tmp / f"{task}_{name}.txt")
+            files.append(task_file(tmp, task, name))
             files[-1].write_text(task_lines(merged, c), encoding="utf-8")
         with zipfile.ZipFile(tmp / f"{task}.zip", "w", zipfile.ZIP_DEFLATED) as z:
             for f in files:

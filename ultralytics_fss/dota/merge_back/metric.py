@@ -28,12 +28,13 @@ from pathlib import Path
 import numpy as np
 import shapely
 
-from .errors import MergeError
-from .geometry import make_polygons
-from .labels import read_label_file
-from .merge import polygon_overlaps
+from ..errors import MergeError
+from ..geometry import make_polygons
+from ..labels import read_label_file
+from .nms import FORMAT_COLUMNS, polygon_overlaps
 
 TASKS = {"obb": "Task1", "detect": "Task2"}  # DOTA's task per label format
+TASK_COLUMNS = {task: FORMAT_COLUMNS[fmt] for fmt, task in TASKS.items()}  # box coordinates per Task-file row
 IOU_THRESHOLD = 0.5  # DOTA (and VOC) matching threshold, "IoU > 0.5"
 _RECALL_POINTS = np.arange(0.0, 1.1, 0.1)  # the devkit's 11 recall levels, float rounding included
 
@@ -96,7 +97,10 @@ def box_iou_plus1(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """
     wh = np.maximum(np.minimum(a[:, 2:], b[:, 2:]) - np.maximum(a[:, :2], b[:, :2]) + 1.0, 0.0)  # (P, 2)
     inter = wh[:, 0] * wh[:, 1]
-    area = lambda x: (x[:, 2] - x[:, 0] + 1.0) * (x[:, 3] - x[:, 1] + 1.0)
+
+    def area(x: np.ndarray) -> np.ndarray:
+        return (x[:, 2] - x[:, 0] + 1.0) * (x[:, 3] - x[:, 1] + 1.0)
+
     return inter / (area(a) + area(b) - inter)
 
 
@@ -197,6 +201,11 @@ def evaluate_class(
     return (voc07_ap(tp, fp, npos) if npos else 0.0), npos
 
 
+def task_file(folder: Path, task: str, name: str) -> Path:
+    """One class's Task file in ``folder``, named as DOTA's evaluation server takes it: ``{task}_{name}.txt``."""
+    return folder / f"{task}_{name}.txt"
+
+
 def read_task_file(path: Path, task: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Read a ``Task{1,2}_{class}.txt`` file: ``image score coords...`` per line.
 
@@ -208,7 +217,7 @@ def read_task_file(path: Path, task: str) -> tuple[np.ndarray, np.ndarray, np.nd
     Raises:
         MergeError: A malformed line (file and line named).
     """
-    width = 10 if task == "Task1" else 6
+    width = TASK_COLUMNS[task] + 2  # image, score, coordinates
     ids, values = [], []
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         t = line.split()
@@ -240,9 +249,9 @@ def evaluate_task_files(folder: Path, task: str, names: tuple[str, ...], gt: dic
     """
     ap, objects = {}, {}
     for c, name in enumerate(names):
-        path = folder / f"{task}_{name}.txt"
+        path = task_file(folder, task, name)
         ids, scores, boxes = read_task_file(path, task) if path.is_file() else (np.zeros(0, str), np.zeros(0), None)
-        boxes = np.zeros((0, 8 if task == "Task1" else 4)) if boxes is None else boxes
+        boxes = np.zeros((0, TASK_COLUMNS[task])) if boxes is None else boxes
         value, npos = evaluate_class(ids, scores, boxes, gt, c, task)
         objects[name] = npos
         if npos:

@@ -26,8 +26,8 @@ from pathlib import Path
 
 from ultralytics.utils import LOGGER
 
+from ..labels import DEFAULT_VERSION
 from .config import DEFAULTS, TileConfig
-from .labels import DEFAULT_VERSION
 from .output import TileOutput
 from .prepare import Plan, prepare
 from .records import ImageJob, ImageResult
