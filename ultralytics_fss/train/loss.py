@@ -39,7 +39,7 @@ from ultralytics.utils.loss import (
     v8SegmentationLoss,
 )
 from ultralytics.utils.ops import xyxy2xywh
-from ultralytics.utils.tal import make_anchors
+from ultralytics.utils.tal import SegTaskAlignedAssigner, make_anchors
 
 from ultralytics_fss.assign import FSSAssigner, RotatedFSSAssigner
 from ultralytics_fss.assign.baselines import BASELINES
@@ -98,6 +98,7 @@ class FSSDetectionLoss(v8DetectionLoss):
 
     assigner_class: type = FSSAssigner  # the rotated loss uses RotatedFSSAssigner
     auto_task_overlap: bool = False  # fss_overlap=auto takes the task's overlap (True for YOLO26 pose: measured)
+    installs_assigner_in_init: bool = True  # False where a stock __init__ still reads the stock assigner after ours
 
     def __init__(self, model: DetectionModel, tal_topk: int = 10, tal_topk2: int | None = None):
         """Build the stock loss, then swap in the FSS assigner."""
@@ -108,7 +109,7 @@ class FSSDetectionLoss(v8DetectionLoss):
         self.one2one = tal_topk2 == 1
         self.use_fss = not (self.one2one and self.fss["fss_o2o"] == "tal")
         self.stock_assigner = self.assigner  # Ultralytics' (its pair_overlaps scores masks / OKS for YOLO26 tasks)
-        if self.use_fss:
+        if self.use_fss and self.installs_assigner_in_init:
             self.assigner = self.fss_assigner()
         if self.fss["fss_overlap"] == "task" and type(self).task_overlap is FSSDetectionLoss.task_overlap:
             _warn_box_overlap(type(self).__name__)
@@ -413,14 +414,22 @@ class FSSSegmentLoss26(MaskWeights, SegmentLoss26, FSSDetectionLoss):
     Ultralytics' own mask-aware overlap ((CIoU + predicted-mask IoU) / 2, `SegTaskAlignedAssigner.pair_overlaps`).
 
     `SegmentLoss26` comes first so that its `get_assigned_targets_and_loss` prepares the masks and hands them on to
-    FSS's; its `__init__` replaces the assigner after FSS's, so FSS's is put back.
+    FSS's; its `__init__` runs after FSS's and builds its `SegTaskAlignedAssigner` from the stock assigner's settings
+    (Ultralytics 8.4.190 ultralytics/utils/loss.py lines 686-687), so the FSS assigner is installed after it.
     """
 
+    installs_assigner_in_init = False  # SegmentLoss26.__init__ reads topk, alpha, ... of the stock assigner
+
     def __init__(self, model, tal_topk: int = 10, tal_topk2: int | None = None):
-        """Build the stock YOLO26 loss (FSS's `__init__` runs inside it), then reinstall the FSS assigner."""
+        """Build the stock YOLO26 loss (FSS's `__init__` runs inside it), then install the FSS assigner."""
         super().__init__(model, tal_topk, tal_topk2)
-        self.stock_assigner = self.assigner  # Ultralytics' SegTaskAlignedAssigner, set after FSS's __init__ ran
+        self.stock_assigner = self.assigner  # Ultralytics' SegTaskAlignedAssigner (fss_o2o=tal, fss_overlap=task)
         if self.use_fss:
+            # Its pair_overlaps scores mask IoU only on each GT's 3 * topk best pairs by p^alpha * IoU^beta: FSS's
+            # q, alpha and beta rank them, as for the pairs FSS selects from.
+            self.stock_assigner = SegTaskAlignedAssigner(topk=self.fss["fss_q"], num_classes=self.nc,
+                                                         alpha=self.fss["fss_alpha"], beta=self.fss["fss_beta"],
+                                                         stride=self.stride.tolist())  # fmt: skip
             self.assigner = self.fss_assigner()
 
     def get_assigned_targets_and_loss(self, preds: dict[str, torch.Tensor], batch: dict[str, Any], **kwargs) -> tuple:
