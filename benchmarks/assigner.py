@@ -113,7 +113,7 @@ def build(name: str, imgsz: int, boxes: str = "hbb"):
     fss_class = RotatedFSSAssigner if boxes == "obb" else FSSAssigner
     fss = fss_class(num_classes=NUM_CLASSES, alpha=0.5, beta=6.0, u=2.0, q=10, stride=list(STRIDES))
     grid = [(imgsz // s, imgsz // s) for s in STRIDES]
-    return lambda *inputs: fss(*inputs, grid=grid)
+    return lambda *inputs: fss.assign(*inputs, grid=grid)
 
 
 def _status_kib(field: str) -> int:

@@ -101,7 +101,7 @@ def test_no_gt_at_all():
     """M = 0: everything background, in the normal path's dtypes."""
     gen = torch.Generator().manual_seed(0)
     ps, pd, anc, labels, gt, mask, _ = random_case(gen)
-    r = FSSAssigner(num_classes=3)(ps, pd, anc, labels[:, :0], gt[:, :0], mask[:, :0])
+    r, _ = FSSAssigner(num_classes=3).assign(ps, pd, anc, labels[:, :0], gt[:, :0], mask[:, :0])
     assert not r.fg_mask.any() and r.fg_mask.dtype == torch.bool
     assert r.labels.dtype == torch.long and (r.labels == 3).all()
     assert r.gt_idx.dtype == torch.long and r.weights.abs().sum() == 0 and r.scores.abs().sum() == 0
@@ -116,7 +116,7 @@ def test_candidates_are_exactly_tal_rule():
     ps, pd, anc, labels, gt, mask, _ = case
     tal = TaskAlignedAssigner(num_classes=3, stride=list(STRIDES))
     in_gts = tal.select_candidates_in_gts(anc, gt, mask).bool() & mask.bool()  # (b, M, N)
-    r = FSSAssigner(num_classes=3)(*case[:6])
+    r, _ = FSSAssigner(num_classes=3).assign(*case[:6])
     b_idx, a_idx = r.fg_mask.nonzero(as_tuple=True)
     assert in_gts[b_idx, r.gt_idx[b_idx, a_idx], a_idx].all()
 
@@ -185,7 +185,7 @@ def test_all_zero_scores_give_unit_weights_and_nearest_centre():
     gt = torch.tensor([[[8.0, 8.0, 40.0, 40.0]]])  # centre (24, 24): anchors (20|28, 20|28) are equidistant
     pd = torch.tensor([100.0, 100.0, 110.0, 110.0]).expand(1, n, 4)  # no overlap at all
     assigner = FSSAssigner(num_classes=1, stride=[8])
-    r = assigner(torch.rand(1, n, 1), pd, anc, torch.zeros(1, 1, 1), gt, torch.ones(1, 1, 1))
+    r, _ = assigner.assign(torch.rand(1, n, 1), pd, anc, torch.zeros(1, 1, 1), gt, torch.ones(1, 1, 1))
     assert int(r.fg_mask.sum()) == 1
     a = int(r.fg_mask[0].nonzero())
     assert anc[a].tolist() == [20.0, 20.0]  # four equidistant: lowest anchor index
@@ -199,8 +199,8 @@ def test_conflict_keeps_larger_s():
     box = torch.tensor([8.0, 8.0, 56.0, 56.0])
     gt = box.expand(1, 2, 4).clone()
     ps = torch.stack([torch.full((n,), 0.2), torch.full((n,), 0.7)], -1)[None]
-    r = FSSAssigner(num_classes=2, stride=[8])(ps, box.expand(1, n, 4), anc, torch.tensor([[[0.0], [1.0]]]), gt,
-                                               torch.ones(1, 2, 1))
+    r, _ = FSSAssigner(num_classes=2, stride=[8]).assign(ps, box.expand(1, n, 4), anc, torch.tensor([[[0.0], [1.0]]]),
+                                                         gt, torch.ones(1, 2, 1))
     assert r.fg_mask.any() and (r.gt_idx[r.fg_mask] == 1).all() and (r.labels[r.fg_mask] == 1).all()
 
 
@@ -211,8 +211,8 @@ def test_rescue_gives_every_gt_with_a_free_candidate_a_positive():
     lost = 0
     for _ in range(10):
         case = random_case(gen, b=2, m=30, imgsz=64, max_wh=0.4)
-        plain = FSSAssigner(num_classes=3)(*case[:6])
-        rescued = FSSAssigner(num_classes=3, rescue=True)(*case[:6])
+        plain, _ = FSSAssigner(num_classes=3).assign(*case[:6])
+        rescued, _ = FSSAssigner(num_classes=3, rescue=True).assign(*case[:6])
         assert (rescued.fg_mask | ~plain.fg_mask).all()  # a superset of the plain positives
         assert torch.equal(rescued.gt_idx[plain.fg_mask], plain.gt_idx[plain.fg_mask])
         for i in range(2):
@@ -227,8 +227,8 @@ def test_half_inputs_match_float32():
     ps, pd, anc, labels, gt, mask, _ = random_case(gen, m=10)
     ps, pd, gt = ps.half(), pd.half(), gt.half()
     a = FSSAssigner(num_classes=3)
-    r16 = a(ps, pd, anc, labels, gt, mask)
-    r32 = a(ps.float(), pd.float(), anc, labels, gt.float(), mask)
+    r16, _ = a.assign(ps, pd, anc, labels, gt, mask)
+    r32, _ = a.assign(ps.float(), pd.float(), anc, labels, gt.float(), mask)
     assert torch.equal(r16.fg_mask, r32.fg_mask) and torch.equal(r16.gt_idx, r32.gt_idx)
     torch.testing.assert_close(r16.weights, r32.weights)
     torch.testing.assert_close(r16.scores, r32.scores)
@@ -239,7 +239,7 @@ def test_inputs_untouched():
     gen = torch.Generator().manual_seed(6)
     case = random_case(gen)
     before = [t.clone() for t in case[:6]]
-    FSSAssigner(num_classes=3)(*case[:6])
+    FSSAssigner(num_classes=3).assign(*case[:6])
     assert all(torch.equal(a, b) for a, b in zip(before, case[:6]))
 
 
@@ -317,7 +317,7 @@ def test_non_finite_predictions_are_the_worst_candidates():
     ps, pd = ps.clone(), pd.clone()
     ps[bad] = float("nan")
     pd[bad.roll(1, 1)] = float("inf")
-    r = FSSAssigner(num_classes=3)(ps, pd, anc, labels, gt, mask)
+    r, _ = FSSAssigner(num_classes=3).assign(ps, pd, anc, labels, gt, mask)
     assert all(torch.isfinite(t.float()).all() for t in r)
     assert r.fg_mask.any() and (r.weights[r.fg_mask] > 0).all()
     bad_any = bad | bad.roll(1, 1)
@@ -353,8 +353,8 @@ def test_bf16_inputs_match_float32():
     ps, pd, gt = ps.bfloat16(), pd.bfloat16(), gt.bfloat16()
     a = FSSAssigner(num_classes=3)
     for grid in (None, grid_of(64)):
-        r16 = a(ps, pd, anc, labels, gt, mask, grid=grid)
-        r32 = a(ps.float(), pd.float(), anc, labels, gt.float(), mask, grid=grid)
+        r16, _ = a.assign(ps, pd, anc, labels, gt, mask, grid=grid)
+        r32, _ = a.assign(ps.float(), pd.float(), anc, labels, gt.float(), mask, grid=grid)
         assert torch.equal(r16.fg_mask, r32.fg_mask) and torch.equal(r16.gt_idx, r32.gt_idx) and r16.fg_mask.any()
         torch.testing.assert_close(r16.weights, r32.weights)
         assert r16.bboxes.dtype == torch.bfloat16  # targets keep the GT dtype

@@ -155,3 +155,30 @@ def test_baselines_take_the_soft_target_of_the_loss_keys(cls):
         s = {c: float(ps[i, c, int(labels[i, j, 0])]) ** 0.5 * iou[c] ** 6.0 for c in mates}
         want = s[a] / max(s.values()) * max(iou.values()) if max(s.values()) > 0 else max(iou.values())
         assert float(tal_result.scores[i, a].sum()) == pytest.approx(want, rel=1e-4, abs=1e-6)
+
+
+def test_baselines_are_pair_assigners_beside_fss_with_their_own_arguments():
+    """Siblings of FSSAssigner under PairAssigner (none an nn.Module or a TaskAlignedAssigner), each taking its own
+    rule's settings and none of FSS's; a smaller ATSS topk or SimOTA radius gives a subset of the candidates."""
+    from ultralytics.utils.tal import TaskAlignedAssigner
+
+    from ultralytics_fss.assign import FSSAssigner, PairAssigner, RotatedFSSAssigner
+
+    for cls in (MaxIoUAssigner, ATSSAssigner, SimOTAAssigner, FSSAssigner, RotatedFSSAssigner):
+        assert issubclass(cls, PairAssigner) and not issubclass(cls, (torch.nn.Module, TaskAlignedAssigner))
+    for cls in (MaxIoUAssigner, ATSSAssigner, SimOTAAssigner):
+        assert not issubclass(cls, FSSAssigner)
+        for fss_only in ("u", "q", "prior", "fixed_k", "rescue"):
+            with pytest.raises(TypeError):
+                cls(num_classes=3, **{fss_only: 1})
+    with pytest.raises(ValueError, match="topk"):
+        ATSSAssigner(topk=10)  # the candidate window holds the 9 nearest anchors only
+    assert (MaxIoUAssigner(pos_iou=0.6, neg_iou=0.3).pos_iou, ATSSAssigner(topk=5).topk,
+            SimOTAAssigner(radius=1.5).radius) == (0.6, 5, 1.5)  # fmt: skip
+
+    gen = torch.Generator().manual_seed(5)
+    _, _, anc, _, gt, mask = random_case(gen, b=2, m=6, imgsz=96, max_wh=0.2)[:6]
+    valid = mask[..., 0].bool()
+    pairs = lambda a: set(zip(*(t.tolist() for t in a.candidates(anc, gt, valid, grid_of(96)))))  # noqa: E731
+    assert pairs(ATSSAssigner(num_classes=3, topk=4)) < pairs(ATSSAssigner(num_classes=3))
+    assert pairs(SimOTAAssigner(num_classes=3, radius=1.0)) < pairs(SimOTAAssigner(num_classes=3))

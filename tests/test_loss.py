@@ -81,8 +81,8 @@ def test_loss_is_equation_9(norm, box, target):
     targets = torch.cat((batch["batch_idx"].view(-1, 1), batch["cls"].view(-1, 1), batch["bboxes"]), 1)
     targets = crit.preprocess(targets, 3, scale_tensor=torch.tensor([64.0] * 4))
     labels, boxes = targets.split((1, 4), 2)
-    r = crit.assigner(logits.detach().sigmoid(), pred_bboxes.detach() * stride_tensor, anchor_points * stride_tensor,
-                      labels, boxes, boxes.sum(2, keepdim=True).gt(0))
+    r, _ = crit.assigner.assign(logits.detach().sigmoid(), pred_bboxes.detach() * stride_tensor,
+                                anchor_points * stride_tensor, labels, boxes, boxes.sum(2, keepdim=True).gt(0))
     assert torch.equal(r.fg_mask, fg) and fg.any()
     w, t = r.weights[fg], r.scores[fg].sum(-1)
     if target == "iou":  # Eq. (9): the soft target is the positive's IoU with its GT

@@ -97,10 +97,10 @@ def test_permuting_images_and_gts(scene, data):
     ps, pd, anc, labels, gt, mask = scene["case"]
     b, m = mask.shape[:2]
     assigner = FSSAssigner(num_classes=3, stride=list(scene["strides"]))
-    r = assigner(*scene["case"], grid=scene["grid"])
+    r, _ = assigner.assign(*scene["case"], grid=scene["grid"])
 
     pb = torch.tensor(data.draw(st.permutations(range(b))))
-    rb = assigner(ps[pb], pd[pb], anc, labels[pb], gt[pb], mask[pb], grid=scene["grid"])
+    rb, _ = assigner.assign(ps[pb], pd[pb], anc, labels[pb], gt[pb], mask[pb], grid=scene["grid"])
     assert all(torch.equal(x, y[pb]) for x, y in zip(rb[:5], r[:5]))
     torch.testing.assert_close(rb.weights, r.weights[pb])  # Eq. (8) sums may round in another order (1 ulp)
 
@@ -108,7 +108,7 @@ def test_permuting_images_and_gts(scene, data):
         assert not r.fg_mask.any()
         return
     pm = torch.tensor(data.draw(st.permutations(range(m))), dtype=torch.long)
-    rm = assigner(ps, pd, anc, labels[:, pm], gt[:, pm], mask[:, pm], grid=scene["grid"])
+    rm, _ = assigner.assign(ps, pd, anc, labels[:, pm], gt[:, pm], mask[:, pm], grid=scene["grid"])
     assert torch.equal(rm.fg_mask, r.fg_mask) and torch.equal(rm.labels, r.labels)
     assert torch.equal(pm[rm.gt_idx][r.fg_mask], r.gt_idx[r.fg_mask])
     torch.testing.assert_close(rm.weights, r.weights)

@@ -265,3 +265,26 @@ def test_task_overlap_is_fss_only(task, model_yaml):
         assert crit.one2many.uses_task_overlap == (assigner == "fss")
     model.args = get_cfg()  # the default, fss_overlap=auto: OKS for YOLO26 pose, box IoU for YOLO26 segment
     assert build_fss_criterion(model).one2many.uses_task_overlap == (task == "pose")
+
+
+def test_yolo26_segment_overlap_ranks_pairs_by_the_fss_keys():
+    """The mask-aware overlap (`SegTaskAlignedAssigner.pair_overlaps`) scores mask IoU on each GT's 3 * topk best
+    pairs by p^alpha * IoU^beta: on branches FSS assigns, topk, alpha and beta are fss_q, fss_alpha and fss_beta; a
+    branch left to Ultralytics (fss_o2o=tal) keeps its stock assigner untouched."""
+    from ultralytics_fss.assign import FSSAssigner
+    from ultralytics_fss.train.loss import build_fss_criterion
+
+    model, _ = seg_pose_case("segment", "yolo26n-seg.yaml")
+    for o2o in ("fss", "tal"):
+        model.args = get_cfg()
+        model.args.fss_q, model.args.fss_alpha, model.args.fss_beta, model.args.fss_o2o = 6, 1.0, 4.0, o2o
+        crit = build_fss_criterion(model)
+        for branch in (crit.one2many, crit.one2one):
+            stock = branch.stock_assigner
+            assert type(stock).__name__ == "SegTaskAlignedAssigner"
+            if branch.use_fss:
+                assert type(branch.assigner) is FSSAssigner
+                assert (stock.topk, stock.topk2, stock.alpha, stock.beta) == (6, 6, 1.0, 4.0)
+            else:  # Ultralytics' one-to-one branch: its own settings (tal_topk=7, tal_topk2=1)
+                assert branch.assigner is stock and (stock.topk, stock.topk2, stock.alpha) == (7, 1, 0.5)
+        assert crit.one2one.use_fss == (o2o == "fss")

@@ -1,22 +1,26 @@
 """The paper's baseline assigners (Tables 2, 3), on FSS's pair lists and result structure.
 
-Each is an `FSSAssigner` that keeps its step 1 listing (`pairs`) and its target steps, and replaces the selection of
-Eqs. (2)-(8) with its own rule. Positives get weight 1 and FSS's soft target (`soft_target`: the prediction IoU, or
+Each is a `PairAssigner` (`assign.pairs`), a sibling of `FSSAssigner`: it lists its own candidate pairs
+(`candidates`) and chooses its positives by its own rule (`choose`); the pair listing, the soft targets and the
+result are the ones FSS uses. Positives get weight 1 and FSS's soft target (`soft_target`: the prediction IoU, or
 TAL-scaled with s = p^alpha * IoU^beta computed on the baseline's own positives, as TaskAlignedAssigner scales its
 targets), so under the same `fss_target` / `fss_box` / `fss_norm` keys the loss (`train/loss.py`) treats every
-assigner alike and a comparison changes the assignment only.
+assigner alike and a comparison changes the assignment only. Each takes `PairAssigner`'s arguments (`num_classes`,
+`alpha`, `beta`, `stride`, `soft_target`) and its own rule's, by keyword.
 
     MaxIoUAssigner   RetinaNet's thresholds (Lin et al., ICCV 2017) on a virtual square anchor of side
                      8 * stride at each point, as the ATSS paper does for anchor-free heads; semantics of
-                     MMDetection's `MaxIoUAssigner(pos_iou_thr=0.5, neg_iou_thr=0.4, min_pos_iou=0)`.
+                     MMDetection's `MaxIoUAssigner(pos_iou_thr=0.5, neg_iou_thr=0.4, min_pos_iou=0)`
+                     (`pos_iou`, `neg_iou`).
     ATSSAssigner     ATSS (Zhang et al., CVPR 2020): per level the 9 anchors nearest the GT centre, IoU threshold
                      mean + std of their anchor-box IoUs, anchor centre inside the GT; semantics of MMDetection's
-                     `ATSSAssigner(topk=9)`.
+                     `ATSSAssigner(topk=9)` (`topk`).
     SimOTAAssigner   SimOTA (YOLOX, Ge et al., 2021): the pool of anchors in any GT's box or within 2.5 strides of
                      any GT's centre, cost = cls BCE + 3 * (-log IoU) + 1e5 outside the GT's own box-and-centre,
                      dynamic k from the top-10 IoUs over the pool, the cheapest GT of all wins a contested anchor;
                      the rule of YOLOX 0.1.x's `get_in_boxes_info` / `dynamic_k_matching` and MMDetection's
-                     `SimOTAAssigner`.
+                     `SimOTAAssigner(center_radius=2.5, candidate_topk=10, iou_weight=3.0)` (`radius`,
+                     `candidate_topk`, `iou_weight`).
 """
 
 from __future__ import annotations
@@ -24,10 +28,21 @@ from __future__ import annotations
 import torch
 from ultralytics.utils.metrics import bbox_iou
 
-from ultralytics_fss.assign.candidates import in_box_pairs
-from ultralytics_fss.assign.fss import FSSAssigner, FSSAssignResult, Pairs, _order_within_groups
+from ultralytics_fss.assign.candidates import centre_region, in_box_pairs, strictly_inside, xyxy_centres
+from ultralytics_fss.assign.pairs import (
+    FSSAssignResult,
+    PairAssigner,
+    Pairs,
+    best_in_groups,
+    iou_sum_k,
+    top_k_in_groups,
+)
 
 ANCHOR_SCALE = 8  # side of the virtual square anchor, in strides (ATSS paper, anchor-free setting)
+ATSS_WINDOW = 4.5  # strides either side of the GT centre that hold its 9 nearest anchors (`ATSSAssigner.candidates`)
+ATSS_INSIDE_MARGIN = 0.01  # px; MMDetection's `ATSSAssigner` keeps anchor centres more than 0.01 inside the GT
+SIMOTA_LOG_EPS = 1e-8  # YOLOX's `-torch.log(pair_wise_ious + 1e-8)`: IoU 0 costs 3 * 18.4, finite
+SIMOTA_OUTSIDE_COST = 1e5  # YOLOX's penalty for an anchor outside the GT's own box-and-centre region
 
 
 def anchor_strides(grid: list[tuple[int, int]], strides: list[float], device: torch.device) -> torch.Tensor:
@@ -42,12 +57,13 @@ def anchor_boxes(anchors: torch.Tensor, strides: torch.Tensor) -> torch.Tensor:
     return torch.cat([anchors - half, anchors + half], -1)
 
 
-class BaselineAssigner(FSSAssigner):
-    """Shared tail of the baselines: pair listing, then `choose` (the subclass's rule), unit weights, IoU targets."""
+class BaselineAssigner(PairAssigner):
+    """The baselines' shared frame: pair listing, then `choose` (the subclass's rule), unit weights, soft targets."""
 
+    @torch.no_grad()
     def assign(self, pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt, pd_obj=None, grid=None,
                trace=None) -> tuple[FSSAssignResult, torch.Tensor | None]:  # fmt: skip
-        """Assign as `FSSAssigner.assign` does (same arguments and result); `grid` is required.
+        """Assign with the baseline's rule; arguments as for `PairAssigner.assign`, `grid` required.
 
         Returns:
             result (FSSAssignResult): Weights 1 on positives; soft target as FSS's (`soft_target`): the prediction
@@ -55,15 +71,12 @@ class BaselineAssigner(FSSAssigner):
                 anchors to ignore (Max-IoU only).
             k (torch.Tensor | None): (b, M) dynamic k (SimOTA), else None.
         """
-        if grid is None:
-            raise ValueError(f"{type(self).__name__} needs `grid` (the level of each anchor); pass it to assign()")
+        self.require_grid(grid)
         x = self.pairs(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt, pd_obj, grid)
         strides = anchor_strides(grid, self.stride, anc_points.device)
         pos, k, ignore = self.choose(x, strides, pd_scores, pd_obj)
         scores = self.pair_scores(x.p[pos], x.ious[pos])  # (F,) s of Eq. (3), for TAL-scaled targets only
-        soft = self.soft_targets(x.group[pos], x.num_groups, scores, x.ious[pos])  # IoU, or TAL-scaled
-        result = self.targets(x.b, x.n, x.bi[pos], x.ai[pos], x.gi[pos], x.gt_labels, gt_bboxes, soft,
-                              torch.ones_like(soft))  # fmt: skip
+        result = self.targets(x, pos, gt_bboxes, scores, torch.ones_like(scores))
         if ignore is not None:
             result.labels.view(-1)[ignore & ~result.fg_mask.view(-1)] = -1
         if trace is not None:
@@ -74,11 +87,10 @@ class BaselineAssigner(FSSAssigner):
         """Return (pos (F,) pair indices of the positives, k (b*M,) or None, ignore (b*N,) bool or None)."""
         raise NotImplementedError
 
-    def keep_best_per_anchor(self, x: Pairs, sel: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
+    @staticmethod
+    def keep_best_per_anchor(x: Pairs, sel: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
         """Among the pairs `sel` keep one per (image, anchor): largest `key`, then lower GT index."""
-        anchor_id = x.bi[sel] * x.n + x.ai[sel]
-        order, rank = _order_within_groups(anchor_id, key[sel], -x.gi[sel].float(), num_groups=x.b * x.n)
-        return sel[order[rank == 0]]
+        return sel[best_in_groups(x.anchor_id[sel], key[sel], -x.gi[sel].float(), num_groups=x.num_anchors)]
 
 
 class MaxIoUAssigner(BaselineAssigner):
@@ -87,60 +99,63 @@ class MaxIoUAssigner(BaselineAssigner):
     with anchors larger than the object all anchors whose box contains it tie), later GTs winning an anchor two GTs
     call best, as MMDetection's loop does."""
 
-    pos_iou, neg_iou = 0.5, 0.4
+    def __init__(self, *args, pos_iou: float = 0.5, neg_iou: float = 0.4, **kwargs):
+        """Arguments of `PairAssigner`, and the thresholds: IoU >= `pos_iou` positive, < `neg_iou` negative."""
+        super().__init__(*args, **kwargs)
+        self.pos_iou = pos_iou
+        self.neg_iou = neg_iou
 
     def candidates(self, anc_points, gt_bboxes, valid, grid=None):
         """Anchors whose virtual box overlaps the GT: centre strictly inside the GT grown by half an anchor."""
-        if grid is None:
-            raise ValueError("MaxIoUAssigner needs `grid`")
+        self.require_grid(grid)
         return in_box_pairs(anc_points, gt_bboxes, valid, self.stride, grid, 0.0, grow=ANCHOR_SCALE / 2)
 
     def choose(self, x, strides, pd_scores, pd_obj):
         a_iou = bbox_iou(x.gt_boxes, anchor_boxes(x.anchors, strides[x.ai]), xywh=False).squeeze(-1).clamp_(0)
         # Per anchor: its max IoU over GTs and the GT holding it.
         best_of_anchor = self.keep_best_per_anchor(x, torch.arange(len(a_iou), device=a_iou.device), a_iou)
-        max_iou = torch.zeros(x.b * x.n, device=a_iou.device)
-        max_iou[x.bi[best_of_anchor] * x.n + x.ai[best_of_anchor]] = a_iou[best_of_anchor]
+        max_iou = torch.zeros(x.num_anchors, device=a_iou.device)
+        max_iou[x.anchor_id[best_of_anchor]] = a_iou[best_of_anchor]
         pos = best_of_anchor[a_iou[best_of_anchor] >= self.pos_iou]
         ignore = (max_iou >= self.neg_iou) & (max_iou < self.pos_iou)
         # Each GT's best anchors: every anchor with the GT's max IoU (> 0), later GTs winning shared anchors.
         gt_max = torch.zeros(x.num_groups, device=a_iou.device).scatter_reduce_(0, x.group, a_iou, "amax")
         gt_best = ((a_iou == gt_max[x.group]) & (a_iou > 0)).nonzero().squeeze(1)
-        anchor_id = x.bi * x.n + x.ai
         forced = self.keep_best_per_anchor(x, gt_best, x.gi.float())  # the later (larger) GT index wins
-        taken = torch.zeros(x.b * x.n, dtype=torch.bool, device=a_iou.device)
-        taken[anchor_id[forced]] = True
-        pos = torch.cat([pos[~taken[anchor_id[pos]]], forced])
+        taken = torch.zeros(x.num_anchors, dtype=torch.bool, device=a_iou.device)
+        taken[x.anchor_id[forced]] = True
+        pos = torch.cat([pos[~taken[x.anchor_id[pos]]], forced])
         return pos, None, ignore
 
 
 class ATSSAssigner(BaselineAssigner):
-    """ATSS: per level the `atss_topk` (9) anchors nearest the GT centre (ties: lower anchor index), IoU threshold
+    """ATSS: per level the `topk` (9) anchors nearest the GT centre (ties: lower anchor index), IoU threshold
     mean + std (unbiased) of their virtual-anchor IoUs; positive if IoU >= threshold and the anchor centre lies
     inside the GT (more than 0.01 px from every side); an anchor several GTs select goes to the larger IoU."""
 
-    atss_topk = 9  # not `topk`: TaskAlignedAssigner sets that attribute to q
+    def __init__(self, *args, topk: int = 9, **kwargs):
+        """Arguments of `PairAssigner`, and `topk` (1 to 9: the candidate window holds the 9 nearest anchors)."""
+        if not 1 <= topk <= 9:
+            raise ValueError(f"ATSSAssigner(topk={topk}): 1 to 9 (the {ATSS_WINDOW}-stride window holds 9 anchors)")
+        super().__init__(*args, **kwargs)
+        self.topk = topk
 
     def candidates(self, anc_points, gt_bboxes, valid, grid=None):
-        """The `atss_topk` anchors nearest the GT centre on each level, ties to the lower anchor index: enumerated
-        from the anchors within 4.5 strides of the centre on both axes, then the nearest by distance. That window
-        holds them: any point of the image has 9 anchors within 2.5 strides per axis (3.54 strides away at most, even
-        in a corner), and every anchor outside the window is more than 4.5 strides away."""
-        if grid is None:
-            raise ValueError("ATSSAssigner needs `grid`")
-        centres = (gt_bboxes[..., :2] + gt_bboxes[..., 2:]) / 2
+        """The `topk` anchors nearest the GT centre on each level, ties to the lower anchor index: enumerated from
+        the anchors within `ATSS_WINDOW` (4.5) strides of the centre on both axes, then the nearest by distance. That
+        window holds them: any point of the image has 9 anchors within 2.5 strides per axis (3.54 strides away at
+        most, even in a corner), and every anchor outside the window is more than 4.5 strides away."""
+        self.require_grid(grid)
+        centres = xyxy_centres(gt_bboxes)
         points = torch.cat([centres, centres], -1)  # (b, M, 4) zero-size boxes at the GT centres
-        bi, gi, ai = in_box_pairs(anc_points, points, valid, self.stride, grid, 0.0, grow=4.5)  # the windows
+        bi, gi, ai = in_box_pairs(anc_points, points, valid, self.stride, grid, 0.0, grow=ATSS_WINDOW)  # windows
         strides = anchor_strides(grid, self.stride, anc_points.device)[ai]
         d = (anc_points[ai] - centres[bi, gi]).float()
         level = torch.bucketize(strides, torch.tensor(self.stride, device=strides.device))
         m, n_levels = gt_bboxes.shape[1], len(self.stride)
-        group = (bi * m + gi) * n_levels + level
-        order, rank = _order_within_groups(group, -d.square().sum(-1), -ai.float(),
-                                           num_groups=gt_bboxes.shape[0] * m * n_levels)  # fmt: skip
-        keep = order[rank < self.atss_topk]
-        keep = keep[torch.sort(((bi[keep] * m + gi[keep]) * anc_points.shape[0] + ai[keep])).indices]
-        return bi[keep], gi[keep], ai[keep]
+        group = (bi * m + gi) * n_levels + level  # (P',) one group per (image, GT, level)
+        keep = top_k_in_groups(group, gt_bboxes.shape[0] * m * n_levels, self.topk, -d.square().sum(-1), -ai.float())
+        return bi[keep], gi[keep], ai[keep]  # in the (image, GT, anchor) order of `in_box_pairs`
 
     def choose(self, x, strides, pd_scores, pd_obj):
         a_iou = bbox_iou(x.gt_boxes, anchor_boxes(x.anchors, strides[x.ai]), xywh=False).squeeze(-1).clamp_(0)
@@ -148,8 +163,7 @@ class ATSSAssigner(BaselineAssigner):
         mean = torch.zeros_like(count).index_add_(0, x.group, a_iou) / count.clamp(min=1)
         var = torch.zeros_like(count).index_add_(0, x.group, (a_iou - mean[x.group]).square())
         std = (var / (count - 1).clamp(min=1)).sqrt()
-        inside = ((x.anchors - x.gt_boxes[:, :2]).min(-1).values > 0.01) & (
-            (x.gt_boxes[:, 2:] - x.anchors).min(-1).values > 0.01)
+        inside = strictly_inside(x.anchors, x.gt_boxes[:, :2], x.gt_boxes[:, 2:], ATSS_INSIDE_MARGIN)
         sel = ((a_iou >= (mean + std)[x.group]) & inside).nonzero().squeeze(1)
         return self.keep_best_per_anchor(x, sel, a_iou), None, None
 
@@ -159,25 +173,31 @@ class SimOTAAssigner(BaselineAssigner):
     `SimOTAAssigner(center_radius=2.5)` is the same rule; YOLOX >= 0.3 changed the geometry to the centre region
     alone). Per image:
 
-    1. The pool: every anchor whose centre lies strictly inside some GT box or strictly within `radius_simota`
-       strides of some GT centre (boxes not floored). Every pool anchor is a candidate of every GT.
-    2. cost_ij = BCE(sqrt(p_cls * p_obj), one-hot of c_j) summed over classes + 3 * (-log(IoU_ij + 1e-8))
-       + 1e5 unless anchor i lies in both GT j's box and GT j's centre region.
-    3. k_j = max(1, floor(sum of GT j's top-min(10, pool) IoUs over the pool)); GT j takes its k_j cheapest anchors
-       (ties: lower anchor index), anchors outside its own region included, at the 1e5 penalty.
+    1. The pool: every anchor whose centre lies strictly inside some GT box or strictly within `radius` strides
+       of some GT centre (boxes not floored). Every pool anchor is a candidate of every GT.
+    2. cost_ij = BCE(sqrt(p_cls * p_obj), one-hot of c_j) summed over classes + `iou_weight` (3) *
+       (-log(IoU_ij + 1e-8)) + 1e5 unless anchor i lies in both GT j's box and GT j's centre region.
+    3. k_j = max(1, floor(sum of GT j's top-min(`candidate_topk` (10), pool) IoUs over the pool)) (the dynamic k
+       of FSS's Eq. (5), ranked by IoU); GT j takes its k_j cheapest anchors (ties: lower anchor index), anchors
+       outside its own region included, at the 1e5 penalty.
     4. An anchor taken by several GTs goes to the cheapest GT among all GTs of the image (ties: lower GT index),
        even one that did not take it, as YOLOX's `cost.min(0)` over the whole column does.
     """
 
-    radius_simota, candidate_topk, iou_weight = 2.5, 10, 3.0
+    def __init__(self, *args, radius: float = 2.5, candidate_topk: int = 10, iou_weight: float = 3.0, **kwargs):
+        """Arguments of `PairAssigner`, and SimOTA's: the centre region's half-side `radius` in strides, the IoUs
+        `candidate_topk` summed into k, the weight `iou_weight` of the IoU cost."""
+        super().__init__(*args, **kwargs)
+        self.radius = radius
+        self.candidate_topk = candidate_topk
+        self.iou_weight = iou_weight
 
     def candidates(self, anc_points, gt_bboxes, valid, grid=None):
         """Step 1: every (valid GT, pool anchor) pair of each image, listed by (image, GT, anchor)."""
-        if grid is None:
-            raise ValueError("SimOTAAssigner needs `grid`")
+        self.require_grid(grid)
         b, n = valid.shape[0], anc_points.shape[0]
         # A superset of each GT's box-or-centre anchors (grown by half a stride), then the exact rule on it.
-        bi, gi, ai = in_box_pairs(anc_points, gt_bboxes, valid, self.stride, grid, 0.0, self.radius_simota, grow=0.5)
+        bi, gi, ai = in_box_pairs(anc_points, gt_bboxes, valid, self.stride, grid, 0.0, self.radius, grow=0.5)
         strides = anchor_strides(grid, self.stride, anc_points.device)[ai]
         in_box, in_centre = self.regions(anc_points[ai], gt_bboxes[bi, gi], strides)
         pool = torch.zeros(b, n, dtype=torch.bool, device=anc_points.device)
@@ -185,13 +205,10 @@ class SimOTAAssigner(BaselineAssigner):
         return (valid[:, :, None] & pool[:, None, :]).nonzero(as_tuple=True)
 
     def regions(self, anchors: torch.Tensor, gt_boxes: torch.Tensor, strides: torch.Tensor):
-        """(P,) bool each: anchor centre strictly inside the GT box; strictly within `radius_simota` strides of the
-        GT centre on both axes (YOLOX's `> 0.0` on the four deltas)."""
-        s = strides[:, None]
-        centre = (gt_boxes[:, :2] + gt_boxes[:, 2:]) / 2
-        in_box = torch.cat([anchors - gt_boxes[:, :2], gt_boxes[:, 2:] - anchors], -1).min(-1).values > 0
-        lt, rb = centre - self.radius_simota * s, centre + self.radius_simota * s
-        in_centre = torch.cat([anchors - lt, rb - anchors], -1).min(-1).values > 0
+        """(P,) bool each: anchor centre strictly inside the GT box; strictly within `radius` strides of the GT
+        centre on both axes (YOLOX's `> 0.0` on the four deltas)."""
+        in_box = strictly_inside(anchors, gt_boxes[:, :2], gt_boxes[:, 2:])
+        in_centre = strictly_inside(anchors, *centre_region(gt_boxes, self.radius, strides[:, None]))
         return in_box, in_centre
 
     def choose(self, x, strides, pd_scores, pd_obj):
@@ -202,20 +219,15 @@ class SimOTAAssigner(BaselineAssigner):
         probs = probs.nan_to_num(0.0).clamp(0, 1).sqrt()
         onehot = torch.nn.functional.one_hot(x.gt_labels[x.bi, x.gi], probs.shape[-1]).float()
         cls_cost = torch.nn.functional.binary_cross_entropy(probs, onehot, reduction="none").sum(-1)
-        cost = cls_cost + self.iou_weight * -torch.log(x.ious + 1e-8) + 1e5 * (~(in_box & in_centre)).float()
-        # Step 3: dynamic k from the top-10 IoUs of the pool, then the k cheapest anchors of each GT.
-        order, rank = _order_within_groups(x.group, x.ious, num_groups=x.num_groups)
-        top = order[rank < self.candidate_topk]
-        iou_sum = torch.zeros(x.num_groups, device=cost.device).index_add_(0, x.group[top], x.ious[top])
-        k = iou_sum.floor().long().clamp_(min=1) * x.valid.view(-1)
-        order, rank = _order_within_groups(x.group, -cost, num_groups=x.num_groups)  # lowest cost first
-        sel = torch.zeros_like(x.group, dtype=torch.bool)
-        sel[order[rank < k[x.group[order]]]] = True
+        outside = (~(in_box & in_centre)).float()
+        cost = cls_cost + self.iou_weight * -torch.log(x.ious + SIMOTA_LOG_EPS) + SIMOTA_OUTSIDE_COST * outside
+        # Step 3: dynamic k from the top-`candidate_topk` IoUs of the pool, then the k cheapest anchors of each GT.
+        k = iou_sum_k(x.group, x.num_groups, x.ious, self.candidate_topk, x.ious) * x.valid.view(-1)  # (b*M,)
+        sel = top_k_in_groups(x.group, x.num_groups, k, -cost)  # (P,) lowest cost first
         # Step 4: an anchor taken by several GTs goes to its cheapest pair among all its pairs (all GTs).
-        anchor_id = x.bi * x.n + x.ai
-        taken = torch.zeros(x.b * x.n, dtype=torch.long, device=cost.device).index_add_(0, anchor_id, sel.long())
-        single = (sel & (taken[anchor_id] == 1)).nonzero().squeeze(1)
-        contested = (taken[anchor_id] > 1).nonzero().squeeze(1)  # every pair of each contested anchor
+        taken = torch.zeros(x.num_anchors, dtype=torch.long, device=cost.device).index_add_(0, x.anchor_id, sel.long())
+        single = (sel & (taken[x.anchor_id] == 1)).nonzero().squeeze(1)
+        contested = (taken[x.anchor_id] > 1).nonzero().squeeze(1)  # every pair of each contested anchor
         pos = torch.cat([single, self.keep_best_per_anchor(x, contested, -cost)])
         return pos[torch.sort(pos).indices], k, None
 

@@ -1,11 +1,14 @@
-"""Step 1 of FSS without the dense (b, M, N) mask: list the in-box (GT, anchor) pairs directly, in O(P).
+"""Step 1 of FSS: the anchors strictly inside each GT box, as a dense (b, M, N) mask or listed directly in O(P).
 
 Ultralytics' anchors come level by level in row-major order (`ultralytics.utils.tal.make_anchors`): anchor (i, j) of
 level l, with stride s and a grid of h x w cells, sits at ((i + 0.5) s, (j + 0.5) s) and has index
 offset_l + j w + i. The anchors strictly inside a GT box therefore form one rectangle of cells per level, whose
 bounds follow from the box and the stride. We enumerate each rectangle widened by one cell on every side (a margin
 for rounding), then keep the pairs that pass exactly the comparison of `TaskAlignedAssigner.select_candidates_in_gts`
-on the same float values, so the result equals the dense rule pair for pair, in the same (image, GT, anchor) order.
+(Ultralytics 8.4.190, ultralytics/utils/tal.py lines 328-359) on the same float values, so the result equals the
+dense rule (`in_box_mask`, the same comparison on every (GT, anchor)) pair for pair, in the same (image, GT, anchor)
+order. `strictly_inside` and `centre_region` are that comparison and YOLOX's centre square, shared with the
+baselines (`assign.baselines`).
 """
 
 from __future__ import annotations
@@ -30,6 +33,62 @@ def floor_small_sides(gt_bboxes: torch.Tensor, stride_val: float) -> torch.Tenso
     floor = torch.tensor(stride_val, dtype=xywh.dtype, device=xywh.device)
     xywh[..., 2:] = torch.where(xywh[..., 2:] < stride_val, floor, xywh[..., 2:])
     return xywh2xyxy(xywh)
+
+
+def xyxy_centres(boxes: torch.Tensor) -> torch.Tensor:
+    """(..., 2) centres of (..., 4) xyxy boxes."""
+    return (boxes[..., :2] + boxes[..., 2:]) / 2
+
+
+def strictly_inside(points: torch.Tensor, lt: torch.Tensor, rb: torch.Tensor, margin: float = 0.0) -> torch.Tensor:
+    """Whether points lie inside boxes by more than `margin` from every side, one comparison per side and axis as in
+    `TaskAlignedAssigner.select_candidates_in_gts` (so a NaN coordinate is never inside).
+
+    Args:
+        points (torch.Tensor): (..., 2) points.
+        lt (torch.Tensor): (..., 2) left-top corners, broadcastable with `points`.
+        rb (torch.Tensor): (..., 2) right-bottom corners, broadcastable with `points`.
+        margin (float): `EPS` for TAL's in-box rule, 0 for YOLOX's strict `> 0.0`.
+
+    Returns:
+        (torch.Tensor): (...) bool, the broadcast shape without the last axis.
+    """
+    inside = (points[..., 0] - lt[..., 0]) > margin
+    inside &= (points[..., 1] - lt[..., 1]) > margin
+    inside &= (rb[..., 0] - points[..., 0]) > margin
+    inside &= (rb[..., 1] - points[..., 1]) > margin
+    return inside
+
+
+def centre_region(boxes: torch.Tensor, radius: float, strides: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """YOLOX SimOTA's centre region: the square of half-side `radius` strides about each xyxy box's centre.
+
+    Args:
+        boxes (torch.Tensor): (..., 4) xyxy boxes.
+        radius (float): Half-side, in strides.
+        strides (torch.Tensor): Stride of each square, broadcastable with (..., 1).
+
+    Returns:
+        (tuple[torch.Tensor, torch.Tensor]): Left-top and right-bottom corners, (..., 2) broadcast.
+    """
+    centre = xyxy_centres(boxes)
+    return centre - radius * strides, centre + radius * strides
+
+
+def in_box_mask(anc_points: torch.Tensor, gt_bboxes: torch.Tensor, valid: torch.Tensor, stride_val: float):
+    """Step 1 through the dense mask: TAL's in-box rule on every (GT, anchor), for when the grid is not known.
+
+    Args:
+        anc_points (torch.Tensor): (N, 2) anchor centres, pixels.
+        gt_bboxes (torch.Tensor): (b, M, 4) GT boxes, xyxy pixels.
+        valid (torch.Tensor): (b, M) bool, True for real GTs.
+        stride_val (float): Smallest GT side of the in-box rule.
+
+    Returns:
+        (torch.Tensor): (b, M, N) bool, False on rows that are not valid.
+    """
+    lt, rb = floor_small_sides(gt_bboxes, stride_val)[:, :, None].chunk(2, -1)  # (b, M, 1, 2) each
+    return strictly_inside(anc_points, lt, rb, EPS) & valid[..., None]
 
 
 def in_box_pairs(
@@ -76,8 +135,7 @@ def in_box_pairs(
     s = torch.tensor(strides, dtype=lt.dtype, device=device).view(1, n_levels, 1)  # (1, L, 1)
     lt, rb = lt[:, None] - grow * s, rb[:, None] + grow * s  # (G, L, 2) in-box region of each level
     if radius > 0:  # (G, L, 2) the centre square of each level
-        centre = (gt_bboxes[bi, gi, :2] + gt_bboxes[bi, gi, 2:])[:, None] / 2
-        c_lt, c_rb = centre - radius * s, centre + radius * s
+        c_lt, c_rb = centre_region(gt_bboxes[bi, gi][:, None], radius, s)
         region_lt, region_rb = torch.minimum(lt, c_lt), torch.maximum(rb, c_rb)
     else:
         region_lt, region_rb = lt, rb
@@ -100,7 +158,7 @@ def in_box_pairs(
 
     # The exact comparison of the dense rule, on the same float values.
     xy = anc_points[ai]  # (P', 2)
-    inside = ((xy - lt[g, level]) > EPS).all(-1) & ((rb[g, level] - xy) > EPS).all(-1)  # (P',)
+    inside = strictly_inside(xy, lt[g, level], rb[g, level], EPS)  # (P',)
     if radius > 0:
-        inside |= ((xy - c_lt[g, level]) > 0).all(-1) & ((c_rb[g, level] - xy) > 0).all(-1)
+        inside |= strictly_inside(xy, c_lt[g, level], c_rb[g, level])
     return bi[g[inside]], gi[g[inside]], ai[inside]

@@ -4,10 +4,12 @@ Boxes are xywhr (centre, width, height, angle in radians), pixels, as Ultralytic
 `RotatedTaskAlignedAssigner`. Steps 2-3 and 5-8 (Eq. (3) scores, Eq. (2) best sample, Eqs. (4), (5), (7) dynamic k,
 selection, conflicts, Eq. (8) weights, soft targets) are `FSSAssigner`'s, unchanged. Overridden:
 
-1. Candidates: anchor centres inside the rotated GT box, sides shorter than `stride_val` floored to it
-   (`RotatedTaskAlignedAssigner.select_candidates_in_gts`, boundary included). With `grid`, listed in O(P): the
-   in-box pairs of the box's axis-aligned hull (`in_box_pairs`), then the exact rotated comparison on the same
-   float values as Ultralytics' rule.
+1. Candidates: anchor centres inside the rotated GT box, sides shorter than `stride_val` floored to it, boundary
+   included: the rule of `RotatedTaskAlignedAssigner.select_candidates_in_gts` (Ultralytics 8.4.190,
+   ultralytics/utils/tal.py lines 503-536), written again with the same float operations by `floor_rotated_sides`
+   and `inside_rotated` (`tests/test_rotated.py` checks the pairs against Ultralytics' own). With `grid`, listed in
+   O(P): the in-box pairs of the box's axis-aligned hull (`in_box_pairs`), then the exact rotated comparison;
+   without, the same comparison on the dense (b, M, N) grid.
    IoU: probiou, the overlap Ultralytics' rotated assigner and loss use (closed form, O(P); the exact polygon IoU
    would need a polygon clip per pair and is not what the loss optimises).
 4. Gaussian prior, Eq. (6) with the GT's rotated covariance Sigma = R diag(w^2, h^2) R^T (w, h floored as in step 1):
@@ -20,7 +22,6 @@ from __future__ import annotations
 import torch
 from ultralytics.utils.metrics import probiou
 from ultralytics.utils.ops import xywhr2xyxyxyxy
-from ultralytics.utils.tal import RotatedTaskAlignedAssigner
 
 from ultralytics_fss.assign.candidates import in_box_pairs
 from ultralytics_fss.assign.fss import FSSAssigner
@@ -45,29 +46,28 @@ def floor_rotated_sides(gt_bboxes: torch.Tensor, valid: torch.Tensor, stride_val
 
 
 def inside_rotated(xy: torch.Tensor, corners: torch.Tensor) -> torch.Tensor:
-    """Whether points lie inside (or on) rotated rectangles, with the float operations of Ultralytics' rule.
+    """Whether points lie inside (or on) rotated rectangles, with the float operations of Ultralytics' rule
+    (`RotatedTaskAlignedAssigner.select_candidates_in_gts`, ultralytics/utils/tal.py lines 525-536 in 8.4.190).
 
     Args:
-        xy (torch.Tensor): (P, 2) points.
-        corners (torch.Tensor): (P, 4, 2) corners of each point's rectangle (`xywhr2xyxyxyxy` order).
+        xy (torch.Tensor): (..., 2) points.
+        corners (torch.Tensor): (..., 4, 2) corners of the rectangles (`xywhr2xyxyxyxy` order), broadcastable with
+            `xy`: (P, 4, 2) for P pairs, or (b, M, 1, 4, 2) against (N, 2) anchors for the dense (b, M, N) mask.
 
     Returns:
-        (torch.Tensor): (P,) bool.
+        (torch.Tensor): (...) bool, the broadcast shape without the last axis.
     """
-    a, b, _, d = corners.split(1, dim=-2)  # (P, 1, 2) each
-    ab, ad = (b - a)[:, 0], (d - a)[:, 0]  # (P, 2)
-    apx, apy = xy[:, 0] - a[:, 0, 0], xy[:, 1] - a[:, 0, 1]
+    a, b, d = corners[..., 0, :], corners[..., 1, :], corners[..., 3, :]  # (..., 2) each
+    ab, ad = b - a, d - a  # (..., 2)
+    apx, apy = xy[..., 0] - a[..., 0], xy[..., 1] - a[..., 1]
     norm_ab, norm_ad = (ab * ab).sum(-1), (ad * ad).sum(-1)
-    ap_dot_ab = apx * ab[:, 0] + apy * ab[:, 1]
-    ap_dot_ad = apx * ad[:, 0] + apy * ad[:, 1]
+    ap_dot_ab = apx * ab[..., 0] + apy * ab[..., 1]
+    ap_dot_ad = apx * ad[..., 0] + apy * ad[..., 1]
     return (ap_dot_ab >= 0) & (ap_dot_ab <= norm_ab) & (ap_dot_ad >= 0) & (ap_dot_ad <= norm_ad)
 
 
-class RotatedFSSAssigner(FSSAssigner, RotatedTaskAlignedAssigner):
+class RotatedFSSAssigner(FSSAssigner):
     """FSS on oriented boxes (xywhr pixels): overrides `candidates`, `pair_iou`, `box_centres` and `gaussian_prior`.
-
-    Also a `RotatedTaskAlignedAssigner`, only so that the dense candidate path inherits Ultralytics' rotated
-    `select_candidates_in_gts`; `forward` is FSS's.
 
     Examples:
         >>> assigner = RotatedFSSAssigner(num_classes=15, alpha=0.5, beta=6.0, u=2.0, q=10, stride=[8, 16, 32])
@@ -93,15 +93,15 @@ class RotatedFSSAssigner(FSSAssigner, RotatedTaskAlignedAssigner):
             anc_points (torch.Tensor): (N, 2) anchor centres, pixels.
             gt_bboxes (torch.Tensor): (b, M, 5) xywhr GT boxes.
             valid (torch.Tensor): (b, M) bool, True for real GTs.
-            grid (list[tuple[int, int]], optional): (height, width) of each level: O(P) listing; None: through
-                Ultralytics' dense (b, M, N) rule.
+            grid (list[tuple[int, int]], optional): (height, width) of each level: O(P) listing; None: through the
+                dense (b, M, N) mask of the same rule.
 
         Returns:
             (tuple[torch.Tensor, torch.Tensor, torch.Tensor]): (P,) int64 image, GT and anchor index of each pair.
         """
-        if grid is None:  # FSSAssigner's dense path, on the rotated rule this class inherits from Ultralytics
-            return super().candidates(anc_points, gt_bboxes, valid)
         corners = xywhr2xyxyxyxy(floor_rotated_sides(gt_bboxes, valid, self.stride_val))  # (b, M, 4, 2)
+        if grid is None:  # every (GT, anchor): (b, M, N)
+            return (inside_rotated(anc_points, corners[:, :, None]) & valid[..., None]).nonzero(as_tuple=True)
         hull = torch.cat([corners.amin(-2) - 1.0, corners.amax(-2) + 1.0], -1)  # (b, M, 4) xyxy, 1 px margin
         bi, gi, ai = in_box_pairs(anc_points, hull, valid, self.stride, grid, stride_val=0.0)  # a superset
         keep = inside_rotated(anc_points[ai], corners[bi, gi])  # the exact rule on the same float values

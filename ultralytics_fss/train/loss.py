@@ -102,6 +102,9 @@ def install_fss(loss: v8DetectionLoss, one2one: bool = False) -> None:
     loss.task_weights = None  # Eq. (8) weights of the batch in hand, for the mask / keypoint terms (fss_task_weights)
     if loss.use_fss:
         loss.assigner = fss_assigner(loss, loss.fss, one2one)
+        if isinstance(loss, SegmentLoss26):  # its mask-aware overlap ranks pairs by FSS's q, alpha, beta
+            loss.stock_assigner = seam.segment26_overlap_assigner(loss, loss.fss["fss_q"], loss.fss["fss_alpha"],
+                                                                  loss.fss["fss_beta"])  # fmt: skip
     if isinstance(loss, v8PoseLoss):
         loss.keypoint_loss = seam.WeightedKeypointLoss(loss.keypoint_loss.sigmas)
     if loss.fss["fss_overlap"] == "task" and not isinstance(loss, TASK_OVERLAP_LOSSES):

@@ -9,6 +9,7 @@ for every model family. When Ultralytics changes, this file and that test are wh
 | `detect_inputs`               | utils/loss.py `v8DetectionLoss.get_assigned_targets_and_loss`, lines 433-450     |
 | `obb_inputs`                  | utils/loss.py `v8OBBLoss.loss`, lines 1073-1106                                  |
 | `segment26_assigner_inputs`   | utils/loss.py `SegmentLoss26.get_assigned_targets_and_loss`, lines 691-708       |
+| `segment26_overlap_assigner`  | utils/tal.py `SegTaskAlignedAssigner.pair_overlaps`' top-k ranking, 462-463      |
 | `task_pair_overlaps`          | utils/tal.py `TaskAlignedAssigner.forward`'s per-call `bs`, `n_max_boxes`, 89-90 |
 | `weighted_segmentation_loss`  | utils/loss.py `v8SegmentationLoss.calculate_segmentation_loss`, lines 647-677    |
 | `WeightedKeypointLoss`        | utils/loss.py `KeypointLoss.forward`, lines 344-352                              |
@@ -42,7 +43,7 @@ from ultralytics.utils.loss import (
     v8SegmentationLoss,
 )
 from ultralytics.utils.ops import xyxy2xywh
-from ultralytics.utils.tal import make_anchors
+from ultralytics.utils.tal import SegTaskAlignedAssigner, make_anchors
 
 # ---------------------------------------------------------------------------------------------------------- losses
 
@@ -159,6 +160,16 @@ def task_pair_overlaps(stock_assigner, pairs: tuple[torch.Tensor, ...], gt_bboxe
     """
     stock_assigner.bs, stock_assigner.n_max_boxes = gt_bboxes.shape[:2]
     return stock_assigner.pair_overlaps(pairs, gt_bboxes, *args, **kwargs)
+
+
+def segment26_overlap_assigner(loss: SegmentLoss26, topk: int, alpha: float, beta: float) -> SegTaskAlignedAssigner:
+    """The `SegTaskAlignedAssigner` whose `pair_overlaps` gives FSS the mask-aware overlap on a branch FSS assigns.
+
+    Its `pair_overlaps` computes mask IoU only on each GT's `3 * topk` best pairs by `p^alpha * IoU^beta`
+    (ultralytics/utils/tal.py, lines 462-463), and `SegmentLoss26.__init__` builds it from the settings of the
+    assigner before it (ultralytics/utils/loss.py, lines 686-687); here FSS's q, alpha and beta rank the pairs.
+    """
+    return SegTaskAlignedAssigner(topk=topk, num_classes=loss.nc, alpha=alpha, beta=beta, stride=loss.stride.tolist())
 
 
 def weighted_segmentation_loss(loss: v8SegmentationLoss, weights: torch.Tensor, fg_mask, masks, target_gt_idx,
