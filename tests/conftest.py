@@ -14,6 +14,14 @@ sys.path.insert(0, str(Path(__file__).parent))  # tests/reference.py
 os.environ.setdefault("YOLO_OFFLINE", "1")  # no update checks, no downloads
 
 # Every Ultralytics detection family FSS trains (end-to-end heads: yolo26n, yolov10n).
+FAST_FAMILY = "yolo11n.yaml"  # the one detection family the fast lane builds; the others are marked slow
+
+
+def by_family(models: list[str], fast: set[str] = frozenset({FAST_FAMILY})) -> list:
+    """`models` as pytest params, each marked `slow` unless in `fast` (the fast lane checks one model per task)."""
+    return [pytest.param(m, marks=() if m in fast else pytest.mark.slow) for m in models]
+
+
 FAMILIES = ["yolov8n.yaml", "yolo11n.yaml", "yolo12n.yaml", "yolo26n.yaml", "yolov10n.yaml", "yolov5nu.yaml",
             "yolov3-tinyu.yaml", "yolov6n.yaml", "yolov9t.yaml"]  # fmt: skip
 

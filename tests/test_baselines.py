@@ -12,10 +12,11 @@ from ultralytics_fss.assign.baselines import ATSSAssigner, MaxIoUAssigner, SimOT
 
 CASES = [
     dict(b=2, m=6),
-    dict(b=2, m=12, max_wh=0.2),  # crowded small boxes
+    pytest.param(dict(b=2, m=12, max_wh=0.2), marks=pytest.mark.slow),  # crowded small boxes (slow loops)
     dict(b=1, m=4, imgsz=(64, 96)),  # rectangular
     dict(b=2, m=5, valid=0.0),  # no valid GT
-    dict(b=2, m=5, imgsz=128, max_wh=0.8),  # large boxes: Max-IoU positives by threshold, and ignored anchors
+    # large boxes: Max-IoU positives by threshold, and ignored anchors (slow loops)
+    pytest.param(dict(b=2, m=5, imgsz=128, max_wh=0.8), marks=pytest.mark.slow),
 ]
 ASSIGNERS = [(MaxIoUAssigner, reference_maxiou), (ATSSAssigner, reference_atss), (SimOTAAssigner, reference_simota)]
 

@@ -70,6 +70,7 @@ def check_error(proc, run: Path, *words: str) -> None:
     assert not run.exists()
 
 
+@pytest.mark.slow
 def test_trainer_and_fss_keys(train_args, tmp_path):
     proc = yolo("detect", "train", "trainer=ultralytics_fss.FSSTrainer", *cli_args(train_args), "fss_beta=4",
                 "fss_q=7", "fss_norm=target", cwd=tmp_path)  # fmt: skip
@@ -78,12 +79,14 @@ def test_trainer_and_fss_keys(train_args, tmp_path):
     assert ckpt["model"].args["fss_beta"] == 4.0
 
 
+@pytest.mark.slow
 def test_trainer_without_fss_keys(train_args, tmp_path):
     """The trainer's module path works as well as its public name, and the defaults apply."""
     proc = yolo("train", "trainer=ultralytics_fss.train.trainer.FSSTrainer", *cli_args(train_args), cwd=tmp_path)
     check_fss_run(proc, run_dir(train_args), fss_alpha=0.5, fss_beta=6.0, fss_q=10)
 
 
+@pytest.mark.slow
 def test_user_cfg_yaml_with_trainer_and_keys(train_args, tmp_path):
     """A user YAML holding trainer= and fss_* keys; the command line wins over the YAML."""
     user = tmp_path / "my_fss.yaml"
@@ -93,11 +96,13 @@ def test_user_cfg_yaml_with_trainer_and_keys(train_args, tmp_path):
     assert args["epochs"] == 1
 
 
+@pytest.mark.slow
 def test_shipped_fss_yaml_by_name(train_args, tmp_path):
     proc = yolo("detect", "train", "cfg=fss.yaml", *cli_args(train_args), "fss_u=3", cwd=tmp_path)
     check_fss_run(proc, run_dir(train_args), fss_u=3.0, fss_beta=6.0, fss_o2o="tal")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model, recorded",
                          [("yolo11n.yaml", None), ("yolo26n.yaml", "ultralytics_fss.trainer.FSSTrainer")])
 def test_resume_without_trainer_argument(train_args, tmp_path, model, recorded):
@@ -124,6 +129,7 @@ def test_resume_without_trainer_argument(train_args, tmp_path, model, recorded):
     assert ckpt["model"].args["fss_beta"] == 5.0 and ckpt["model"].args["fss_q"] == 6
 
 
+@pytest.mark.slow
 def test_stock_checkpoint_resumes_stock(train_args, tmp_path):
     """A plain stock command keeps working: a stock trainer's checkpoint resumes with the stock trainer."""
     first = DetectionTrainer(overrides={**train_args, "epochs": 2})
@@ -153,11 +159,13 @@ def test_stock_checkpoint_resumes_stock(train_args, tmp_path):
         (["trainer=ultralytics.models.yolo.detect.DetectionTrainer", "fss_q=3"], ["fss_q=", "FSSTrainer"]),
     ],
 )  # fmt: skip
+@pytest.mark.slow
 def test_errors_are_one_line(train_args, tmp_path, words, expected):
     proc = yolo("detect", "train", *cli_args(train_args), *words, cwd=tmp_path)
     check_error(proc, run_dir(train_args), *expected)
 
 
+@pytest.mark.slow
 def test_other_modes_reject_trainer(train_args, tmp_path):
     proc = yolo("val", "trainer=ultralytics_fss.FSSTrainer", f"data={train_args['data']}", cwd=tmp_path)
     check_error(proc, run_dir(train_args), "trainer=", "mode=val")

@@ -113,6 +113,7 @@ def test_bad_input_is_named_and_nothing_is_written(data, tmp_path):
         evaluate(data, out=tmp_path / "out")
 
 
+@pytest.mark.slow
 def test_command_line_with_a_trained_model(train_args, tiny_data, tmp_path):
     from ultralytics_fss import FSSTrainer
 
@@ -133,6 +134,7 @@ def test_command_line_with_a_trained_model(train_args, tiny_data, tmp_path):
     assert coco_metrics({**gt, "images": [{**im, "key": ""} for im in gt["images"]]}, preds) == pytest.approx(metrics)
 
 
+@pytest.mark.slow
 def test_training_option_adds_the_numbers_to_results_csv(train_args):
     from conftest import read_csv
 

@@ -46,6 +46,7 @@ def summary_rows(path):
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 def test_tiny_comparison_writes_summary_and_resumes(tiny_data, tmp_path):
     args = dict(model="yolo11n.yaml", epochs=1, imgsz=64, batch=4, device="cpu", workers=0)
     rows = run_all(tmp_path, str(tiny_data), ["tal", "q3:fss_q=3"], [0], args)
@@ -63,6 +64,7 @@ def test_tiny_comparison_writes_summary_and_resumes(tiny_data, tmp_path):
     assert (tmp_path / "q3-seed0" / "compare.json").stat().st_mtime == stamp and again == rows
 
 
+@pytest.mark.slow
 def test_other_arguments_never_reuse_a_run_and_nothing_is_lost(tiny_data, tmp_path, caplog):
     """The issue's scenario: the same command with another schedule trains new runs into their own folders, names
     what differs, and keeps the earlier runs, their files and the earlier study's summary; a changed label file is a
@@ -132,6 +134,7 @@ def test_command_line_refuses_bad_input_before_training(tmp_path, capsys, args, 
     assert re.search(words, err) and len(err.strip().splitlines()) == 1, err  # one line, no usage or traceback
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["missing", "unreadable", "no images"])
 def test_missing_or_unreadable_data_is_one_line_and_leaves_no_folder(tmp_path, kind):
     data = tmp_path / "data.yaml"

@@ -20,6 +20,8 @@ from ultralytics.utils.dist import ddp_cleanup, generate_ddp_file
 
 from ultralytics_fss import FSSTrainer, enable_fss
 
+pytestmark = pytest.mark.slow  # every test here trains or runs a training in a subprocess
+
 CHECKS = """
     trainer._setup_train()
     import json

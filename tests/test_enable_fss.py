@@ -17,6 +17,7 @@ class MyTrainer(DetectionTrainer):
     """A user's own trainer subclass, unaware of FSS."""
 
 
+@pytest.mark.slow
 def test_enable_fss_on_a_custom_trainer(train_args):
     model = enable_fss(YOLO("yolo11n.yaml"), fss_beta=4.0, fss_q=7)
     model = enable_fss(model, fss_beta=3.0, fss_q=7)  # a second call replaces the first

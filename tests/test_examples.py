@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # every test here trains or runs a training in a subprocess
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 

@@ -6,9 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_dota_tile_and_train_example(tmp_path, dota_examples, repo_env):
     """The example runs end to end: obb tiles Ultralytics accepts, yolo11n-obb trained with FSS, a saved prediction."""
     cmd = [sys.executable, str(ROOT / "examples" / "dota_tile_and_train.py"), str(dota_examples),

@@ -20,7 +20,7 @@ from ultralytics.utils.loss import v8DetectionLoss
 from ultralytics.utils.metrics import bbox_iou
 from ultralytics.utils.tal import make_anchors
 
-from conftest import FAMILIES
+from conftest import FAMILIES, by_family
 from ultralytics_fss import FSS_DEFAULTS, FSSDetectionLoss, build_fss_criterion
 from ultralytics_fss.train import TALDetectionLoss
 from ultralytics_fss.train.seam import main_branch
@@ -45,7 +45,7 @@ def make_batch(n_boxes=(5, 0, 3), imgsz=64, nc=3) -> dict:
             "cls": torch.randint(0, nc, (len(idx), 1), generator=gen).float(), "bboxes": torch.cat([xy, wh], 1)}
 
 
-@pytest.mark.parametrize("cfg", FAMILIES)
+@pytest.mark.parametrize("cfg", by_family(FAMILIES))
 def test_every_detection_family_trains_one_step(cfg):
     model = make_model(cfg)
     criterion = build_fss_criterion(model)

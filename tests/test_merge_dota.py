@@ -257,6 +257,7 @@ def tile_and_fake_predictions(src: Path, root: Path, fmt: str, rates) -> tuple[P
     return dst, root / "pred"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rates", [(1.0,), (0.5, 1.0)])
 def test_obb_round_trip(dota_examples, tmp_path, rates):
     """Ground truth through tiles and back: one detection per object, mAP 1.0 (every sample object fits in a tile)."""
@@ -269,6 +270,7 @@ def test_obb_round_trip(dota_examples, tmp_path, rates):
     assert saved == {"mAP": r.metrics["mAP"], "AP": r.metrics["AP"]}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rates", [(1.0,), (0.5, 1.0)])
 def test_detect_round_trip_default_nms_beats_devkit_threshold(dota_examples, tmp_path, rates):
     """Box NMS at the devkit's 0.3 removes densely packed ships (their hulls overlap); 0.5, our default, keeps them.
@@ -292,6 +294,7 @@ def obb_tiles(dota_examples, tmp_path_factory) -> tuple[Path, Path]:
     return tile_and_fake_predictions(dota_examples, tmp_path_factory.mktemp("obb"), "obb", (1.0,))
 
 
+@pytest.mark.slow
 def test_bad_input_names_the_problem_and_leaves_out_unchanged(obb_tiles, tmp_path):
     dst, pred = obb_tiles
     out = tmp_path / "out"
@@ -322,6 +325,7 @@ def test_bad_input_names_the_problem_and_leaves_out_unchanged(obb_tiles, tmp_pat
     assert tree(out) == before
 
 
+@pytest.mark.slow
 def test_cli_end_to_end(obb_tiles, tmp_path, repo_env):
     dst, pred = obb_tiles
     out = tmp_path / "merged"
@@ -345,6 +349,7 @@ def test_cli_end_to_end(obb_tiles, tmp_path, repo_env):
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.slow
 def test_ground_truth_from_the_tiler_record_or_labels_option(obb_tiles, dota_examples, tmp_path):
     """The tiler records where the split's labels are; without that record there is no score unless --labels."""
     dst, pred = obb_tiles
@@ -362,6 +367,7 @@ def test_ground_truth_from_the_tiler_record_or_labels_option(obb_tiles, dota_exa
         merge_dota(copy, tmp_path / "x", model="best.pt", pred_dir=pred, split="train")
 
 
+@pytest.mark.slow
 def test_both_formats_dst_merges_obb_from_its_obb_root(dota_examples, tmp_path):
     """A ``--format both`` DST keeps one manifest at its root; DST and DST/obb both merge obb predictions."""
     assert tile_dota(dota_examples, tmp_path / "tiles", format="both", workers=1).ok

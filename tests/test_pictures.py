@@ -28,6 +28,7 @@ def trained(tiny_data, tmp_path_factory):
     return trainer
 
 
+@pytest.mark.slow
 def test_training_option_saves_one_picture_per_epoch(trained):
     pictures = sorted(p.name for p in trained.save_dir.glob("assign_epoch*.png"))
     assert pictures == ["assign_epoch1.png", "assign_epoch2.png"]  # the final validation adds none
@@ -37,6 +38,7 @@ def test_training_option_saves_one_picture_per_epoch(trained):
     assert len(read_csv(trained.csv)) == 2
 
 
+@pytest.mark.slow
 def test_view_agrees_with_the_assigners(trained, tiny_data):
     """The drawn facts: FSS positives are candidates, at most k of them, with the Eq. (8) weights of their GT
     (mean <= 1); the potentially optimal sample has the largest s; TAL positives sit inside their (floored) GT box."""
@@ -73,6 +75,7 @@ def test_letterbox_and_choice():
         choose_gts(boxes, 1, "big")
 
 
+@pytest.mark.slow
 def test_python_function_and_command_line(trained, tiny_data, tmp_path):
     best = trained.best
     image_file = sorted((tiny_data.parent / "images" / "val").glob("*.png"))[0]
@@ -92,6 +95,7 @@ def test_python_function_and_command_line(trained, tiny_data, tmp_path):
     assert cv2.imread(str(tmp_path / "c.png")) is not None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("assigner", ["atss", "simota", "maxiou"])
 def test_baseline_assigners_are_drawn_too(trained, tiny_data, tmp_path, assigner):
     """Any `fss_assigner` but tal is drawn beside TAL: its positives are among its candidates, weight 1, no prior."""

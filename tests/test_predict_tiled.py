@@ -47,6 +47,7 @@ def obb_model(tmp_path_factory) -> Path:
     return untrained_model(tmp_path_factory.mktemp("obb-model"), "yolo11n-obb.yaml")
 
 
+@pytest.mark.slow
 def test_predict_tiled_equals_tile_dota_then_merge_dota(obb_model, dota_examples, tmp_path):
     """In-memory tiles with the tiler's windows at two rates, merged, give the detections of tiling with tile_dota and
     merging the model's tile predictions with merge_dota: one window rule, one merge."""
@@ -73,6 +74,7 @@ def test_predict_tiled_equals_tile_dota_then_merge_dota(obb_model, dota_examples
     assert dist.min(0).max() < 0.05 and dist.min(1).max() < 0.05
 
 
+@pytest.mark.slow
 def test_results_plot_and_save(obb_model, dota_examples, tmp_path):
     image = dota_examples / "images" / "P1888.png"
     (r,) = predict_tiled(obb_model, dota_examples / "images", crop=CROP, stride=STRIDE, **LOW)[1:]  # folder: 2 images
@@ -94,6 +96,7 @@ def test_detect_model_boxes_stay_in_the_image(dota_examples, tmp_path):
     assert (xyxy >= 0).all() and (xyxy[:, [0, 2]] <= 712).all() and (xyxy[:, [1, 3]] <= 557).all()
 
 
+@pytest.mark.slow
 def test_bad_source_and_options(obb_model, tmp_path):
     with pytest.raises(MergeError, match=r"--source .*nowhere\.png: no such file or folder"):
         predict_tiled(obb_model, tmp_path / "nowhere.png")
@@ -103,6 +106,7 @@ def test_bad_source_and_options(obb_model, tmp_path):
         predict_tiled(obb_model, tmp_path, crop=256, stride=300)
 
 
+@pytest.mark.slow
 def test_cli_saves_pictures_and_labels(obb_model, dota_examples, tmp_path, repo_env):
     cmd = [sys.executable, "-m", "ultralytics_fss.predict_tiled", "--model", str(obb_model), "--source",
            str(dota_examples / "images" / "P1888.png"), "--crop", str(CROP), "--stride", str(STRIDE), "--conf", "1e-6",

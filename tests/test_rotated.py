@@ -51,7 +51,7 @@ def rotated_case(gen, b=2, m=6, imgsz=64, nc=3, max_wh=0.5, valid=0.8, angles="a
     [
         dict(),
         dict(b=1, m=1),
-        dict(b=2, m=16, imgsz=96, max_wh=0.3),  # crowded
+        pytest.param(dict(b=2, m=16, imgsz=96, max_wh=0.3), marks=pytest.mark.slow),  # crowded (the slowest loop)
         dict(b=2, m=10, max_wh=0.05),  # tiny: sides floored to stride_val
         dict(b=2, m=8, angles="axis"),  # angles near 0, 90 and 180 degrees
         dict(b=2, m=8, angles="squares"),  # squares, whose angle is ambiguous

@@ -25,7 +25,9 @@ TASK_MODELS = {
     "segment": (SegmentationModel, ["yolov8n-seg.yaml", "yolo11n-seg.yaml", "yolo26n-seg.yaml"]),
     "pose": (PoseModel, ["yolov8n-pose.yaml", "yolo11n-pose.yaml", "yolo26n-pose.yaml"]),
 }
-ALL = [("detect", m) for m in FAMILIES] + [(t, m) for t, (_, ms) in TASK_MODELS.items() for m in ms]
+FAST = {"yolo11n.yaml", "yolo11n-obb.yaml", "yolo26n-seg.yaml", "yolo26n-pose.yaml"}  # the fast lane's: one per task
+ALL = [pytest.param(t, m, marks=() if m in FAST else pytest.mark.slow)
+       for t, ms in [("detect", FAMILIES)] + [(t, ms) for t, (_, ms) in TASK_MODELS.items()] for m in ms]
 
 
 def model_and_batch(task: str, cfg: str):

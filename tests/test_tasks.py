@@ -48,6 +48,7 @@ def run_args(task_data, tmp_path, task, model, **kw) -> dict:
     return {**args, **kw}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task, model", CASES)
 def test_every_family_trains_validates_and_resumes_with_fss(task_data, tmp_path, task, model):
     """FSSTrainer picks the task from the model; a run killed after epoch 1 resumes from last.pt with FSS, its keys,
@@ -82,6 +83,7 @@ def test_tasks_fss_cannot_train_fail_at_once(task):
         FSSTrainer(overrides={"task": task, "model": "yolo11n-cls.yaml"})
 
 
+@pytest.mark.slow
 def test_yolo_api_and_enable_fss_with_stock_trainer(task_data, tmp_path):
     """`YOLO(seg yaml).train(trainer=FSSTrainer)` and `enable_fss(YOLO(pose yaml))` with Ultralytics' PoseTrainer."""
     seg = YOLO("yolo11n-seg.yaml")
@@ -98,6 +100,7 @@ def test_yolo_api_and_enable_fss_with_stock_trainer(task_data, tmp_path):
     assert criterion.assigner.beta == 4.0 and "fss/pos_per_gt" in read_csv(pose.trainer.csv)[-1]
 
 
+@pytest.mark.slow
 def test_yolo_obb_cli(task_data, tmp_path, repo_env):
     """`yolo obb train trainer=ultralytics_fss.FSSTrainer ... fss_beta=6` through the stock console script."""
     yolo = [sys.executable, "-m", "ultralytics_fss.cli"]
@@ -146,6 +149,7 @@ def test_obb_loss_is_equation_9_on_every_term():
     assert torch.isclose(total.sum(), sum(items.values()) * 2)  # batch size 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task, model", [("segment", "yolo26n-seg.yaml"), ("pose", "yolo26n-pose.yaml")])
 def test_task_overlap_trains_yolo26(task_data, tmp_path, task, model):
     """`fss_overlap=task` scores Eq. (3) with Ultralytics' own mask-aware overlap or OKS on YOLO26 heads."""
@@ -190,6 +194,7 @@ def seg_pose_case(task, model_yaml):
     return model, batch
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task, model_yaml", [("segment", "yolo11n-seg.yaml"), ("segment", "yolo26n-seg.yaml"),
                                               ("pose", "yolo11n-pose.yaml"), ("pose", "yolo26n-pose.yaml")])
 def test_weighted_task_losses_match_stock(task, model_yaml):
@@ -212,6 +217,7 @@ def test_weighted_task_losses_match_stock(task, model_yaml):
     torch.testing.assert_close(values[True][name], values[False][name])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task", ["obb", "segment", "pose"])
 def test_ddp_state_rebuilds_task_trainer(task_data, tmp_path, task):
     """Ultralytics' DDP launcher file rebuilds the task's FSS trainer, its keys and its criterion in a fresh process."""
@@ -225,6 +231,7 @@ def test_ddp_state_rebuilds_task_trainer(task_data, tmp_path, task):
     assert report["train"] == [want] and report["ema"] == [want] and report["beta"] == [4.0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task, model", [("obb", "yolo26n-obb.yaml"), ("segment", "yolo11n-seg.yaml"),
                                          ("pose", "yolo26n-pose.yaml")])
 def test_task_checkpoint_loads_without_ultralytics_fss(task_data, tmp_path, task, model):
@@ -249,6 +256,7 @@ def test_task_checkpoint_loads_without_ultralytics_fss(task_data, tmp_path, task
     assert proc.stdout.split("RESULT")[-1].split() == [task, str(instances), "True"] and instances > 0  # every GT seen
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task, model_yaml", [("segment", "yolo26n-seg.yaml"), ("pose", "yolo26n-pose.yaml")])
 def test_task_overlap_is_fss_only(task, model_yaml):
     """With a baseline assigner, `fss_overlap=task` is ignored (the baselines score box IoU), not an error."""

@@ -367,6 +367,7 @@ def test_pixel_formats(tmp_path):
         tile_dota(src, tmp_path / "bad", keep_16bit=True, ext="jpg")
 
 
+@pytest.mark.slow
 def test_huge_image_no_decompression_bomb_refusal(tmp_path):
     """A 20000 x 20000 image (beyond Pillow's bomb limit) tiles; the worker count is computed from its header."""
     src = tmp_path / "src"
@@ -456,6 +457,7 @@ def big_src(tmp_path_factory):
 ARGS = ("--crop", "128", "--stride", "128")
 
 
+@pytest.mark.slow
 def test_restart_skips_finished(tmp_path, big_src):
     """A rerun over a finished DST tiles nothing, rewrites no tile and leaves exactly one run's tree."""
     src, ref = big_src
@@ -468,6 +470,7 @@ def test_restart_skips_finished(tmp_path, big_src):
     assert tree(dst) == ref
 
 
+@pytest.mark.slow
 def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, big_src, monkeypatch):
     """Ctrl-C in the middle of an image: no temp files, manifest of finished images; the rerun completes exactly."""
     src, ref = big_src
@@ -501,6 +504,7 @@ def _wait_for_records(dst: Path, proc: subprocess.Popen, n: int = 1) -> None:
         time.sleep(0.02)
 
 
+@pytest.mark.slow
 def test_ctrl_c_subprocess_then_resume(tmp_path, big_src, repo_env):
     """Ctrl-C to the process group (as a terminal does): exit 130 with the summary, no temp files; resume completes."""
     src, ref = big_src
@@ -515,6 +519,7 @@ def test_ctrl_c_subprocess_then_resume(tmp_path, big_src, repo_env):
     assert tree(dst) == ref
 
 
+@pytest.mark.slow
 def test_killed_worker_then_resume(tmp_path, big_src, repo_env):
     """SIGKILL of a worker (as the OOM killer does): exit 1 naming the images in flight, no temp files; resume."""
     import psutil
@@ -534,6 +539,7 @@ def test_killed_worker_then_resume(tmp_path, big_src, repo_env):
     assert tree(dst) == ref
 
 
+@pytest.mark.slow
 def test_spawn_workers_match_inline(tmp_path):
     """The pool works under the spawn start method (macOS, Windows) and gives the inline result."""
     src = make_dataset(tmp_path / "src", n=2)
@@ -542,6 +548,7 @@ def test_spawn_workers_match_inline(tmp_path):
     assert s.ok and s.images_tiled == 2 and tree(tmp_path / "b") == tree(tmp_path / "a")
 
 
+@pytest.mark.slow
 def test_shards_in_any_order_equal_one_run(tmp_path, big_src):
     """Shards 3, 1, 2 of 3 into one DST give exactly one run's tree; --overwrite is refused for a shard."""
     src, ref = big_src

@@ -26,6 +26,7 @@ def fss_losses(criterion) -> list:
     return losses
 
 
+@pytest.mark.slow
 def test_python_api_keys_checkpoint_and_val_losses(train_args):
     """fss_* overrides reach the criterion, args.yaml and the checkpoint; train and val losses both use FSS."""
     seen = {}
@@ -57,6 +58,7 @@ def test_python_api_keys_checkpoint_and_val_losses(train_args):
     assert float(row["fss/pos_per_gt"]) > 0 and "fss/k_mean" in row
 
 
+@pytest.mark.slow
 def test_yolo_train_with_trainer_class(train_args):
     model = YOLO("yolo11n.yaml")
     model.train(trainer=FSSTrainer, **{k: v for k, v in train_args.items() if k != "model"}, fss_alpha=1.0)
@@ -82,6 +84,7 @@ def test_bad_fss_values_fail_before_anything_is_written(train_args, tmp_path, ke
     assert not (tmp_path / "bad").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", FAMILIES)
 def test_resume_continues_with_fss(train_args, model):
     """Kill a 2-epoch run after epoch 1; resuming from last.pt keeps FSSTrainer, the keys and the E2E schedule."""
@@ -103,6 +106,7 @@ def test_resume_continues_with_fss(train_args, model):
     assert [int(float(r["epoch"])) for r in rows] == [1, 2]
 
 
+@pytest.mark.slow
 def test_checkpoint_loads_without_ultralytics_fss(train_args, tiny_data):
     """best.pt predicts and validates where ultralytics_fss cannot be imported, with stock parameters and FLOPs."""
     trainer = FSSTrainer(overrides=train_args)
@@ -129,6 +133,7 @@ def test_checkpoint_loads_without_ultralytics_fss(train_args, tiny_data):
     assert ok == "True" and int(instances) == sum(len(f.read_text().split()) // 5 for f in labels) > 0  # every GT seen
 
 
+@pytest.mark.slow
 def test_stock_trainer_unaffected(train_args):
     """Importing ultralytics_fss changes nothing for Ultralytics' own trainer."""
     from ultralytics.models.yolo.detect import DetectionTrainer
@@ -139,6 +144,7 @@ def test_stock_trainer_unaffected(train_args):
     assert not any(k.startswith("fss_") for k in YAML.load(trainer.save_dir / "args.yaml"))
 
 
+@pytest.mark.slow
 def test_fss_assigner_tal_run_equals_a_stock_run(train_args, tmp_path):
     """`fss_assigner=tal` inside FSSTrainer trains exactly as Ultralytics' own trainer, seed for seed."""
     from ultralytics.models.yolo.detect import DetectionTrainer
