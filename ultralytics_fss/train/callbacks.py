@@ -1,12 +1,18 @@
-"""Ultralytics callbacks that publish assignment statistics once per epoch: `fss/*` columns of results.csv and one
-console line. They only read and reset the statistics the criterion owns (`ultralytics_fss.train.stats`); they build
-nothing and attach nothing.
+"""Ultralytics callbacks that publish assignment statistics once per epoch as metrics: `fss/*` entries of
+`trainer.metrics`, so results.csv, the console and every logger Ultralytics integrates (TensorBoard, MLflow, W&B,
+Comet, ClearML, DVC) record them as metrics under their own names; and one console line. They only read and reset the
+statistics the criterion owns (`ultralytics_fss.train.stats`).
+
+`trainer.metrics` is replaced by each validation, so the statistics reach it twice: at the end of the training epoch
+(epochs without validation keep that dict) and through the validator (`seam.ValidatorWithExtras`), which adds them to
+the metrics it returns.
 """
 
 from __future__ import annotations
 
 from ultralytics.utils import LOGGER, colorstr
 
+from ultralytics_fss.train.seam import ValidatorWithExtras
 from ultralytics_fss.train.stats import criterion_stats
 
 PREFIX = "fss/"  # column prefix of the statistics in results.csv
@@ -19,18 +25,31 @@ def on_train_epoch_start(trainer) -> None:
         stats.reset()
 
 
-def on_train_epoch_end(trainer) -> None:
-    """Publish the epoch's statistics: `fss/*` columns of results.csv (via `trainer.lr`, the only per-epoch dict
-    Ultralytics merges into its row after validation) and one console line."""
+def epoch_metrics(trainer) -> dict[str, float]:
+    """The statistics of the epoch so far as `fss/*` metrics; {} when the criterion records none."""
     stats = criterion_stats(trainer)
-    if stats is None:
+    return {} if stats is None else {f"{PREFIX}{k}": v for k, v in stats.summary().items()}
+
+
+def on_pretrain_routine_end(trainer) -> None:
+    """Let the trainer's validator add the epoch's statistics to the metrics of each validation."""
+    if trainer.validator is not None and not isinstance(trainer.validator, ValidatorWithExtras):
+        trainer.validator = ValidatorWithExtras(trainer.validator, lambda: epoch_metrics(trainer))
+
+
+def on_train_epoch_end(trainer) -> None:
+    """Publish the epoch's statistics: in `trainer.metrics` (kept as they are when no validation follows) and one
+    console line."""
+    metrics = epoch_metrics(trainer)
+    if not metrics:
         return
-    summary = stats.summary()
-    trainer.lr.update({f"{PREFIX}{k}": v for k, v in summary.items()})
-    LOGGER.info(f"{colorstr('FSS:')} " + ", ".join(f"{k} {v:.3g}" for k, v in summary.items()))
+    if trainer.metrics is not None:  # None on DDP ranks other than 0, which write no results
+        trainer.metrics.update(metrics)
+    LOGGER.info(f"{colorstr('FSS:')} " + ", ".join(f"{k.removeprefix(PREFIX)} {v:.3g}" for k, v in metrics.items()))
 
 
 callbacks = {
+    "on_pretrain_routine_end": [on_pretrain_routine_end],
     "on_train_epoch_start": [on_train_epoch_start],
     "on_train_epoch_end": [on_train_epoch_end],
 }

@@ -18,6 +18,7 @@ for every model family. When Ultralytics changes, this file and that test are wh
 | `parse_yolo_args`, BARE_FLAGS | cfg/__init__.py `entrypoint`'s argument loop, lines 1067-1105                    |
 | `yolo_train`                  | cfg/__init__.py `entrypoint`'s deprecated keys, train defaults, call, 1107-1188  |
 | `resumed_train_args`          | engine/trainer.py `check_resume` (`resume=last.pt`, or `resume model=last.pt`)   |
+| `ValidatorWithExtras`         | engine/trainer.py: validation replaces `trainer.metrics`, 647-685 (test_loggers) |
 | `args_dict`                   | `model.args`: a namespace while training, a dict once loaded from a checkpoint   |
 """
 
@@ -28,7 +29,15 @@ from typing import Any, Callable, NamedTuple
 
 import torch
 import torch.nn.functional as F
-from ultralytics.cfg import MODES, TASK2DATA, TASK2MODEL, TASKS, merge_equals_args, parse_key_value_pair
+from ultralytics.cfg import (
+    MODES,
+    TASK2DATA,
+    TASK2MODEL,
+    TASKS,
+    _handle_deprecation,
+    merge_equals_args,
+    parse_key_value_pair,
+)
 from ultralytics.nn.modules.head import Detect, Pose26, Segment26, v10Detect
 from ultralytics.nn.tasks import DetectionModel, OBBModel, PoseModel, SegmentationModel, guess_model_task
 from ultralytics.utils import DEFAULT_CFG, DEFAULT_CFG_DICT, LOGGER
@@ -291,6 +300,35 @@ def main_branch(crit):
     return crit.one2many if isinstance(crit, E2ELoss) else crit
 
 
+class ValidatorWithExtras:
+    """The trainer's validator, with `extra()` merged into the metrics it returns during training.
+
+    Ultralytics' trainer replaces `trainer.metrics` with what `trainer.validator(trainer)` returns (`validate`), after
+    `on_train_epoch_end` and before `save_metrics` writes the results.csv row and `on_fit_epoch_end` hands
+    `trainer.metrics` to the loggers (TensorBoard, MLflow, W&B, Comet, ClearML, DVC); no callback runs in between
+    (ultralytics/engine/trainer.py, lines 647-685). Everything else is the wrapped validator's: attribute reads and
+    writes pass through, and a call without a trainer (the final validation of best.pt) is unchanged.
+    """
+
+    def __init__(self, validator: Any, extra: Callable[[], dict[str, float]]):
+        """Wrap `validator`; `extra()` gives the entries to add to each training-time validation's metrics."""
+        object.__setattr__(self, "validator", validator)
+        object.__setattr__(self, "extra", extra)
+
+    def __call__(self, trainer=None, model=None, **kwargs):
+        """Validate as the wrapped validator does; during training, add `extra()` to its metrics (rank 0: a dict)."""
+        metrics = self.validator(trainer, model, **kwargs)
+        if trainer is not None and isinstance(metrics, dict):
+            metrics = {**metrics, **self.extra()}
+        return metrics
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.validator, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self.validator, name, value)
+
+
 def args_dict(args) -> dict[str, Any]:
     """`model.args` or `trainer.args` as a new dict: Ultralytics keeps a namespace while training and a dict in
     models loaded from checkpoints."""
@@ -371,9 +409,8 @@ def yolo_train(overrides: dict[str, Any], **extra: Any) -> None:
     """
     from ultralytics import YOLO
 
-    from ultralytics.cfg import _handle_deprecation  # what `entrypoint`'s key check does first (line 1107 -> 670)
-
-    kwargs = _handle_deprecation({"mode": "train", **overrides})  # e.g. half=True -> quantize=16
+    kwargs = _handle_deprecation({"mode": "train", **overrides})  # as entrypoint's key check (1107 -> 670): half=True
+    # becomes quantize=16
     task = kwargs.pop("task", None)
     if task and "model" not in kwargs:
         kwargs["model"] = TASK2MODEL[task]
