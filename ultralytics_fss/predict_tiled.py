@@ -1,7 +1,8 @@
 """``python -m ultralytics_fss.predict_tiled``: predict on large images tile by tile, merged into full-image results.
 
 The command line of :func:`ultralytics_fss.dota.predict_tiled`: the tiler's windows cut in memory, predicted in
-batches, merged with ``merge_dota``'s code. Exit status: 0 on success, 2 on bad arguments or input.
+batches, merged with ``merge_dota``'s code. Exit status: 0 when every image is predicted, 1 when some image of a
+folder failed (each is named; the others are predicted and saved), 2 on bad arguments or input (nothing predicted).
 
 Examples:
     Command line::
@@ -64,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; exits 0 on success, 2 on bad arguments or input.
+    """Run the CLI; exits 0 when every image is predicted, 1 when some image of a folder failed, 2 on bad arguments
+    or input.
 
     Args:
         argv (list[str] | None): Arguments; None: ``sys.argv[1:]``.
@@ -75,13 +77,15 @@ def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
     extra = {"device": a.device} if a.device else {}
     try:
-        predict_tiled(a.model, a.source, crop=a.crop, stride=a.stride, rates=a.rates, conf=a.conf, iou=a.iou,
-                      batch=a.batch, imgsz=a.imgsz, max_det=a.max_det, save=a.save, save_txt=a.save_txt,
-                      project=a.project, name=a.name, **extra)  # fmt: skip
+        results = predict_tiled(
+            a.model, a.source, crop=a.crop, stride=a.stride, rates=a.rates, conf=a.conf, iou=a.iou, batch=a.batch,
+            imgsz=a.imgsz, max_det=a.max_det, save=a.save, save_txt=a.save_txt, project=a.project, name=a.name,
+            **extra,
+        )  # fmt: skip
     except MergeError as e:
         LOGGER.error(f"{PREFIX}ERROR {e}")
         return 2
-    return 0
+    return 0 if results.ok else 1
 
 
 if __name__ == "__main__":
