@@ -563,3 +563,24 @@ def test_shards_in_any_order_equal_one_run(tmp_path, big_src):
         tile_dota(src, dst, crop=128, stride=128, shard="1/3", overwrite=True)
     assert tile_dota(src, dst, crop=256, stride=256, overwrite=True, workers=1).ok  # other options: replaced
     assert len(read_manifest(dst)) == 250 and not list((dst / "images/train").glob("*__128___*"))
+
+
+def test_error_lines_carry_one_error_prefix(tmp_path, caplog):
+    """Ultralytics' LOGGER.error already prints "ERROR ❌": the DOTA tools' messages add only their own prefix
+    (``tile_dota: ...``), for a failed image, bad arguments and bad input to merge_dota and predict_tiled."""
+    import logging
+
+    from ultralytics_fss.merge_dota import main as merge_main
+    from ultralytics_fss.predict_tiled import main as predict_main
+    from ultralytics_fss.tile_dota import main as tile_main
+
+    src = make_dataset(tmp_path / "src", n=2)
+    (src / "images/G001.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    assert tile_main([str(src), str(tmp_path / "out"), "--crop", "256", "--stride", "200", "--workers", "1"]) == 1
+    assert tile_main([str(src), str(tmp_path / "o"), "--crop", "256", "--stride", "300"]) == 2
+    assert merge_main([str(tmp_path / "nowhere"), "--pred-dir", str(tmp_path), "--out", str(tmp_path / "m")]) == 2
+    assert predict_main(["--model", "yolo11n.pt", "--source", str(tmp_path / "none.png")]) == 2
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    tools = ("tile_dota: ", "merge_dota: ", "predict_tiled: ")
+    assert len(errors) == 4 and [sum(t in e for e in errors) for t in tools] == [2, 1, 1]
+    assert all(e.count("ERROR") <= 1 for e in errors), errors  # Ultralytics' formatter may have added its own

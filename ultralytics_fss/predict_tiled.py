@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             **extra,
         )  # fmt: skip
     except MergeError as e:
-        LOGGER.error(f"{PREFIX}ERROR {e}")
+        LOGGER.error(f"{PREFIX}{e}")
         return 2
     return 0 if results.ok else 1
 

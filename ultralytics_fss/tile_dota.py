@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             keep_16bit=a.keep_16bit, workers=a.workers, overwrite=a.overwrite, shard=a.shard,
         )  # fmt: skip
     except TilingError as e:
-        LOGGER.error(f"{PREFIX}ERROR {e}")
+        LOGGER.error(f"{PREFIX}{e}")
         return 2
     except KeyboardInterrupt:  # TilingInterrupted: summary already printed
         return 130
