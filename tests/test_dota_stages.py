@@ -95,8 +95,9 @@ def test_truncated_labels_use_clipped_part():
 def test_defaults_defined_once():
     """tile_dota's defaults are TileConfig's field defaults (the CLI's are checked in test_tile_dota.py)."""
     params = inspect.signature(tile_dota).parameters
-    for name in ("crop", "stride", "rates", "iof", "format", "difficult", "empty", "ext", "keep_16bit"):
+    for name in ("crop", "rates", "iof", "format", "difficult", "empty", "ext", "keep_16bit"):
         assert params[name].default == getattr(DEFAULTS, name), name
+    assert params["stride"].default is None  # TileConfig's default_stride(crop)
     assert (DEFAULTS.crop, DEFAULTS.stride, DEFAULTS.rates, DEFAULTS.iof) == (1024, 800, (1.0,), 0.7)  # the paper's
 
 

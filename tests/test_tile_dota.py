@@ -24,6 +24,7 @@ from shapely.geometry import Polygon, box
 from ultralytics_fss.dota import TilingError, TilingInterrupted, tile_dota
 from ultralytics_fss.dota.labels import DOTA_CATEGORIES
 from ultralytics_fss.dota.tiling import tile as tile_stage
+from ultralytics_fss.dota.tiling.config import TileConfig
 from ultralytics_fss.dota.tiling.records import ImageJob
 from ultralytics_fss.dota.tiling.run import default_workers
 
@@ -428,6 +429,21 @@ def test_cli_help_and_bad_arguments(tmp_path, capsys, caplog):
     assert not (tmp_path / "o").exists()
 
 
+def test_crop_alone_takes_a_stride_that_follows_it(tmp_path, caplog):
+    """``--crop 512`` alone tiles every 400 px (the paper's 800/1024 of the crop) instead of failing on stride 800;
+    a stride larger than the crop is refused with the default that would fit."""
+    from ultralytics_fss.tile_dota import main
+
+    src = make_dataset(tmp_path / "src", n=1, size=(900, 500), objects=5)
+    assert main([str(src), str(tmp_path / "out"), "--crop", "512", "--workers", "1"]) == 0
+    offsets = {(int(r["left"]), int(r["top"])) for r in read_manifest(tmp_path / "out")}
+    assert offsets == {(0, 0), (388, 0)}  # 900 wide: starts 0, 400 -> moved back to end at the edge (900 - 512)
+    assert TileConfig(crop=512).stride == 400 and TileConfig(crop=256).stride == 200 and TileConfig().stride == 800
+    assert main([str(src), str(tmp_path / "o"), "--crop", "512", "--stride", "800"]) == 2
+    assert "got 800 (leave it out for 400, the default for this crop)" in caplog.text
+    assert not (tmp_path / "o").exists()
+
+
 def test_cli_defaults_and_reexports_are_the_package_s():
     """The CLI's defaults are TileConfig's; ``ultralytics_fss.tile_dota`` re-exports the package's public names."""
     import ultralytics_fss.dota as dota
@@ -435,8 +451,8 @@ def test_cli_defaults_and_reexports_are_the_package_s():
     from ultralytics_fss.dota.tiling.config import DEFAULTS
 
     a = cli.build_parser().parse_args(["src", "dst"])
-    assert (a.crop, a.stride, tuple(a.rates), a.iof, a.format) == (DEFAULTS.crop, DEFAULTS.stride, DEFAULTS.rates,
-                                                                     DEFAULTS.iof, DEFAULTS.format)  # fmt: skip
+    assert (a.crop, tuple(a.rates), a.iof, a.format) == (DEFAULTS.crop, DEFAULTS.rates, DEFAULTS.iof, DEFAULTS.format)
+    assert a.stride is None and DEFAULTS.stride == 800  # None: TileConfig's default for the crop
     assert (a.difficult, a.empty, a.ext, a.keep_16bit) == (DEFAULTS.difficult, DEFAULTS.empty, DEFAULTS.ext, False)
     tiler = ["TileSummary", "TilingError", "TilingInterrupted", "tile_dota"]  # the merge-back's are not re-exported
     assert set(tiler) <= set(dota.__all__)

@@ -28,7 +28,7 @@ from ultralytics_fss.dota import MergeError, predict_tiled
 from ultralytics_fss.dota.merge_back.merge_dota import DEFAULT_BATCH, DEFAULT_MAX_DET
 from ultralytics_fss.dota.merge_back.nms import NMS_IOU
 from ultralytics_fss.dota.merge_back.predict_tiled import DEFAULT_CONF, DEFAULT_NAME, DEFAULT_PROJECT, PREFIX
-from ultralytics_fss.dota.tiling.config import DEFAULTS
+from ultralytics_fss.dota.tiling.config import DEFAULTS, STRIDE_HELP
 
 __all__ = ["build_parser", "main"]
 
@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="YOLO weights (detect or obb)")
     p.add_argument("--source", required=True, help="an image or a folder of images")
     p.add_argument("--crop", type=int, default=d.crop, help=f"tile side in pixels (default: {d.crop})")
-    p.add_argument("--stride", type=int, default=d.stride, help=f"step between tiles in pixels (default: {d.stride})")
+    p.add_argument("--stride", type=int, help=f"step between tiles in pixels (default: {STRIDE_HELP})")
     p.add_argument("--rates", type=float, nargs="+", default=list(d.rates),
                    help=f"image scale factors (default: {' '.join(map(str, d.rates))})")  # fmt: skip
     p.add_argument("--conf", type=float, default=DEFAULT_CONF, help=f"confidence threshold (default: {DEFAULT_CONF})")

@@ -77,7 +77,7 @@ def image_files(source: str | Path) -> list[Path]:
     return [source]
 
 
-def window_options(crop: int, stride: int, rates: tuple[float, ...] | list[float]) -> TileConfig:
+def window_options(crop: int, stride: int | None, rates: tuple[float, ...] | list[float]) -> TileConfig:
     """The tiling options of a prediction, checked by :class:`TileConfig` as ``tile_dota`` checks them.
 
     Raises:
@@ -160,7 +160,7 @@ def predict_tiled(
     source: str | Path,
     *,
     crop: int = DEFAULTS.crop,
-    stride: int = DEFAULTS.stride,
+    stride: int | None = None,
     rates: tuple[float, ...] | list[float] = DEFAULTS.rates,
     conf: float = DEFAULT_CONF,
     iou: float | None = None,
@@ -179,7 +179,8 @@ def predict_tiled(
         model (str | Path | ultralytics.YOLO): Weights or a loaded model.
         source (str | Path): An image or a folder of images.
         crop (int): Tile side, pixels (use the tiler's ``--crop`` of the training tiles).
-        stride (int): Step between tiles, pixels (the tiler's ``--stride``).
+        stride (int | None): Step between tiles, pixels (the tiler's ``--stride``); None: the tiler's default for
+            ``crop`` (:func:`~..tiling.config.default_stride`, 800 for 1024).
         rates (tuple[float, ...] | list[float]): Scale factors (the tiler's ``--rates``).
         conf (float): Confidence threshold (Ultralytics' predict default 0.25).
         iou (float | None): NMS threshold of the merge; None: obb 0.1 (polygon IoU), detect 0.5 (box IoU).

@@ -41,7 +41,7 @@ def tile_dota(
     *,
     splits: list[str] | None = None,
     crop: int = DEFAULTS.crop,
-    stride: int = DEFAULTS.stride,
+    stride: int | None = None,
     rates: tuple[float, ...] | list[float] = DEFAULTS.rates,
     iof: float = DEFAULTS.iof,
     format: str = DEFAULTS.format,
@@ -63,7 +63,8 @@ def tile_dota(
         dst (str | Path): Output root.
         splits (list[str] | None): Splits to tile; None: train and val, plus test when present.
         crop (int): Tile side, pixels.
-        stride (int): Step between tiles, pixels (``crop - stride`` is the overlap, the "gap" of split_dota).
+        stride (int | None): Step between tiles, pixels (``crop - stride`` is the overlap, the "gap" of split_dota);
+            None: the paper's share of the crop (:func:`~.config.default_stride`: 800 for 1024, 200 for 256).
         rates (tuple[float, ...] | list[float]): Scale factors applied to the image before cutting.
         iof (float): Keep an object in a tile when area(object & tile) / area(object) >= iof.
         format (str): ``detect`` (xywh), ``obb`` (four corners) or ``both`` (obb dataset in ``DST/obb``).
