@@ -210,6 +210,17 @@ def test_examples_orphan_labels_reported(tiled):
     assert {r["tile"].split("__")[0] for r in read_manifest(dst)} == {"P0706", "P1888"}
 
 
+def test_train_only_source_warns_that_val_is_train(tiled):
+    """The samples have a train split only: data.yaml's val points at the train tiles, said in a warning of the run
+    (the closing log lists it) and in a comment of data.yaml."""
+    dst, summary = tiled
+    (warning,) = [w for w in summary.warnings if "no val split" in w]
+    assert warning.startswith(str(dst / "data.yaml")) and "validation will run on the train tiles" in warning
+    for root in (dst, dst / "obb"):
+        text = (root / "data.yaml").read_text()
+        assert "val: images/train" in text and "# no val split was tiled: validation runs on the train tiles" in text
+
+
 def test_examples_ultralytics_accepts_dataset(tiled):
     """data.yaml names equal Ultralytics' DOTAv1.5.yaml; Ultralytics' own label checks accept every tile."""
     from ultralytics.data.utils import check_det_dataset, verify_image_label
@@ -238,6 +249,7 @@ def test_layouts_give_same_tiles(tmp_path, layout):
     )
     src = make_dataset(tmp_path / layout, layout=layout)
     s = tile_dota(src, tmp_path / "o2", crop=256, stride=200, workers=1)
+    assert not [w for w in s.warnings if "no val split" in w]  # train + val: val is val
     assert s.ok and s.tiles == flat.tiles and s.kept == flat.kept
     names = {p.name for p in (tmp_path / "o2/images").rglob("*.png")}
     assert names == {p.name for p in (tmp_path / "o1/images").rglob("*.png")}

@@ -28,7 +28,7 @@ from ultralytics.utils import LOGGER
 
 from ..labels import DEFAULT_VERSION
 from .config import DEFAULTS, TileConfig
-from .output import TileOutput
+from .output import DATA_YAML, TileOutput, yaml_splits
 from .prepare import Plan, prepare
 from .records import ImageJob, ImageResult
 from .run import WorkerDied, default_workers, run_jobs
@@ -180,4 +180,10 @@ def _finish(plan: Plan, out: TileOutput, summary: TileSummary, unreported: list[
             summary.images_tiled += 1
     summary.count_pending()
     out.write_manifest(token)
-    out.write_data_yaml(plan.splits, plan.yaml_names, token)  # every split tiled into DST so far
+    tiled = out.write_data_yaml(plan.splits, plan.yaml_names, token)  # every split tiled into DST so far
+    train, val = yaml_splits(tiled)
+    if val == train:  # a warning, not an error: the devkit's samples and many private sets have one split only
+        summary.warnings.append(
+            f"{out.dst / DATA_YAML}: no val split was tiled, so 'val: images/{train}': validation will run on the "
+            f"{train} tiles (optimistic metrics). Add a val split to the source and tile it (--splits ... val)"
+        )
