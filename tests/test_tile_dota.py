@@ -306,14 +306,15 @@ def test_bad_label_lines_reported_rest_tiled(tmp_path):
     src = make_dataset(tmp_path / "src", n=2)
     lb = src / "labelTxt/G000.txt"
     lines = lb.read_text().splitlines()
-    lines[3] = "1 2 3 4 5 6 7 plane 0"  # 8 tokens
+    lines[3] = "1 2 3 4 5 6 7 plane 0"  # 7 coordinates
     lines[4] = "a b c d e f g h ship 0"  # non-numeric
     lines[5] = "0 0 10 10 0 10 10 0 ship 0"  # bow tie: repaired
     lines[6] = "5 5 5 5 5 5 5 5 ship 0"  # degenerate
     lb.write_text("\n".join(lines) + "\n")
     s = tile_dota(src, tmp_path / "out", crop=256, stride=200, workers=1)
     assert s.ok and s.images_tiled == 2 and s.repaired == 1 and s.degenerate == 1
-    assert any("G000.txt:4:" in w for w in s.warnings) and any("G000.txt:5: non-numeric" in w for w in s.warnings)
+    assert any("G000.txt:4: 7 coordinates before the category 'plane'" in w for w in s.warnings)
+    assert any("G000.txt:5: non-numeric coordinate 'a'" in w for w in s.warnings)
     assert any("degenerate" in w for w in s.warnings)
     assert s.objects == 60 - 2
 
