@@ -14,12 +14,18 @@ import argparse
 from ultralytics.utils import LOGGER, colorstr
 
 from ultralytics_fss.evidence.coco import evaluate, format_metrics
+from ultralytics_fss.evidence.compare import CommandLine
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    """Parse arguments, evaluate, print the table; return the twelve numbers."""
-    p = argparse.ArgumentParser(prog="python -m ultralytics_fss.evaluate", description=__doc__.split("\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)  # fmt: skip
+    """Parse arguments, evaluate, print the table; return the twelve numbers.
+
+    Raises:
+        SystemExit: With status 2 after one line (`prog: error: ...`, naming the file and line or row) for bad
+            arguments or input; nothing is written then.
+    """
+    p = CommandLine(prog="python -m ultralytics_fss.evaluate", description=__doc__.split("\n")[0],
+                    formatter_class=argparse.ArgumentDefaultsHelpFormatter)  # fmt: skip
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--model", help="weights to validate with Ultralytics' validator (conf 0.001)")
     source.add_argument("--predictions", help="folder of YOLO txt files (cls cx cy w h conf) or COCO results JSON")
