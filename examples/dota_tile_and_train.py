@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> Path:
     p.add_argument("src", nargs="?", type=Path, default=DEFAULT_SRC, help="DOTA source (default: the samples)")
     p.add_argument("--out", type=Path, default=REPO / "runs" / "dota-example", help="tiles and training runs")
     p.add_argument("--crop", type=int, default=1024, help="tile side (the paper's 1024)")
-    p.add_argument("--stride", type=int, help="step between tiles (default: crop * 800 / 1024, the paper's ratio)")
+    p.add_argument("--stride", type=int, help="step between tiles (default: the tiler's, crop * 800 / 1024)")
     p.add_argument("--imgsz", type=int, default=640, help="training image size")
     p.add_argument("--epochs", type=int, default=3, help="training epochs")
     p.add_argument("--device", default="cpu", help="training device")
@@ -43,8 +43,7 @@ def main(argv: list[str] | None = None) -> Path:
 
     # 1. Tile: two images, five label files without images (reported, not fatal).
     tiles = a.out / "tiles"
-    stride = a.stride or a.crop * 800 // 1024
-    summary = tile_dota(a.src, tiles, crop=a.crop, stride=stride, workers=1, format=a.format)
+    summary = tile_dota(a.src, tiles, crop=a.crop, stride=a.stride, workers=1, format=a.format)
     print(f"{summary.tiles} tiles, {summary.kept} object labels, {len(summary.warnings)} warnings")
 
     # 2. Train with FSS label assignment (val = train here: the examples have a single split).

@@ -157,6 +157,8 @@ def test_stock_checkpoint_resumes_stock(train_args, tmp_path):
         (["trainer=ultralytics_fss.FSSTrainer", "fss_alhpa=1"], ["fss_alhpa", "Unknown FSS argument"]),
         (["fss_beta=4"], ["fss_beta=4", "trainer=ultralytics_fss.FSSTrainer"]),
         (["trainer=ultralytics.models.yolo.detect.DetectionTrainer", "fss_q=3"], ["fss_q=", "FSSTrainer"]),
+        (["trainer=ultralytics_fss.FSSTrainer", "model=rtdetr-l.yaml"],
+         ["model=rtdetr-l.yaml: RT-DETR model (RTDETRDetectionModel)", "FSSTrainer trains YOLO detect"]),
     ],
 )  # fmt: skip
 @pytest.mark.slow

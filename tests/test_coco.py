@@ -149,3 +149,35 @@ def test_training_option_adds_the_numbers_to_results_csv(train_args):
     last = {k: float(rows[-1][f"metrics/{k}(B)"]) for k in COCO_KEYS}
     assert last == pytest.approx(json.loads((trainer.save_dir / "coco" / "coco_metrics.json").read_text()), abs=1e-4)
     assert before and {k: rows[-1][k] for k in before} == before  # Ultralytics' own columns untouched
+
+
+@pytest.mark.parametrize(
+    "name, content, where, words",
+    [
+        ("p.json", '[{"file_name": "wide.png",', ":1: not valid JSON", "Expecting"),
+        ("p.json", '{"file_name": "wide.png"}', ": expected a JSON list of COCO results", "got a JSON object"),
+        ("p.json", '[{"file_name": "wide.png", "category_id": 0, "bbox": [1, 2, 3, 4]}]', ": row 0: no 'score'",
+         "each row needs file_name, category_id, bbox, score"),
+        ("p.json", '[{"file_name": "wide.png", "category_id": 0, "bbox": [1, 2, 3, 4], "score": 1}, 7]',
+         ": row 1: expected an object", "got a JSON number"),
+        ("p.json", '[{"file_name": "wide.png", "category_id": 0, "bbox": [1, 2], "score": 1}]', ": row 0: bbox",
+         "four numbers"),
+        ("p/wide.txt", "0 0.5 0.5 0.1 0.1 0.9\n0 0.5 abc 0.1 0.1 0.9\n", ":2: 'abc' is not a number", "0.5 abc"),
+    ],
+    ids=["not-json", "object-not-list", "no-score", "row-not-object", "short-bbox", "text-in-txt-row"],
+)  # fmt: skip
+def test_bad_prediction_files_give_one_line_with_file_and_row(data, tmp_path, capsys, name, content, where, words):
+    """Malformed JSON, an object instead of a list, a row without score, a non-object row, a short bbox, text in a
+    txt row: one line `prog: error: FILE:LINE ...` or `FILE: row N ...`, exit 2, nothing written."""
+    from ultralytics_fss.evaluate import main
+
+    path = tmp_path / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(content)
+    source = path if name.endswith(".json") else path.parent
+    with pytest.raises(SystemExit) as e:
+        main(["--predictions", str(source), "--data", str(data), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith(f"python -m ultralytics_fss.evaluate: error: {path}{where}") and words in err, err
+    assert not (tmp_path / "out").exists()

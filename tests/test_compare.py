@@ -164,3 +164,28 @@ def test_demo_refuses_bad_sizes_in_one_line(tmp_path, capsys, args, words):
     err = capsys.readouterr().err
     assert e.value.code == 2 and re.search(words, err) and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "p").exists() or not any((tmp_path / "p").rglob("*.png"))
+
+
+@pytest.mark.parametrize(
+    "module, shown",
+    [
+        ("evaluate", {"--split": "val", "--imgsz": "640", "--batch": "16", "--out": "runs/coco"}),
+        ("compare", {"--model": "yolo11n.yaml", "--variants": "tal fss", "--seeds": "0 1 2", "--epochs": "100",
+                     "--imgsz": "640", "--batch": "16", "--device": "cpu", "--jobs": "1", "--project": "runs/compare"}),
+        ("visualize", {"--imgsz": "640", "--gt": "4", "--order": "largest", "--device": "cpu", "--out": "assign.png"}),
+        ("demo", {"--images": "400", "--imgsz": "128", "--epochs": "20", "--batch": "8", "--lr0": "0.005", "--device":
+                  "cpu", "--workers": "0", "--task": "detect", "--seeds": "0", "--project": "runs/fss-demo"}),
+    ],
+)  # fmt: skip
+def test_help_shows_every_default(capsys, module, shown):
+    """`--help` of evaluate, compare, visualize and demo gives each option's default, and no `(default: None)`."""
+    import importlib
+    import re
+
+    with pytest.raises(SystemExit) as e:
+        importlib.import_module(f"ultralytics_fss.{module}").main(["--help"])
+    text = capsys.readouterr().out
+    blocks = {m[1]: " ".join(m[0].split()) for m in re.finditer(r"^  (--[\w-]+)(?:.(?!^  -))*", text, re.M | re.S)}
+    assert e.value.code == 0 and "(default: None)" not in text
+    for flag, default in shown.items():
+        assert f"(default: {default})" in blocks[flag], blocks.get(flag)

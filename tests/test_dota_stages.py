@@ -19,6 +19,7 @@ from shapely.geometry import Polygon, box
 
 from ultralytics_fss.dota import TilingError, tile_dota
 from ultralytics_fss.dota import geometry as geo
+from ultralytics_fss.dota.labels import parse_label_text
 from ultralytics_fss.dota.tiling.config import DEFAULTS, TileConfig
 from ultralytics_fss.dota.tiling.output import TileOutput, data_yaml_text
 from ultralytics_fss.dota.tiling.records import ImageResult, TileStats
@@ -95,8 +96,9 @@ def test_truncated_labels_use_clipped_part():
 def test_defaults_defined_once():
     """tile_dota's defaults are TileConfig's field defaults (the CLI's are checked in test_tile_dota.py)."""
     params = inspect.signature(tile_dota).parameters
-    for name in ("crop", "stride", "rates", "iof", "format", "difficult", "empty", "ext", "keep_16bit"):
+    for name in ("crop", "rates", "iof", "format", "difficult", "empty", "ext", "keep_16bit"):
         assert params[name].default == getattr(DEFAULTS, name), name
+    assert params["stride"].default is None  # TileConfig's default_stride(crop)
     assert (DEFAULTS.crop, DEFAULTS.stride, DEFAULTS.rates, DEFAULTS.iof) == (1024, 800, (1.0,), 0.7)  # the paper's
 
 
@@ -209,3 +211,31 @@ def test_worker_side_imports_no_ultralytics(module):
     names += [n.module for n in tree.body if isinstance(n, ast.ImportFrom) and n.module and not n.level]
     assert names or module in {"errors", "tiling/__init__"}, module  # the parse found the imports (these have none)
     assert not [m for m in names if m.split(".")[0] in {"ultralytics", "torch", "ultralytics_fss"}], (module, names)
+
+
+def test_malformed_label_lines_say_what_is_wrong():
+    """Each malformed line is named by file and line and says what is wrong: a coordinate too few or too many is
+    counted (not called "non-numeric"), a non-numeric coordinate is quoted, a bad flag is named."""
+    text = "\n".join([
+        "imagesource:GoogleEarth",
+        "1 2 3 4 5 6 7 plane 0",  # 7 numbers
+        "1 2 3 4 5 6 7 8 9 plane 0",  # 9 numbers
+        "1 2 3 4 5 6 7 plane",  # 7 numbers, no flag
+        "1 2 x 4 5 6 7 8 ship 0",  # a letter among the coordinates
+        "1 2 3 4 5 6 7 8 ship 5",  # bad flag
+        "1 2 3 4",  # too short, all numbers
+        "1 2 3 4 5 6 7 8 ship 0",  # good
+    ])  # fmt: skip
+    parsed = parse_label_text(text, "L.txt")
+    assert parsed.lines.tolist() == [8] and parsed.categories == ["ship"]
+    assert parsed.problems == [
+        "L.txt:2: 7 coordinates before the category 'plane', expected 8 (x1 y1 x2 y2 x3 y3 x4 y4), in "
+        "'1 2 3 4 5 6 7 plane 0'",
+        "L.txt:3: 9 coordinates before the category 'plane', expected 8 (x1 y1 x2 y2 x3 y3 x4 y4), in "
+        "'1 2 3 4 5 6 7 8 9 plane 0'",
+        "L.txt:4: 7 coordinates before the category 'plane', expected 8 (x1 y1 x2 y2 x3 y3 x4 y4), in "
+        "'1 2 3 4 5 6 7 plane'",
+        "L.txt:5: non-numeric coordinate 'x' (value 3 of 8) in '1 2 x 4 5 6 7 8 ship 0'",
+        "L.txt:6: difficult flag must be 0 or 1, got '5'",
+        "L.txt:7: expected 'x1 y1 x2 y2 x3 y3 x4 y4 category difficult', got '1 2 3 4'",
+    ]

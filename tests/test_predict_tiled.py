@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import yaml
@@ -119,3 +120,29 @@ def test_cli_saves_pictures_and_labels(obb_model, dota_examples, tmp_path, repo_
     bad_cmd = [*cmd[:5], "--source", str(tmp_path / "none.png")]
     bad = subprocess.run(bad_cmd, cwd=ROOT, env=repo_env, capture_output=True, text=True, timeout=300, check=False)
     assert bad.returncode == 2 and "no such file or folder" in bad.stdout + bad.stderr
+
+
+def test_truncated_image_in_a_folder_fails_alone(dota_examples, tmp_path, caplog):
+    """A folder with a truncated PNG between two good images: the good ones are predicted and saved, the bad one is
+    named with its reason, the CLI exits 1; the same truncated file given alone is bad input (exit 2)."""
+    from ultralytics_fss.predict_tiled import main
+
+    model = untrained_model(tmp_path, "yolo11n.yaml")
+    folder = tmp_path / "images"
+    folder.mkdir()
+    good = cv2.imread(str(dota_examples / "images" / "P1888.png"))[:200, :200]  # one zero-padded tile each
+    for name in ("a.png", "c.png"):
+        assert cv2.imwrite(str(folder / name), good)
+    data = (dota_examples / "images" / "P1888.png").read_bytes()
+    (folder / "b.png").write_bytes(data[: len(data) // 2])  # truncated
+    results = predict_tiled(model, folder, crop=CROP, stride=STRIDE, **LOW)
+    assert [Path(r.path).name for r in results] == ["a.png", "c.png"] and not results.ok
+    assert len(results.errors) == 1 and "b.png: not a readable image (corrupt, truncated" in results.errors[0]
+
+    argv = ["--model", str(model), "--source", str(folder), "--crop", str(CROP), "--stride", str(STRIDE), "--conf",
+            "1e-6", "--max-det", "20", "--save", "--save-txt", "--project", str(tmp_path), "--name", "run"]  # fmt: skip
+    assert main(argv) == 1
+    assert sorted(p.name for p in (tmp_path / "run").glob("*.jpg")) == ["a.jpg", "c.jpg"]
+    assert sorted(p.name for p in (tmp_path / "run" / "labels").glob("*.txt")) == ["a.txt", "c.txt"]
+    assert "b.png: not a readable image" in caplog.text and "3 image(s), 1 failed" in caplog.text
+    assert main([*argv[:2], "--source", str(folder / "b.png")]) == 2

@@ -77,10 +77,18 @@ def test_every_family_trains_validates_and_resumes_with_fss(task_data, tmp_path,
     assert val_losses and all(torch.isfinite(torch.tensor(float(rows[-1][k]))) for k in val_losses)
 
 
-@pytest.mark.parametrize("task", ["classify", "semantic", "depth"])
-def test_tasks_fss_cannot_train_fail_at_once(task):
-    with pytest.raises(NotImplementedError, match=f"not task={task}"):
-        FSSTrainer(overrides={"task": task, "model": "yolo11n-cls.yaml"})
+@pytest.mark.parametrize(
+    "task, model, words",
+    [
+        ("classify", "yolo11n-cls.yaml", "classify model \\(ClassificationModel\\)"),
+        ("semantic", "yolo26n-sem.yaml", "semantic segmentation model \\(SemanticSegmentationModel\\)"),
+        ("depth", "yolo26n-depth.yaml", "depth model \\(DepthModel\\)"),
+        ("classify", None, "not task=classify"),  # no model: the task alone is refused
+    ],
+)  # fmt: skip
+def test_tasks_fss_cannot_train_fail_at_once(task, model, words):
+    with pytest.raises(NotImplementedError, match=words):
+        FSSTrainer(overrides={"task": task, **({"model": model} if model else {})})
 
 
 @pytest.mark.slow

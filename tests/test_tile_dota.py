@@ -24,6 +24,7 @@ from shapely.geometry import Polygon, box
 from ultralytics_fss.dota import TilingError, TilingInterrupted, tile_dota
 from ultralytics_fss.dota.labels import DOTA_CATEGORIES
 from ultralytics_fss.dota.tiling import tile as tile_stage
+from ultralytics_fss.dota.tiling.config import TileConfig
 from ultralytics_fss.dota.tiling.records import ImageJob
 from ultralytics_fss.dota.tiling.run import default_workers
 
@@ -209,6 +210,17 @@ def test_examples_orphan_labels_reported(tiled):
     assert {r["tile"].split("__")[0] for r in read_manifest(dst)} == {"P0706", "P1888"}
 
 
+def test_train_only_source_warns_that_val_is_train(tiled):
+    """The samples have a train split only: data.yaml's val points at the train tiles, said in a warning of the run
+    (the closing log lists it) and in a comment of data.yaml."""
+    dst, summary = tiled
+    (warning,) = [w for w in summary.warnings if "no val split" in w]
+    assert warning.startswith(str(dst / "data.yaml")) and "validation will run on the train tiles" in warning
+    for root in (dst, dst / "obb"):
+        text = (root / "data.yaml").read_text()
+        assert "val: images/train" in text and "# no val split was tiled: validation runs on the train tiles" in text
+
+
 def test_examples_ultralytics_accepts_dataset(tiled):
     """data.yaml names equal Ultralytics' DOTAv1.5.yaml; Ultralytics' own label checks accept every tile."""
     from ultralytics.data.utils import check_det_dataset, verify_image_label
@@ -237,6 +249,7 @@ def test_layouts_give_same_tiles(tmp_path, layout):
     )
     src = make_dataset(tmp_path / layout, layout=layout)
     s = tile_dota(src, tmp_path / "o2", crop=256, stride=200, workers=1)
+    assert not [w for w in s.warnings if "no val split" in w]  # train + val: val is val
     assert s.ok and s.tiles == flat.tiles and s.kept == flat.kept
     names = {p.name for p in (tmp_path / "o2/images").rglob("*.png")}
     assert names == {p.name for p in (tmp_path / "o1/images").rglob("*.png")}
@@ -293,14 +306,15 @@ def test_bad_label_lines_reported_rest_tiled(tmp_path):
     src = make_dataset(tmp_path / "src", n=2)
     lb = src / "labelTxt/G000.txt"
     lines = lb.read_text().splitlines()
-    lines[3] = "1 2 3 4 5 6 7 plane 0"  # 8 tokens
+    lines[3] = "1 2 3 4 5 6 7 plane 0"  # 7 coordinates
     lines[4] = "a b c d e f g h ship 0"  # non-numeric
     lines[5] = "0 0 10 10 0 10 10 0 ship 0"  # bow tie: repaired
     lines[6] = "5 5 5 5 5 5 5 5 ship 0"  # degenerate
     lb.write_text("\n".join(lines) + "\n")
     s = tile_dota(src, tmp_path / "out", crop=256, stride=200, workers=1)
     assert s.ok and s.images_tiled == 2 and s.repaired == 1 and s.degenerate == 1
-    assert any("G000.txt:4:" in w for w in s.warnings) and any("G000.txt:5: non-numeric" in w for w in s.warnings)
+    assert any("G000.txt:4: 7 coordinates before the category 'plane'" in w for w in s.warnings)
+    assert any("G000.txt:5: non-numeric coordinate 'a'" in w for w in s.warnings)
     assert any("degenerate" in w for w in s.warnings)
     assert s.objects == 60 - 2
 
@@ -428,6 +442,21 @@ def test_cli_help_and_bad_arguments(tmp_path, capsys, caplog):
     assert not (tmp_path / "o").exists()
 
 
+def test_crop_alone_takes_a_stride_that_follows_it(tmp_path, caplog):
+    """``--crop 512`` alone tiles every 400 px (the paper's 800/1024 of the crop) instead of failing on stride 800;
+    a stride larger than the crop is refused with the default that would fit."""
+    from ultralytics_fss.tile_dota import main
+
+    src = make_dataset(tmp_path / "src", n=1, size=(900, 500), objects=5)
+    assert main([str(src), str(tmp_path / "out"), "--crop", "512", "--workers", "1"]) == 0
+    offsets = {(int(r["left"]), int(r["top"])) for r in read_manifest(tmp_path / "out")}
+    assert offsets == {(0, 0), (388, 0)}  # 900 wide: starts 0, 400 -> moved back to end at the edge (900 - 512)
+    assert TileConfig(crop=512).stride == 400 and TileConfig(crop=256).stride == 200 and TileConfig().stride == 800
+    assert main([str(src), str(tmp_path / "o"), "--crop", "512", "--stride", "800"]) == 2
+    assert "got 800 (leave it out for 400, the default for this crop)" in caplog.text
+    assert not (tmp_path / "o").exists()
+
+
 def test_cli_defaults_and_reexports_are_the_package_s():
     """The CLI's defaults are TileConfig's; ``ultralytics_fss.tile_dota`` re-exports the package's public names."""
     import ultralytics_fss.dota as dota
@@ -435,8 +464,8 @@ def test_cli_defaults_and_reexports_are_the_package_s():
     from ultralytics_fss.dota.tiling.config import DEFAULTS
 
     a = cli.build_parser().parse_args(["src", "dst"])
-    assert (a.crop, a.stride, tuple(a.rates), a.iof, a.format) == (DEFAULTS.crop, DEFAULTS.stride, DEFAULTS.rates,
-                                                                     DEFAULTS.iof, DEFAULTS.format)  # fmt: skip
+    assert (a.crop, tuple(a.rates), a.iof, a.format) == (DEFAULTS.crop, DEFAULTS.rates, DEFAULTS.iof, DEFAULTS.format)
+    assert a.stride is None and DEFAULTS.stride == 800  # None: TileConfig's default for the crop
     assert (a.difficult, a.empty, a.ext, a.keep_16bit) == (DEFAULTS.difficult, DEFAULTS.empty, DEFAULTS.ext, False)
     tiler = ["TileSummary", "TilingError", "TilingInterrupted", "tile_dota"]  # the merge-back's are not re-exported
     assert set(tiler) <= set(dota.__all__)
@@ -563,3 +592,24 @@ def test_shards_in_any_order_equal_one_run(tmp_path, big_src):
         tile_dota(src, dst, crop=128, stride=128, shard="1/3", overwrite=True)
     assert tile_dota(src, dst, crop=256, stride=256, overwrite=True, workers=1).ok  # other options: replaced
     assert len(read_manifest(dst)) == 250 and not list((dst / "images/train").glob("*__128___*"))
+
+
+def test_error_lines_carry_one_error_prefix(tmp_path, caplog):
+    """Ultralytics' LOGGER.error already prints "ERROR ❌": the DOTA tools' messages add only their own prefix
+    (``tile_dota: ...``), for a failed image, bad arguments and bad input to merge_dota and predict_tiled."""
+    import logging
+
+    from ultralytics_fss.merge_dota import main as merge_main
+    from ultralytics_fss.predict_tiled import main as predict_main
+    from ultralytics_fss.tile_dota import main as tile_main
+
+    src = make_dataset(tmp_path / "src", n=2)
+    (src / "images/G001.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    assert tile_main([str(src), str(tmp_path / "out"), "--crop", "256", "--stride", "200", "--workers", "1"]) == 1
+    assert tile_main([str(src), str(tmp_path / "o"), "--crop", "256", "--stride", "300"]) == 2
+    assert merge_main([str(tmp_path / "nowhere"), "--pred-dir", str(tmp_path), "--out", str(tmp_path / "m")]) == 2
+    assert predict_main(["--model", "yolo11n.pt", "--source", str(tmp_path / "none.png")]) == 2
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    tools = ("tile_dota: ", "merge_dota: ", "predict_tiled: ")
+    assert len(errors) == 4 and [sum(t in e for e in errors) for t in tools] == [2, 1, 1]
+    assert all(e.count("ERROR") <= 1 for e in errors), errors  # Ultralytics' formatter may have added its own

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 import torch
@@ -82,6 +83,62 @@ def test_bad_fss_values_fail_before_anything_is_written(train_args, tmp_path, ke
     with pytest.raises(error, match=words.replace("(", r"\(")):
         FSSTrainer(overrides={**train_args, key: value, "project": str(tmp_path / "bad")})
     assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.parametrize(
+    "model, cls, family",
+    [
+        ("rtdetr-l.yaml", "RTDETRDetectionModel", "RT-DETR"),
+        ("yolov8s-worldv2.yaml", "WorldModel", "YOLO-World"),
+        ("yoloe-11s.yaml", "YOLOEModel", "YOLOE"),
+        ("yoloe-26s-seg.yaml", "YOLOESegModel", "YOLOE"),
+        ("yolo11n-cls.yaml", "ClassificationModel", "classify"),
+        ("rtdetr-l.pt", "RTDETRDetectionModel", "RT-DETR"),  # an asset name: refused before any download
+    ],
+)  # fmt: skip
+def test_models_fss_cannot_train_are_refused_before_anything_is_written(train_args, tmp_path, model, cls, family):
+    """RT-DETR, YOLO-World, YOLOE and classify models: one message naming the model class and what is supported,
+    raised before Ultralytics builds the model or makes the run folder (not 'not DetectionModel (task=detect)')."""
+    with pytest.raises(NotImplementedError) as e:
+        FSSTrainer(overrides={**train_args, "model": model, "project": str(tmp_path / "p")})
+    msg = str(e.value)
+    assert msg.startswith(f"model={model}: {family} model ({cls}); FSS cannot train it.") and "\n" not in msg, msg
+    assert "FSSTrainer trains YOLO detect, obb, segment and pose models" in msg and "own trainer" in msg
+    assert not (tmp_path / "p").exists()
+
+
+def test_every_ultralytics_head_is_known_trainable_or_refused():
+    """Each head of Ultralytics' shipped model YAMLs is one FSS trains or one in `UNSUPPORTED_HEADS`, whose model
+    class exists under that name: an upgrade that adds a head or renames a class fails here, not in a user's run."""
+    import ultralytics
+    import ultralytics.nn.tasks as tasks
+
+    from ultralytics_fss.train.models import UNSUPPORTED_HEADS
+
+    trainable = {"Detect", "v10Detect", "OBB", "OBB26", "Segment", "Segment26", "Pose", "Pose26"}
+    yamls = sorted((Path(ultralytics.__file__).parent / "cfg" / "models").rglob("*.yaml"))
+    heads = {YAML.load(f)["head"][-1][2] for f in yamls}
+    assert len(yamls) > 50 and heads <= trainable | set(UNSUPPORTED_HEADS), heads - trainable - set(UNSUPPORTED_HEADS)
+    assert all(hasattr(tasks, cls) for cls, _ in UNSUPPORTED_HEADS.values())
+
+
+def test_local_weights_of_a_model_fss_cannot_train_are_refused_by_their_class(train_args, tmp_path, caplog):
+    """Local weights are told by the class pickled in them, whatever their name; the `yolo` command line gives one
+    line and exit status 2 for them and for a model YAML, and writes nothing."""
+    from ultralytics_fss.cli import entrypoint
+
+    weights = tmp_path / "mine.pt"
+    YOLO("yolo11n-cls.yaml").save(weights)
+    with pytest.raises(NotImplementedError, match=r"mine\.pt: classify model \(ClassificationModel\)"):
+        FSSTrainer(overrides={**train_args, "model": str(weights), "project": str(tmp_path / "p")})
+    for model in (weights, "rtdetr-l.yaml"):
+        args = " ".join(f"{k}={v}" for k, v in {**train_args, "model": model, "project": tmp_path / "p"}.items())
+        with pytest.raises(SystemExit) as e:
+            entrypoint(f"yolo train trainer=ultralytics_fss.FSSTrainer {args}")
+        assert e.value.code == 2
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 2 and "(ClassificationModel)" in errors[0] and "(RTDETRDetectionModel)" in errors[1], errors
+    assert not (tmp_path / "p").exists()
 
 
 @pytest.mark.slow

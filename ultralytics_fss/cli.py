@@ -130,8 +130,9 @@ def plan(overrides: dict[str, Any]) -> tuple[type, dict[str, Any]] | None:
     """Decide how to run a parsed command: None for Ultralytics' own entrypoint, else (trainer class, overrides).
 
     Raises:
-        CLIError: For `trainer=`/`fss_*` outside train mode, a bad trainer, `fss_*` keys without an FSS trainer, or an
-            invalid `fss_*` value (the message names the argument).
+        CLIError: For `trainer=`/`fss_*` outside train mode, a bad trainer, `fss_*` keys without an FSS trainer, an
+            invalid `fss_*` value (the message names the argument), or a model or task an FSS trainer cannot train
+            (the message names the model class and what is supported).
     """
     fss_keys = sorted(k for k in overrides if k.startswith("fss_"))
     path, source = overrides.get(TRAINER_KEY), TRAINER_KEY
@@ -146,15 +147,20 @@ def plan(overrides: dict[str, Any]) -> tuple[type, dict[str, Any]] | None:
     if path is None:
         raise CLIError(f"{fss_keys[0]}={overrides[fss_keys[0]]!r} needs the FSS trainer: add trainer={FSS_TRAINER}")
     cls = import_trainer(path, source)
-    if fss_keys:
-        from ultralytics_fss.train.trainer import FSSTrainer
+    from ultralytics_fss.train.trainer import FSSTrainer, check_trainable
 
+    if fss_keys:
         if not issubclass(cls, FSSTrainer):
             raise CLIError(f"{fss_keys[0]}= needs trainer={FSS_TRAINER} (or a subclass), not trainer={path}")
         try:
             check_fss_args(overrides)
         except (KeyError, TypeError, ValueError) as e:
             raise CLIError(e.args[0]) from e  # args[0]: str(KeyError) would add quotes
+    if issubclass(cls, FSSTrainer):
+        try:
+            check_trainable(DEFAULT_CFG, overrides)  # RT-DETR, YOLO-World, YOLOE, classify...: before any build
+        except NotImplementedError as e:
+            raise CLIError(str(e)) from e
     return cls, {k: v for k, v in overrides.items() if k != TRAINER_KEY}
 
 

@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> Path:
                    help="objects per image [low, high) (default 8 20; segment, pose: 4 10)")
     p.add_argument("--size", type=float, nargs=2,
                    help="object sides, fraction of the image (default 0.08 0.2; segment, pose: 0.15 0.3)")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="one TAL run and one FSS run per seed")
     p.add_argument("--project", default="runs/fss-demo", help="output directory")
     a = p.parse_args(argv)
 

@@ -9,25 +9,28 @@ Examples:
 
 from __future__ import annotations
 
-import argparse
-
 from ultralytics.utils import LOGGER, colorstr
 
 from ultralytics_fss.evidence.coco import evaluate, format_metrics
+from ultralytics_fss.evidence.compare import CommandLine
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    """Parse arguments, evaluate, print the table; return the twelve numbers."""
-    p = argparse.ArgumentParser(prog="python -m ultralytics_fss.evaluate", description=__doc__.split("\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)  # fmt: skip
+    """Parse arguments, evaluate, print the table; return the twelve numbers.
+
+    Raises:
+        SystemExit: With status 2 after one line (`prog: error: ...`, naming the file and line or row) for bad
+            arguments or input; nothing is written then.
+    """
+    p = CommandLine(prog="python -m ultralytics_fss.evaluate", description=__doc__.split("\n")[0])
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--model", help="weights to validate with Ultralytics' validator (conf 0.001)")
     source.add_argument("--predictions", help="folder of YOLO txt files (cls cx cy w h conf) or COCO results JSON")
     p.add_argument("--data", required=True, help="dataset YAML")
-    p.add_argument("--split", default="val")
-    p.add_argument("--imgsz", type=int, default=640)
-    p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--device", default=None)
+    p.add_argument("--split", default="val", help="split of the dataset YAML to score")
+    p.add_argument("--imgsz", type=int, default=640, help="inference size, with --model")
+    p.add_argument("--batch", type=int, default=16, help="batch size, with --model")
+    p.add_argument("--device", help="device, e.g. cpu, 0, with --model (default: Ultralytics' choice)")
     p.add_argument("--out", default="runs/coco", help="output folder")
     a = p.parse_args(argv)
     val_args = dict(imgsz=a.imgsz, batch=a.batch, device=a.device) if a.model else {}

@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         merge_dota(a.dst, a.out, model=a.model, pred_dir=a.pred_dir, split=a.split, format=a.format, conf=a.conf,
                    iou=a.iou, labels=a.labels, **predict)  # fmt: skip
     except MergeError as e:
-        LOGGER.error(f"{PREFIX}ERROR {e}")
+        LOGGER.error(f"{PREFIX}{e}")
         return 2
     return 0
 

@@ -1,7 +1,8 @@
 """``python -m ultralytics_fss.predict_tiled``: predict on large images tile by tile, merged into full-image results.
 
 The command line of :func:`ultralytics_fss.dota.predict_tiled`: the tiler's windows cut in memory, predicted in
-batches, merged with ``merge_dota``'s code. Exit status: 0 on success, 2 on bad arguments or input.
+batches, merged with ``merge_dota``'s code. Exit status: 0 when every image is predicted, 1 when some image of a
+folder failed (each is named; the others are predicted and saved), 2 on bad arguments or input (nothing predicted).
 
 Examples:
     Command line::
@@ -27,7 +28,7 @@ from ultralytics_fss.dota import MergeError, predict_tiled
 from ultralytics_fss.dota.merge_back.merge_dota import DEFAULT_BATCH, DEFAULT_MAX_DET
 from ultralytics_fss.dota.merge_back.nms import NMS_IOU
 from ultralytics_fss.dota.merge_back.predict_tiled import DEFAULT_CONF, DEFAULT_NAME, DEFAULT_PROJECT, PREFIX
-from ultralytics_fss.dota.tiling.config import DEFAULTS
+from ultralytics_fss.dota.tiling.config import DEFAULTS, STRIDE_HELP
 
 __all__ = ["build_parser", "main"]
 
@@ -43,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="YOLO weights (detect or obb)")
     p.add_argument("--source", required=True, help="an image or a folder of images")
     p.add_argument("--crop", type=int, default=d.crop, help=f"tile side in pixels (default: {d.crop})")
-    p.add_argument("--stride", type=int, default=d.stride, help=f"step between tiles in pixels (default: {d.stride})")
+    p.add_argument("--stride", type=int, help=f"step between tiles in pixels (default: {STRIDE_HELP})")
     p.add_argument("--rates", type=float, nargs="+", default=list(d.rates),
                    help=f"image scale factors (default: {' '.join(map(str, d.rates))})")  # fmt: skip
     p.add_argument("--conf", type=float, default=DEFAULT_CONF, help=f"confidence threshold (default: {DEFAULT_CONF})")
@@ -64,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; exits 0 on success, 2 on bad arguments or input.
+    """Run the CLI; exits 0 when every image is predicted, 1 when some image of a folder failed, 2 on bad arguments
+    or input.
 
     Args:
         argv (list[str] | None): Arguments; None: ``sys.argv[1:]``.
@@ -75,13 +77,15 @@ def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
     extra = {"device": a.device} if a.device else {}
     try:
-        predict_tiled(a.model, a.source, crop=a.crop, stride=a.stride, rates=a.rates, conf=a.conf, iou=a.iou,
-                      batch=a.batch, imgsz=a.imgsz, max_det=a.max_det, save=a.save, save_txt=a.save_txt,
-                      project=a.project, name=a.name, **extra)  # fmt: skip
+        results = predict_tiled(
+            a.model, a.source, crop=a.crop, stride=a.stride, rates=a.rates, conf=a.conf, iou=a.iou, batch=a.batch,
+            imgsz=a.imgsz, max_det=a.max_det, save=a.save, save_txt=a.save_txt, project=a.project, name=a.name,
+            **extra,
+        )  # fmt: skip
     except MergeError as e:
-        LOGGER.error(f"{PREFIX}ERROR {e}")
+        LOGGER.error(f"{PREFIX}{e}")
         return 2
-    return 0
+    return 0 if results.ok else 1
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from ultralytics.utils import LOGGER
 
 from ultralytics_fss.dota import TileSummary, TilingError, TilingInterrupted, tile_dota
 from ultralytics_fss.dota.labels import DEFAULT_VERSION, DOTA_CATEGORIES
-from ultralytics_fss.dota.tiling.config import DEFAULTS, EXTS, FORMATS, KEEP_DROP
+from ultralytics_fss.dota.tiling.config import DEFAULTS, EXTS, FORMATS, KEEP_DROP, STRIDE_HELP
 from ultralytics_fss.dota.tiling.summary import PREFIX
 
 __all__ = ["TileSummary", "TilingError", "TilingInterrupted", "build_parser", "main", "tile_dota"]
@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dst", type=Path, help="output root")
     p.add_argument("--splits", nargs="+", help="splits to tile (default: train val, plus test when present)")
     p.add_argument("--crop", type=int, default=d.crop, help=f"tile side in pixels (default: {d.crop})")
-    p.add_argument("--stride", type=int, default=d.stride, help=f"step between tiles in pixels (default: {d.stride})")
+    p.add_argument("--stride", type=int, help=f"step between tiles in pixels (default: {STRIDE_HELP})")
     p.add_argument(
         "--rates", type=float, nargs="+", default=list(d.rates), help="image scale factors, e.g. 0.5 1.0 1.5"
     )
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             keep_16bit=a.keep_16bit, workers=a.workers, overwrite=a.overwrite, shard=a.shard,
         )  # fmt: skip
     except TilingError as e:
-        LOGGER.error(f"{PREFIX}ERROR {e}")
+        LOGGER.error(f"{PREFIX}{e}")
         return 2
     except KeyboardInterrupt:  # TilingInterrupted: summary already printed
         return 130

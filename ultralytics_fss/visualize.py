@@ -9,27 +9,25 @@ Examples:
 
 from __future__ import annotations
 
-import argparse
-
 from ultralytics.utils import LOGGER, colorstr
 
+from ultralytics_fss.evidence.compare import CommandLine
 from ultralytics_fss.evidence.pictures import visualize_assignment
 
 
 def main(argv: list[str] | None = None) -> str:
     """Parse arguments, draw the picture, save it; return its path."""
-    p = argparse.ArgumentParser(prog="python -m ultralytics_fss.visualize", description=__doc__.split("\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)  # fmt: skip
+    p = CommandLine(prog="python -m ultralytics_fss.visualize", description=__doc__.split("\n")[0])
     p.add_argument("--model", required=True, help="weights (best.pt) or a model YAML")
     p.add_argument("--source", required=True, help="image file")
     p.add_argument("--labels", help="YOLO label file of the image (default: found the Ultralytics way)")
-    p.add_argument("--imgsz", type=int, default=640)
+    p.add_argument("--imgsz", type=int, default=640, help="image size the model sees")
     p.add_argument("--gt", type=int, default=4, help="ground truths drawn")
     p.add_argument("--order", choices=["largest", "crowded"], default="largest", help="which ground truths first")
     p.add_argument("--assigner", choices=["fss", "maxiou", "atss", "simota"],
                    help="drawn beside TAL (default: the model's fss_assigner, else fss)")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--out", default="assign.png")
+    p.add_argument("--device", default="cpu", help="device, e.g. cpu, 0")
+    p.add_argument("--out", default="assign.png", help="picture file")
     a = p.parse_args(argv)
     try:
         fss = {"fss_assigner": a.assigner} if a.assigner else {}

@@ -22,6 +22,7 @@ DEFAULT_VERSION = "1.5"  # the FSS paper's DOTA version
 
 # A DOTA object line: 8 corner coordinates, the category and (optional in some DOTA-v1.0 files) the difficult flag.
 _MIN_TOKENS, _MAX_TOKENS = 9, 10
+_COORDS = 8  # x1 y1 ... x4 y4
 
 
 def dataset_names(categories: tuple[str, ...], builtin: bool) -> list[str]:
@@ -58,6 +59,16 @@ class ParsedLabels:
     problems: list[str] = field(default_factory=list)
 
 
+def _leading_numbers(tokens: list[str]) -> int:
+    """How many tokens at the start of a line read as numbers (the coordinates, in a well-formed line 8)."""
+    for i, t in enumerate(tokens):
+        try:
+            float(t)
+        except ValueError:
+            return i
+    return len(tokens)
+
+
 def parse_label_text(text: str, source: str | Path, classes: dict[str, int] | None = None) -> ParsedLabels:
     """Parse the text of a DOTA label file.
 
@@ -81,14 +92,19 @@ def parse_label_text(text: str, source: str | Path, classes: dict[str, int] | No
         if len(tokens) == 1 and ":" in tokens[0] and not seen_object:
             continue  # header line such as "imagesource:GoogleEarth" or "gsd:0.13"
         where = f"{source}:{n}"
+        numbers = _leading_numbers(tokens)
+        if 0 < numbers < len(tokens) <= numbers + 2 and numbers != _COORDS:  # numbers, category, flag?: miscounted
+            problems.append(f"{where}: {numbers} coordinates before the category {tokens[numbers]!r}, expected "
+                            f"{_COORDS} (x1 y1 x2 y2 x3 y3 x4 y4), in {line.strip()!r}")  # fmt: skip
+            continue
         if not _MIN_TOKENS <= len(tokens) <= _MAX_TOKENS:
             problems.append(f"{where}: expected 'x1 y1 x2 y2 x3 y3 x4 y4 category difficult', got {line.strip()!r}")
             continue
-        try:
-            xy = [float(t) for t in tokens[:8]]
-        except ValueError:
-            problems.append(f"{where}: non-numeric coordinate in {line.strip()!r}")
+        if numbers < _COORDS:
+            problems.append(f"{where}: non-numeric coordinate {tokens[numbers]!r} (value {numbers + 1} of "
+                            f"{_COORDS}) in {line.strip()!r}")  # fmt: skip
             continue
+        xy = [float(t) for t in tokens[:_COORDS]]
         if not np.isfinite(xy).all():
             problems.append(f"{where}: non-finite coordinate in {line.strip()!r}")
             continue

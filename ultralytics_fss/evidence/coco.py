@@ -69,7 +69,7 @@ def ground_truth(data: str | Path, split: str = "val") -> dict[str, Any]:
             values = line.split()
             if len(values) != 5:  # segments and keypoints: not a detect label
                 raise ValueError(f"{label_file}:{n}: expected 'class cx cy w h', got {line.strip()!r}")
-            cls, cx, cy, w, h = float(values[0]), *(float(v) for v in values[1:])
+            cls, cx, cy, w, h = _numbers(values, f"{label_file}:{n}", line)
             box = [(cx - w / 2) * width, (cy - h / 2) * height, w * width, h * height]
             annotations.append(dict(id=len(annotations) + 1, image_id=image_id, category_id=int(cls), bbox=box,
                                     area=box[2] * box[3], iscrowd=0))  # fmt: skip
@@ -84,6 +84,75 @@ def _key(file: Path) -> str:
     return file.stem
 
 
+def _numbers(values: list[str], where: str, line: str) -> list[float]:
+    """The values of a txt row as floats.
+
+    Raises:
+        ValueError: Naming `where` (file:line), the first value that is not a number, and the row.
+    """
+    out = []
+    for v in values:
+        try:
+            out.append(float(v))
+        except ValueError:
+            raise ValueError(f"{where}: {v!r} is not a number, in {line.strip()!r}") from None
+    return out
+
+
+JSON_ROW_KEYS = ("file_name", "category_id", "bbox", "score")  # what each row of a COCO results JSON must carry here
+
+
+def _json_rows(path: Path) -> list[dict[str, Any]]:
+    """The rows of a COCO results JSON: a list of objects with `JSON_ROW_KEYS`, values checked.
+
+    Returns:
+        (list[dict]): Each row with `file_name` (str), `category_id` (int), `bbox` (four floats), `score` (float).
+
+    Raises:
+        ValueError: For a file that is not JSON (line and column named), JSON that is not a list of objects, or a row
+            (index named, from 0) that lacks a key or holds a value of the wrong kind.
+    """
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a text file (expected a COCO results JSON)") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}:{e.lineno}: not valid JSON ({e.msg}, column {e.colno})") from None
+    keys = ", ".join(JSON_ROW_KEYS)
+    if not isinstance(rows, list):
+        raise ValueError(f"{path}: expected a JSON list of COCO results [{{{keys}}}, ...], got a JSON "
+                         f"{_json_kind(rows)}")  # fmt: skip
+    out = []
+    for n, row in enumerate(rows):
+        where = f"{path}: row {n}"
+        if not isinstance(row, dict):
+            raise ValueError(f"{where}: expected an object with {keys}, got a JSON {_json_kind(row)}")
+        missing = [k for k in JSON_ROW_KEYS if k not in row]
+        if missing:
+            raise ValueError(f"{where}: no {', '.join(repr(k) for k in missing)} (each row needs {keys})")
+        cls, bbox, score = row["category_id"], row["bbox"], row["score"]
+        if not (_is_json_number(cls) and float(cls).is_integer()):
+            raise ValueError(f"{where}: category_id must be an integer, got {cls!r}")
+        if not (isinstance(bbox, list) and len(bbox) == 4 and all(_is_json_number(v) for v in bbox)):
+            raise ValueError(f"{where}: bbox must be four numbers [x, y, w, h], got {bbox!r}")
+        if not _is_json_number(score):
+            raise ValueError(f"{where}: score must be a number, got {score!r}")
+        out.append(dict(file_name=str(row["file_name"]), category_id=int(cls), bbox=[float(v) for v in bbox],
+                        score=float(score)))  # fmt: skip
+    return out
+
+
+def _is_json_number(value: Any) -> bool:
+    """Whether a parsed JSON value is a number (not a bool, which Python counts as an int)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _json_kind(value: Any) -> str:
+    """JSON's name for the kind of a parsed value, for messages."""
+    kinds = {dict: "object", list: "list", str: "string", bool: "boolean", int: "number", float: "number"}
+    return kinds.get(type(value), "null")
+
+
 def read_predictions(path: str | Path, gt: dict[str, Any]) -> list[dict[str, Any]]:
     """COCO results (`image_id`, `file_name`, `category_id`, `bbox` x, y, w, h in original pixels, `score`) from a
     folder of YOLO txt files (`cls cx cy w h conf`, normalised, one file per image named like it, as Ultralytics'
@@ -91,8 +160,10 @@ def read_predictions(path: str | Path, gt: dict[str, Any]) -> list[dict[str, Any
 
     Raises:
         FileNotFoundError: If `path` does not exist.
-        ValueError: For a folder without txt files, a malformed row (file and line named), a file or `file_name`
-            that names no image of the split, or a class the dataset does not have.
+        ValueError: For a folder without txt files, a malformed txt row (file and line named), a JSON file that is not
+            JSON or not a list of result objects, a row without one of `JSON_ROW_KEYS` or with a value of the wrong
+            kind (file and row index named), a file or `file_name` that names no image of the split, or a class the
+            dataset does not have.
     """
     path = Path(path)
     by_key = {im["key"]: im for im in gt["images"]}
@@ -113,18 +184,17 @@ def read_predictions(path: str | Path, gt: dict[str, Any]) -> list[dict[str, Any
                 values = line.split()
                 if len(values) != 6:
                     raise ValueError(f"{txt}:{n}: expected 'cls cx cy w h conf' (save_conf=True), got {line.strip()!r}")
-                cls, cx, cy, w, h, conf = (float(v) for v in values)
+                cls, cx, cy, w, h, conf = _numbers(values, f"{txt}:{n}", line)
                 box = [(cx - w / 2) * im["width"], (cy - h / 2) * im["height"], w * im["width"], h * im["height"]]
                 out.append(dict(image_id=im["id"], file_name=im["file_name"], category_id=int(cls), bbox=box,
                                 score=conf))  # fmt: skip
     elif path.is_file():
-        rows = json.loads(path.read_text())
-        for n, row in enumerate(rows):
-            im = by_name.get(Path(str(row.get("file_name", ""))).name)
+        for n, row in enumerate(_json_rows(path)):
+            im = by_name.get(Path(row["file_name"]).name)
             if im is None:
-                raise ValueError(f"{path}: row {n} file_name {row.get('file_name')!r} names no image of the split")
-            out.append(dict(image_id=im["id"], file_name=im["file_name"], category_id=int(row["category_id"]),
-                            bbox=[float(v) for v in row["bbox"]], score=float(row["score"])))  # fmt: skip
+                raise ValueError(f"{path}: row {n}: file_name {row['file_name']!r} names no image of the split")
+            out.append(dict(image_id=im["id"], file_name=im["file_name"], category_id=row["category_id"],
+                            bbox=row["bbox"], score=row["score"]))  # fmt: skip
     else:
         raise FileNotFoundError(f"--predictions {path} does not exist")
     unknown = sorted({p["category_id"] for p in out} - classes)

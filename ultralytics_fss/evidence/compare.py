@@ -36,8 +36,28 @@ BUILTIN: dict[str, dict[str, Any] | None] = {
 }
 
 
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """`--help` that shows every option's default, as `(default: X)` after its help text (lists as `0 1 2`); not for
+    options whose text already names its default, whose default is None or False (flags), or without help text."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        """The help text, with the default appended where it says something."""
+        text, default = action.help or "", action.default
+        quiet = default is None or default is False or default == argparse.SUPPRESS  # nothing to say (0 is shown)
+        if not text or "default" in text or quiet or not action.option_strings:
+            return text
+        shown = " ".join(map(str, default)) if isinstance(default, (list, tuple)) else str(default)
+        return f"{text} (default: {shown.replace('%', '%%')})"
+
+
 class CommandLine(argparse.ArgumentParser):
-    """`argparse` with one-line errors: `prog: error: message` on stderr, exit status 2."""
+    """`argparse` with one-line errors (`prog: error: message` on stderr, exit status 2) and the defaults in `--help`
+    (`DefaultsHelpFormatter`, unless another `formatter_class` is given)."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        """Build the parser; `formatter_class` defaults to `DefaultsHelpFormatter`."""
+        kwargs.setdefault("formatter_class", DefaultsHelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
         """Print one line naming the problem and exit 2 (argparse would print its usage first)."""
@@ -373,8 +393,9 @@ def summary_table(rows: list[dict], metric: str = "mAP50-95") -> str:
     variants = list(dict.fromkeys(r["variant"] for r in rows))
     seeds = sorted({r["seed"] for r in rows})
     by = {v: {r["seed"]: r[metric] for r in rows if r["variant"] == v} for v in variants}
-    lines = [f"| variant | " + " | ".join(f"seed {s}" for s in seeds)
-             + f" | mean +- std | vs {variants[0]} (paired, 95% interval) |", "|" + "---|" * (len(seeds) + 3)]  # fmt: skip
+    lines = ["| variant | " + " | ".join(f"seed {s}" for s in seeds)
+             + f" | mean +- std | vs {variants[0]} (paired, 95% interval) |",
+             "|" + "---|" * (len(seeds) + 3)]  # fmt: skip
     for v in variants:
         vals = list(by[v].values())
         std = np.std(vals, ddof=1) if len(vals) > 1 else 0.0

@@ -80,12 +80,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """The data and training flags of the demo's fast recipe (shared with `benchmarks/accuracy.py`)."""
     p.add_argument("--images", type=int, default=400, help="generated images (80%% train, 20%% val)")
     p.add_argument("--imgsz", type=int, default=128, help="image size of the data and of training")
-    p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--epochs", type=int, default=20, help="training epochs")
+    p.add_argument("--batch", type=int, default=8, help="batch size")
     p.add_argument("--lr0", type=float, default=0.005, help="AdamW learning rate")
     p.add_argument("--model", help="model YAML (trained from scratch) or weights (default: yolo11n's of the task)")
     p.add_argument("--device", default="cpu", help="'cpu', '0', '0,1', ...")
-    p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--workers", type=int, default=0, help="dataloader workers")
 
 
 def fast_recipe(a: argparse.Namespace) -> dict[str, Any]:

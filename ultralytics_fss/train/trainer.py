@@ -23,6 +23,7 @@ from ultralytics.utils.torch_utils import unwrap_model
 from ultralytics_fss.train.callbacks import add_stats_callbacks
 from ultralytics_fss.train.cfg import FSS_DEFAULTS, TRAINER_KEY, check_fss_args, trainer_path
 from ultralytics_fss.train.loss import build_fss_criterion, build_tal_criterion
+from ultralytics_fss.train.models import UNSUPPORTED_HEADS, refusal, unsupported_model
 from ultralytics_fss.train.seam import args_dict, resumed_train_args, stock_loss_class
 
 INSTALL_EVENT = "on_pretrain_routine_end"  # after EMA creation and resume, before the first batch
@@ -103,6 +104,33 @@ def resolve_task(cfg, overrides: dict[str, Any]) -> str:
     return cfg2dict(cfg).get("task") or "detect"
 
 
+def check_trainable(cfg, overrides: dict[str, Any] | None) -> str:
+    """The task an FSS trainer built from these arguments trains, once the model and task are known to be trainable.
+
+    The model class is told from `model=` (`ultralytics_fss.train.models.unsupported_model`: the YAML's head, the
+    class in local weights, an asset name), so nothing is built or written; a resumed run is not checked again.
+
+    Returns:
+        (str): The task (`resolve_task`), one of `TASK_TRAINERS`.
+
+    Raises:
+        NotImplementedError: For a model FSS cannot train (RT-DETR, YOLO-World, YOLOE, classify...), naming its class
+            and what is supported; for a task FSS does not train, naming it.
+    """
+    overrides = dict(overrides or {})
+    model = overrides.get("model") or cfg2dict(cfg).get("model")
+    found = None if overrides.get("resume") else unsupported_model(model)
+    if found is not None:
+        raise NotImplementedError(refusal(model, *found))
+    task = resolve_task(cfg, overrides)
+    if task not in TASK_TRAINERS:
+        raise NotImplementedError(
+            f"FSS trains the dense tasks {sorted(TASK_TRAINERS)}, not task={task}; train it with Ultralytics' own "
+            "trainer (without trainer=)."
+        )
+    return task
+
+
 class FSSTrainer(DetectionTrainer):
     """Trainer whose criterion assigns labels with FSS, for every dense Ultralytics task; the model class stays
     Ultralytics' own.
@@ -122,18 +150,15 @@ class FSSTrainer(DetectionTrainer):
     """
 
     def __new__(cls, cfg=DEFAULT_CFG, overrides: dict[str, Any] | None = None, _callbacks: dict | None = None):
-        """Return the FSS trainer of the task (`FSSTrainer` itself for detection and for user subclasses).
+        """Return the FSS trainer of the task (`FSSTrainer` itself for detection and for user subclasses), after
+        `check_trainable`: a model FSS cannot train is refused before Ultralytics makes the run folder.
 
         Raises:
-            NotImplementedError: For tasks FSS does not train (classify, semantic, depth), naming the task.
+            NotImplementedError: For models (RT-DETR, YOLO-World, YOLOE...) and tasks (classify, semantic, depth) FSS
+                does not train, naming the model class and what is supported.
         """
+        task = check_trainable(cfg, overrides)
         if cls is FSSTrainer:
-            task = resolve_task(cfg, dict(overrides or {}))
-            if task not in TASK_TRAINERS:
-                raise NotImplementedError(
-                    f"FSS trains the dense tasks {sorted(TASK_TRAINERS)}, not task={task}; "
-                    "train it with Ultralytics' own trainer."
-                )
             cls = TASK_TRAINERS[task]
         return super().__new__(cls)
 
@@ -159,10 +184,16 @@ class FSSTrainer(DetectionTrainer):
         InstallCriterion().add_to(self)
 
     def get_model(self, cfg=None, weights=None, verbose: bool = True):
-        """Build the task's model as Ultralytics does, and refuse at once models FSS cannot train (RT-DETR,
-        YOLO-World, YOLOE: `stock_loss_class` names them)."""
+        """Build the task's model as Ultralytics does, and refuse at once models FSS cannot train that
+        `check_trainable` could not tell from the arguments (a model object, a custom YAML)."""
         model = super().get_model(cfg, weights, verbose)
-        stock_loss_class(model)
+        try:
+            stock_loss_class(model)
+        except NotImplementedError as e:
+            head = type(model.model[-1]).__name__  # the task's model class holds any head: name the head's model
+            if head in UNSUPPORTED_HEADS:
+                raise NotImplementedError(refusal(self.args.model, *UNSUPPORTED_HEADS[head])) from e
+            raise
         return model
 
     def get_validator(self):

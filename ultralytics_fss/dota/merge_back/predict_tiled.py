@@ -34,6 +34,30 @@ DEFAULT_CONF = 0.25  # Ultralytics' predict default
 DEFAULT_PROJECT, DEFAULT_NAME = "runs/predict_tiled", "predict"  # where save and save_txt write (name incremented)
 
 
+class TiledResults(list):
+    """What :func:`predict_tiled` returns: a list of one ``Results`` per image predicted, in file order, with the
+    images of a folder that could not be predicted in ``errors``.
+
+    Attributes:
+        errors (list[str]): One message per failed image, ``{file}: {reason}`` (unreadable, corrupt, truncated).
+
+    Examples:
+        >>> r = TiledResults([], ["bad.png: not a readable image"])
+        >>> r.ok, len(r), r.errors
+        (False, 0, ['bad.png: not a readable image'])
+    """
+
+    def __init__(self, results=(), errors=()):
+        """Hold ``results`` (``Results``) and ``errors`` (messages naming the failed images)."""
+        super().__init__(results)
+        self.errors = list(errors)
+
+    @property
+    def ok(self) -> bool:
+        """True when every image was predicted."""
+        return not self.errors
+
+
 def image_files(source: str | Path) -> list[Path]:
     """The images of ``source``: one image file, or the image files of a folder (sorted, not recursive).
 
@@ -53,7 +77,7 @@ def image_files(source: str | Path) -> list[Path]:
     return [source]
 
 
-def window_options(crop: int, stride: int, rates: tuple[float, ...] | list[float]) -> TileConfig:
+def window_options(crop: int, stride: int | None, rates: tuple[float, ...] | list[float]) -> TileConfig:
     """The tiling options of a prediction, checked by :class:`TileConfig` as ``tile_dota`` checks them.
 
     Raises:
@@ -136,7 +160,7 @@ def predict_tiled(
     source: str | Path,
     *,
     crop: int = DEFAULTS.crop,
-    stride: int = DEFAULTS.stride,
+    stride: int | None = None,
     rates: tuple[float, ...] | list[float] = DEFAULTS.rates,
     conf: float = DEFAULT_CONF,
     iou: float | None = None,
@@ -148,14 +172,15 @@ def predict_tiled(
     project: str | Path = DEFAULT_PROJECT,
     name: str = DEFAULT_NAME,
     **predict_args,
-) -> list[Results]:
+) -> TiledResults:
     """Predict on large images with a YOLO detect or obb model, tile by tile, merged into one ``Results`` per image.
 
     Args:
         model (str | Path | ultralytics.YOLO): Weights or a loaded model.
         source (str | Path): An image or a folder of images.
         crop (int): Tile side, pixels (use the tiler's ``--crop`` of the training tiles).
-        stride (int): Step between tiles, pixels (the tiler's ``--stride``).
+        stride (int | None): Step between tiles, pixels (the tiler's ``--stride``); None: the tiler's default for
+            ``crop`` (:func:`~..tiling.config.default_stride`, 800 for 1024).
         rates (tuple[float, ...] | list[float]): Scale factors (the tiler's ``--rates``).
         conf (float): Confidence threshold (Ultralytics' predict default 0.25).
         iou (float | None): NMS threshold of the merge; None: obb 0.1 (polygon IoU), detect 0.5 (box IoU).
@@ -169,11 +194,13 @@ def predict_tiled(
         **predict_args: Passed to ``YOLO.predict`` per batch of tiles (device, half, per-tile ``iou``...).
 
     Returns:
-        (list[Results]): One per image, in file order, for the full image (``.plot()``, ``.save_txt()``...).
+        (TiledResults): A list of one ``Results`` per image predicted, in file order, for the full image
+            (``.plot()``, ``.save_txt()``...). In a folder, an unreadable image (corrupt, truncated) fails alone: it
+            is logged and named in ``.errors``, the others are predicted and saved; ``.ok`` is False.
 
     Raises:
-        MergeError: Bad source, unreadable image, a model that is neither detect nor obb, or tiling options that
-            ``tile_dota`` refuses too (see :func:`window_options`).
+        MergeError: Bad source, an unreadable image given as ``source`` itself, a model that is neither detect nor
+            obb, or tiling options that ``tile_dota`` refuses too (see :func:`window_options`).
 
     Examples:
         >>> from ultralytics_fss.dota import predict_tiled
@@ -188,12 +215,17 @@ def predict_tiled(
     fmt = model_format(yolo)
     save_dir = increment_path(Path(project) / name) if save or save_txt else None
     args = dict(conf=conf, imgsz=imgsz or cfg.crop, max_det=max_det, **predict_args)
-    results = []
+    one_file = Path(source).is_file()  # a single image: its failure is the whole call's (MergeError)
+    results = TiledResults()
     for path in TQDM(files, desc=f"{PREFIX}images", disable=len(files) < 2):
         try:
             im = read_image(path)
         except ImageError as e:
-            raise MergeError(str(e)) from None
+            if one_file:
+                raise MergeError(str(e)) from None
+            results.errors.append(str(e))  # names the file; the other images are still predicted
+            LOGGER.error(f"{PREFIX}{e}")
+            continue
         im = cv2.cvtColor(im, cv2.COLOR_GRAY2BGR) if im.ndim == 2 else im  # models take 3 channels
         d = predict_image(yolo, im, fmt, cfg.crop, cfg.stride, cfg.rates, batch, iou, **args)
         r = to_results(d, fmt, im, str(path), yolo.names)
@@ -207,5 +239,7 @@ def predict_tiled(
                 r.save_txt(save_dir / "labels" / f"{path.stem}.txt", save_conf=True)
         results.append(r)
     n = sum(len(getattr(r, RESULTS_FIELD[fmt])) for r in results)
-    LOGGER.info(f"{PREFIX}{len(files)} image(s), {n} {fmt} detections" + (f" -> {save_dir}" if save_dir else ""))
+    failed = f", {len(results.errors)} failed (see above)" if results.errors else ""
+    LOGGER.info(f"{PREFIX}{len(files)} image(s){failed}, {n} {fmt} detections"
+                + (f" -> {save_dir}" if save_dir else ""))  # fmt: skip
     return results

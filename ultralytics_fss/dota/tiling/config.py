@@ -10,6 +10,22 @@ LABEL_FORMATS = ("detect", "obb")  # what a label row holds: xywh, or four corne
 FORMATS = (*LABEL_FORMATS, "both")  # --format: one label format, or both (obb dataset under DST/obb)
 KEEP_DROP = ("keep", "drop")  # what to do with difficult objects and with tiles without objects
 EXTS = ("png", "jpg")  # tile formats; None (the default) keeps each source's own
+PAPER_CROP, PAPER_STRIDE = 1024, 800  # FSS paper, section 4.1: the default pair; other crops keep its overlap share
+
+
+def default_stride(crop: int) -> int:
+    """The stride used when none is given: the paper's 800 / 1024 of the crop, rounded half up (at least 1).
+
+    So ``--crop`` alone keeps the paper's overlap share (21.9% of the tile): 1024 -> 800, 512 -> 400, 256 -> 200.
+
+    Examples:
+        >>> default_stride(1024), default_stride(512), default_stride(640), default_stride(1)
+        (800, 400, 500, 1)
+    """
+    return max(1, (crop * PAPER_STRIDE + PAPER_CROP // 2) // PAPER_CROP)
+
+
+STRIDE_HELP = f"crop x {PAPER_STRIDE}/{PAPER_CROP}: {PAPER_STRIDE} for crop {PAPER_CROP}, {default_stride(512)} for 512"
 
 
 @dataclass(frozen=True)
@@ -21,7 +37,8 @@ class TileConfig:
 
     Attributes:
         crop (int): Tile side, pixels.
-        stride (int): Step between windows, pixels, ``0 < stride <= crop``.
+        stride (int): Step between windows, pixels, ``0 < stride <= crop``; None (the default) becomes
+            :func:`default_stride` of ``crop`` on construction (800 for 1024).
         rates (tuple[float, ...]): Image scale factors, distinct and positive.
         iof (float): Minimum intersection over foreground to keep an object in a tile, in [0, 1].
         format (str): ``detect``, ``obb`` or ``both``.
@@ -36,12 +53,12 @@ class TileConfig:
         TilingError: On construction, naming every impossible value (never ``assert``).
 
     Examples:
-        >>> TileConfig().crop, TileConfig().stride, TileConfig(format="both").formats()
-        (1024, 800, ('detect', 'obb'))
+        >>> TileConfig().crop, TileConfig().stride, TileConfig(crop=512).stride, TileConfig(format="both").formats()
+        (1024, 800, 400, ('detect', 'obb'))
     """
 
-    crop: int = 1024
-    stride: int = 800
+    crop: int = PAPER_CROP
+    stride: int | None = None  # default_stride(crop)
     rates: tuple[float, ...] = (1.0,)
     iof: float = 0.7
     format: str = "detect"
@@ -57,8 +74,11 @@ class TileConfig:
         problems = []
         if not (isinstance(self.crop, int) and self.crop > 0):
             problems.append(f"crop must be a positive integer, got {self.crop!r}")
+        elif self.stride is None:
+            object.__setattr__(self, "stride", default_stride(self.crop))  # frozen: set once, here
         elif not (isinstance(self.stride, int) and 0 < self.stride <= self.crop):
-            problems.append(f"stride must be an integer in 1..crop ({self.crop}), got {self.stride!r}")
+            problems.append(f"stride must be an integer in 1..crop ({self.crop}), got {self.stride!r} (leave it out "
+                            f"for {default_stride(self.crop)}, the default for this crop)")  # fmt: skip
         if not self.rates or any(not r > 0 for r in self.rates) or len(set(self.rates)) != len(self.rates):
             problems.append(f"rates must be distinct positive numbers, got {list(self.rates)}")
         if not 0 <= self.iof <= 1:

@@ -275,17 +275,21 @@ class TileOutput:
             write_atomic(self.manifest_path, new, token)
             text = new
 
-    def write_data_yaml(self, splits: list[str], names: list[str], token: str) -> None:
+    def write_data_yaml(self, splits: list[str], names: list[str], token: str) -> list[str]:
         """Write ``data.yaml`` in every dataset root, listing ``splits`` and every split tiled into DST before.
 
         Args:
             splits (list[str]): Splits of this run, in order.
             names (list[str]): Class names in index order.
             token (str): Run token for the temporary files.
+
+        Returns:
+            (list[str]): The splits listed (those of this run first); without ``val``, val points at the train tiles.
         """
         tiled = splits + [s for s in self.done_splits() if s not in splits]  # also runs with other --splits
         for root in self.roots:
             write_atomic(root / DATA_YAML, data_yaml_text(root, tiled, names), token)
+        return tiled
 
 
 def _read_text(path: Path) -> str | None:
@@ -311,8 +315,20 @@ def manifest_text(records: list[dict]) -> str:
     return buf.getvalue()
 
 
+def yaml_splits(splits: list[str]) -> tuple[str, str]:
+    """The splits data.yaml names as ``train`` and ``val``: ``train`` (else the first), ``val`` (else the train one,
+    since Ultralytics requires a val key).
+
+    Examples:
+        >>> yaml_splits(["train", "val", "test"]), yaml_splits(["train"]), yaml_splits(["test"])
+        (('train', 'val'), ('train', 'train'), ('test', 'test'))
+    """
+    train = "train" if "train" in splits else splits[0]
+    return train, "val" if "val" in splits else train
+
+
 def data_yaml_text(dataset: Path, splits: list[str], names: list[str]) -> str:
-    """Render an Ultralytics data.yaml; a missing val split points at train (Ultralytics requires a val key).
+    """Render an Ultralytics data.yaml; a missing val split points at train (see :func:`yaml_splits`), with a comment.
 
     Args:
         dataset (Path): Dataset root (absolute), written as ``path:``.
@@ -326,9 +342,11 @@ def data_yaml_text(dataset: Path, splits: list[str], names: list[str]) -> str:
         "# Ultralytics dataset written by python -m ultralytics_fss.tile_dota",
         f"path: {json.dumps(str(dataset))}",
     ]
-    train = "train" if "train" in splits else splits[0]
+    train, val = yaml_splits(splits)
     lines.append(f"train: images/{train}")
-    lines.append(f"val: images/{'val' if 'val' in splits else train}")
+    if val == train:
+        lines.append(f"# no val split was tiled: validation runs on the {train} tiles (optimistic metrics)")
+    lines.append(f"val: images/{val}")
     if "test" in splits:
         lines.append("test: images/test")
     lines += ["", "names:"] + [f"  {i}: {json.dumps(n)}" for i, n in enumerate(names)]

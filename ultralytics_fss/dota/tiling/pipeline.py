@@ -28,7 +28,7 @@ from ultralytics.utils import LOGGER
 
 from ..labels import DEFAULT_VERSION
 from .config import DEFAULTS, TileConfig
-from .output import TileOutput
+from .output import DATA_YAML, TileOutput, yaml_splits
 from .prepare import Plan, prepare
 from .records import ImageJob, ImageResult
 from .run import WorkerDied, default_workers, run_jobs
@@ -41,7 +41,7 @@ def tile_dota(
     *,
     splits: list[str] | None = None,
     crop: int = DEFAULTS.crop,
-    stride: int = DEFAULTS.stride,
+    stride: int | None = None,
     rates: tuple[float, ...] | list[float] = DEFAULTS.rates,
     iof: float = DEFAULTS.iof,
     format: str = DEFAULTS.format,
@@ -63,7 +63,8 @@ def tile_dota(
         dst (str | Path): Output root.
         splits (list[str] | None): Splits to tile; None: train and val, plus test when present.
         crop (int): Tile side, pixels.
-        stride (int): Step between tiles, pixels (``crop - stride`` is the overlap, the "gap" of split_dota).
+        stride (int | None): Step between tiles, pixels (``crop - stride`` is the overlap, the "gap" of split_dota);
+            None: the paper's share of the crop (:func:`~.config.default_stride`: 800 for 1024, 200 for 256).
         rates (tuple[float, ...] | list[float]): Scale factors applied to the image before cutting.
         iof (float): Keep an object in a tile when area(object & tile) / area(object) >= iof.
         format (str): ``detect`` (xywh), ``obb`` (four corners) or ``both`` (obb dataset in ``DST/obb``).
@@ -179,4 +180,10 @@ def _finish(plan: Plan, out: TileOutput, summary: TileSummary, unreported: list[
             summary.images_tiled += 1
     summary.count_pending()
     out.write_manifest(token)
-    out.write_data_yaml(plan.splits, plan.yaml_names, token)  # every split tiled into DST so far
+    tiled = out.write_data_yaml(plan.splits, plan.yaml_names, token)  # every split tiled into DST so far
+    train, val = yaml_splits(tiled)
+    if val == train:  # a warning, not an error: the devkit's samples and many private sets have one split only
+        summary.warnings.append(
+            f"{out.dst / DATA_YAML}: no val split was tiled, so 'val: images/{train}': validation will run on the "
+            f"{train} tiles (optimistic metrics). Add a val split to the source and tile it (--splits ... val)"
+        )

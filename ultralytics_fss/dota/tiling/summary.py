@@ -77,7 +77,7 @@ def log_summary(s: TileSummary) -> None:
     for w in s.warnings:
         LOGGER.warning(f"{PREFIX}{w}")
     for e in s.errors:
-        LOGGER.error(f"{PREFIX}ERROR {e}")
+        LOGGER.error(f"{PREFIX}{e}")
     state = "interrupted" if s.interrupted else "done" if s.ok else "finished with errors"
     LOGGER.info(
         f"{PREFIX}{colorstr('bold', state)} in {s.seconds:.1f}s. Images: {s.images} ({s.images_tiled} tiled, "
