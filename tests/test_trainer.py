@@ -113,7 +113,7 @@ def test_every_ultralytics_head_is_known_trainable_or_refused():
     import ultralytics
     import ultralytics.nn.tasks as tasks
 
-    from ultralytics_fss.train.models import UNSUPPORTED_HEADS
+    from ultralytics_fss.train.seam import UNSUPPORTED_HEADS
 
     trainable = {"Detect", "v10Detect", "OBB", "OBB26", "Segment", "Segment26", "Pose", "Pose26"}
     yamls = sorted((Path(ultralytics.__file__).parent / "cfg" / "models").rglob("*.yaml"))

@@ -19,6 +19,7 @@ for every model family. When Ultralytics changes, this file and that test are wh
 | `yolo_train`                  | cfg/__init__.py `entrypoint`'s deprecated keys, train defaults, call, 1107-1188  |
 | `resumed_train_args`          | engine/trainer.py `check_resume` (`resume=last.pt`, or `resume model=last.pt`)   |
 | `ValidatorWithExtras`         | engine/trainer.py: validation replaces `trainer.metrics`, 647-685 (test_loggers) |
+| `unsupported_model`           | models/yolo/model.py `YOLO.__init__`'s routing by head, class and asset name     |
 | `args_dict`                   | `model.args`: a namespace while training, a dict once loaded from a checkpoint   |
 """
 
@@ -280,6 +281,78 @@ def stock_loss_class(model) -> type:
         f"FSS trains YOLO detect, obb, segment and pose models, not {type(model).__name__} (task={task}). "
         "Train it with Ultralytics' own trainer."
     )
+
+
+# Which models FSS cannot train, told from `model=` before Ultralytics builds anything or makes a run folder: from a
+# YAML's head (its last layer, as `guess_model_task` reads it), the class pickled in local weights, or an asset name to
+# be downloaded, as `YOLO.__init__` routes them (ultralytics/models/yolo/model.py). What cannot be told here (a custom
+# YAML, a model object) is refused by `stock_loss_class` on the built model. Guarded by tests/test_trainer.py's check
+# over every head of Ultralytics' shipped model YAMLs.
+# Heads of the models FSS cannot train (the last layer of a model YAML): (Ultralytics model class, family).
+UNSUPPORTED_HEADS: dict[str, tuple[str, str]] = {
+    "RTDETRDecoder": ("RTDETRDetectionModel", "RT-DETR"),
+    "WorldDetect": ("WorldModel", "YOLO-World"),
+    "YOLOEDetect": ("YOLOEModel", "YOLOE"),
+    "YOLOESegment": ("YOLOESegModel", "YOLOE"),
+    "YOLOESegment26": ("YOLOESegModel", "YOLOE"),
+    "Classify": ("ClassificationModel", "classify"),
+    "SemanticSegment": ("SemanticSegmentationModel", "semantic segmentation"),
+    "Depth": ("DepthModel", "depth"),
+}
+UNSUPPORTED_CLASSES: dict[str, str] = dict(UNSUPPORTED_HEADS.values())  # model class: family
+# Ultralytics asset names (downloaded when missing) by family, as `YOLO.__init__` routes YAMLs by name.
+ASSET_NAMES = (("rtdetr", "RT-DETR", "RTDETRDetectionModel"), ("-world", "YOLO-World", "WorldModel"),
+               ("yoloe", "YOLOE", "YOLOEModel"))  # fmt: skip
+SUPPORTED = (
+    "FSSTrainer trains YOLO detect, obb, segment and pose models (DetectionModel, OBBModel, SegmentationModel, "
+    "PoseModel; YOLO26 and YOLOv10 included)"
+)
+
+
+def unsupported_model(model: Any) -> tuple[str, str] | None:
+    """The Ultralytics model class and family of a `model=` value FSS cannot train, found without building it.
+
+    Args:
+        model (Any): The `model=` argument: a model YAML, weights, or anything else (not checked here).
+
+    Returns:
+        (tuple[str, str] | None): `(class name, family)`, e.g. `("RTDETRDetectionModel", "RT-DETR")`; None when the
+            model is trainable or cannot be told yet (missing or malformed file: Ultralytics reports it).
+
+    Examples:
+        >>> unsupported_model("rtdetr-l.yaml"), unsupported_model("yolo11n-cls.yaml"), unsupported_model("yolo11n.yaml")
+        (('RTDETRDetectionModel', 'RT-DETR'), ('ClassificationModel', 'classify'), None)
+    """
+    if not isinstance(model, (str, Path)) or not str(model):
+        return None
+    path = Path(model)
+    suffix = path.suffix.lower()
+    if suffix in {".yaml", ".yml"}:
+        from ultralytics.nn.tasks import yaml_model_load
+
+        try:
+            head = yaml_model_load(path)["head"][-1][2]
+        except Exception:  # missing or malformed: Ultralytics' own error follows, with its own words
+            return None
+        return UNSUPPORTED_HEADS.get(head)
+    if suffix != ".pt":
+        return None
+    if not path.is_file():  # an asset Ultralytics would download: told by its name
+        return next(((cls, family) for word, family, cls in ASSET_NAMES if word in path.stem), None)
+    from ultralytics.nn.tasks import torch_safe_load
+
+    try:
+        ckpt, _ = torch_safe_load(path)
+    except Exception:  # unreadable: Ultralytics' own error follows
+        return None
+    name = type((ckpt.get("ema") or ckpt.get("model")) if isinstance(ckpt, dict) else ckpt).__name__
+    return (name, UNSUPPORTED_CLASSES[name]) if name in UNSUPPORTED_CLASSES else None
+
+
+def refusal(model: Any, cls: str, family: str) -> str:
+    """The one-line message for a model FSS cannot train: what it is, what is supported, what to do instead."""
+    return (f"model={model}: {family} model ({cls}); FSS cannot train it. {SUPPORTED}. Train it with Ultralytics' "
+            "own trainer (without trainer=).")  # fmt: skip
 
 
 def criterion(model, loss_fn: Callable) -> Any:

@@ -23,8 +23,14 @@ from ultralytics.utils.torch_utils import unwrap_model
 from ultralytics_fss.train.callbacks import add_stats_callbacks
 from ultralytics_fss.train.cfg import FSS_DEFAULTS, TRAINER_KEY, check_fss_args, trainer_path
 from ultralytics_fss.train.loss import build_fss_criterion, build_tal_criterion
-from ultralytics_fss.train.models import UNSUPPORTED_HEADS, refusal, unsupported_model
-from ultralytics_fss.train.seam import args_dict, resumed_train_args, stock_loss_class
+from ultralytics_fss.train.seam import (
+    UNSUPPORTED_HEADS,
+    args_dict,
+    refusal,
+    resumed_train_args,
+    stock_loss_class,
+    unsupported_model,
+)
 
 INSTALL_EVENT = "on_pretrain_routine_end"  # after EMA creation and resume, before the first batch
 
@@ -107,7 +113,7 @@ def resolve_task(cfg, overrides: dict[str, Any]) -> str:
 def check_trainable(cfg, overrides: dict[str, Any] | None) -> str:
     """The task an FSS trainer built from these arguments trains, once the model and task are known to be trainable.
 
-    The model class is told from `model=` (`ultralytics_fss.train.models.unsupported_model`: the YAML's head, the
+    The model class is told from `model=` (`ultralytics_fss.train.seam.unsupported_model`: the YAML's head, the
     class in local weights, an asset name), so nothing is built or written; a resumed run is not checked again.
 
     Returns:
