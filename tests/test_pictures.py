@@ -1,20 +1,33 @@
 """Assignment pictures (`python -m ultralytics_fss.visualize`, the `fss_plot_assign` training option): what they
-show agrees with the assigners, and they are drawn from a real tiny training run."""
+show agrees with the assigners, for every task FSS trains (rotated boxes against the rotated assigners), and they
+are drawn from real tiny training runs and real files (generated data, the shipped DOTA samples tiled)."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+import torch
 from conftest import read_csv
+from ultralytics import YOLO
+from ultralytics.nn.tasks import DetectionModel, OBBModel, PoseModel, SegmentationModel, yaml_model_load
+from ultralytics.utils import YAML
 
 from ultralytics_fss import FSSTrainer
+from ultralytics_fss.assign.rotated import inside_rotated
+from ultralytics_fss.dota import tile_dota
 from ultralytics_fss.evidence.assignment_view import assignment_view, choose_gts, letterbox
-from ultralytics_fss.evidence.pictures import visualize_assignment
+from ultralytics_fss.evidence.gt_labels import letterboxed, read_labels
+from ultralytics_fss.evidence.pictures import plot_assignment, visualize_assignment
+from ultralytics_fss.synthetic import make_dataset
+from ultralytics_fss.train import seam
+from ultralytics_fss.train.loss import build_fss_criterion
+from ultralytics_fss.visualize import main as visualize_main
 
 
 @pytest.fixture(scope="module")
@@ -113,3 +126,225 @@ def test_baseline_assigners_are_drawn_too(trained, tiny_data, tmp_path, assigner
         assert sum(len(gt.fss_pos) for gt in view.gts) <= sum(gt.k for gt in view.gts)
     with pytest.raises(ValueError, match="fss_assigner=tal"):
         assignment_view(trained.ema.ema, cv2.imread(str(image_file)), labels, imgsz=64, fss_assigner="tal")
+
+
+# ------------------------------------------------------------------------------------ obb, segment and pose models
+TASK_MODELS = {"obb": OBBModel, "segment": SegmentationModel, "pose": PoseModel}
+
+
+@pytest.fixture(scope="module")
+def task_data(tmp_path_factory) -> dict[str, Path]:
+    """Root of a generated 128-px dataset per task (4 images, 4-6 rotated shapes each)."""
+    root = tmp_path_factory.mktemp("task-pictures")
+    return {t: make_dataset(root / t, images=4, imgsz=128, objects=(4, 7), size=(0.15, 0.35), task=t).parent
+            for t in TASK_MODELS}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def dota_tile(dota_examples, tmp_path_factory) -> tuple[Path, Path]:
+    """The shipped DOTA samples tiled at 256 px as Ultralytics obb data; the tile with most objects and its labels."""
+    dst = tmp_path_factory.mktemp("dota-tiles")
+    assert tile_dota(dota_examples, dst, crop=256, stride=256, format="obb", workers=1).ok
+    label = max((dst / "labels").rglob("*.txt"), key=lambda p: len(p.read_text().splitlines()))
+    return next((dst / "images").rglob(f"{label.stem}.png")), label
+
+
+def seeded_model(task: str, cfg: str):
+    """An untrained `task` model of 3 classes (4 keypoints for pose), seeded."""
+    torch.manual_seed(0)
+    kw = {"data_kpt_shape": (4, 3)} if task == "pose" else {}
+    return TASK_MODELS[task](cfg, nc=3, verbose=False, **kw)
+
+
+def first_val(root: Path) -> tuple[Path, Path]:
+    """The first validation image of a generated dataset and its label file."""
+    image = sorted((root / "images" / "val").glob("*.png"))[0]
+    return image, root / "labels" / "val" / f"{image.stem}.txt"
+
+
+def direct_assignment(model, task: str, image: np.ndarray, gt, imgsz: int, stock: bool = True, **fss):
+    """Each assigner called directly on the loss's own inputs, not through the picture's replay: the FSS loss's
+    `fss_assign` (what its Eq. (9) assigns with), and Ultralytics' assigner as its box-only loss calls it.
+
+    Returns:
+        rows (np.ndarray): (M,) label row of each GT the loss sees.
+        fss (list[set]): Per GT, the anchor centres FSS made positive; `tal` likewise (None without `stock`).
+        anchors (np.ndarray): (N, 2) every anchor centre, pixels.
+    """
+    bgr, px = letterboxed(image, gt, imgsz)
+    batch, rows = seam.one_image_batch(task, bgr, px.cls, px.boxes, px.polygons, px.keypoints)
+    model.args = seam.loss_args(fss)
+    crit = seam.main_branch(build_fss_criterion(model))
+    preds = model.eval()(batch["img"].float() / 255)[1]
+    preds = preds.get("one2many", preds)
+    x = crit.inputs(preds, batch)
+    result, _ = crit.fss_assign(x, preds)
+    anchors = (x.anchor_points * x.stride_tensor).numpy()
+
+    def per_gt(fg_mask, gt_idx) -> list[set]:
+        return [{tuple(a) for a in anchors[(fg_mask & (gt_idx == j))[0].numpy()]} for j in range(len(rows))]
+
+    tal = None
+    if stock:
+        pd = x.pred_bboxes.clone()
+        pd[..., :4] *= x.stride_tensor  # pixels; the angle as it is
+        own = seam.main_branch(seam.criterion(model, seam.stock_loss_class(model))).assigner
+        out = own(x.pred_scores.sigmoid(), pd.type(x.gt_bboxes.dtype), x.anchor_points * x.stride_tensor, x.gt_labels,
+                  x.gt_bboxes, x.mask_gt)  # fmt: skip
+        tal = per_gt(out[3], out[4])
+    del model.args
+    return rows, per_gt(result.fg_mask, result.gt_idx), tal, anchors
+
+
+def picture_height(n: int) -> float:
+    """Pixel height of a picture of `n` GTs (`_new_figure`: 6 + 2.6 n inches at 100 dpi)."""
+    return (6 + 2.6 * n) * 100
+
+
+def test_obb_picture_shows_the_rotated_assigners_choice(task_data, tmp_path):
+    """On an obb model each GT's drawn positives are exactly those of `RotatedFSSAssigner` (as the FSS loss calls it)
+    and of Ultralytics' `RotatedTaskAlignedAssigner`; its outline is its label's rotated box, and its candidate region
+    (sides floored to the assigners' smallest side) holds exactly its candidates. The PNG has the expected size."""
+    model = seeded_model("obb", "yolo11n-obb.yaml")
+    image_file, label_file = first_val(task_data["obb"])
+    image, gt = cv2.imread(str(image_file)), read_labels(label_file, "obb")
+    view = assignment_view(model, image, gt, imgsz=128, num_gts=len(gt))
+    assert view.task == "obb" and view.stock == "RotatedTaskAlignedAssigner" and view.overlap == "probiou"
+    assert not hasattr(model, "args")  # lent and taken back
+    rows, fss, tal, anchors = direct_assignment(model, "obb", image, gt, 128)
+    assert sorted(g.index for g in view.gts) == list(rows) == list(range(len(gt)))
+    _, px = letterboxed(image, gt, 128)
+    for g in view.gts:
+        j = list(rows).index(g.index)
+        assert {tuple(a) for a in g.anchors[g.fss_pos]} == fss[j] and {tuple(a) for a in g.tal_pos} == tal[j]
+        inside = inside_rotated(torch.from_numpy(anchors), torch.from_numpy(g.region)[None]).numpy()  # (N,)
+        assert {tuple(a) for a in anchors[inside]} == {tuple(a) for a in g.anchors}
+        corners = px.polygons[g.index]  # the label's corners, pixels: the outline's, in some order
+        assert np.abs(corners[:, None] - g.outline[None]).sum(-1).min(1).max() < 0.05
+        sides = np.linalg.norm(np.roll(g.region, -1, 0) - g.region, axis=1)  # the region's sides: >= stride_val
+        assert sides.min() >= 16 - 1e-3 and g.polygon is None and g.keypoints is None
+    assert sum(len(f) for f in fss) > 0 and sum(len(t) for t in tal) > 0
+    plot_assignment(view, save=tmp_path / "obb.png")
+    height, width = cv2.imread(str(tmp_path / "obb.png")).shape[:2]
+    assert width == 1200 and abs(height - picture_height(len(view.gts))) <= 1
+
+
+@pytest.mark.parametrize("task, cfg", [("segment", "yolo11n-seg.yaml"), ("pose", "yolo11n-pose.yaml"),
+                                       pytest.param("segment", "yolo26n-seg.yaml", marks=pytest.mark.slow),
+                                       pytest.param("pose", "yolo26n-pose.yaml", marks=pytest.mark.slow)])  # fmt: skip
+def test_segment_and_pose_pictures_assign_the_boxes(task_data, task, cfg):
+    """Segment and pose models are drawn through their box assignment: the positives are those of the FSS loss's
+    assigner (and of Ultralytics' where it assigns on boxes only), each GT carries its label's outline or keypoints in
+    pixels; YOLO26 assigners are named by what they score (mask-aware TAL; OKS in FSS's Eq. (3) for pose)."""
+    model = seeded_model(task, cfg)
+    image_file, label_file = first_val(task_data[task])
+    image, gt = cv2.imread(str(image_file)), read_labels(label_file, task, getattr(model, "kpt_shape", None))
+    yolo26 = cfg.startswith("yolo26")
+    fss = {"fss_overlap": "box"} if yolo26 else {}  # box IoU in Eq. (3): comparable with fss_assign's default
+    view = assignment_view(model, image, gt, imgsz=128, num_gts=len(gt), **fss)
+    rows, want, tal, _ = direct_assignment(model, task, image, gt, 128, stock=not yolo26, **fss)
+    _, px = letterboxed(image, gt, 128)
+    for g in view.gts:
+        j = list(rows).index(g.index)
+        assert {tuple(a) for a in g.anchors[g.fss_pos]} == want[j]
+        if tal is not None:
+            assert {tuple(a) for a in g.tal_pos} == tal[j]
+        assert g.outline is None and g.region is None
+        if task == "segment":
+            assert np.allclose(g.polygon, px.polygons[g.index]) and g.keypoints is None
+            assert np.allclose(g.box, [*g.polygon.min(0), *g.polygon.max(0)], atol=1e-3)  # a polygon's box: its bounds
+        else:
+            assert np.allclose(g.keypoints, px.keypoints[g.index]) and g.polygon is None
+    stocks = {"segment": "SegTaskAlignedAssigner", "pose": "PoseTaskAlignedAssigner"}
+    assert view.stock == (stocks[task] if yolo26 else "TaskAlignedAssigner") and view.overlap == "IoU"
+    if yolo26 and task == "pose":  # the default: OKS in Eq. (3), as the model trains
+        assert assignment_view(model, image, gt, imgsz=128, num_gts=1).overlap == "OKS"
+
+
+def test_visualize_takes_a_model_object(tiny_data):
+    """A `DetectionModel` (even without training args) and a `YOLO` wrapper are drawn like weights are."""
+    image_file = sorted((tiny_data.parent / "images" / "val").glob("*.png"))[0]
+    torch.manual_seed(0)
+    for model in (DetectionModel("yolo11n.yaml", nc=3, verbose=False), YOLO("yolo11n.yaml")):
+        picture = visualize_assignment(model, image_file, imgsz=64, num_gts=1)
+        assert picture.shape[1] == 1200 and picture.dtype == np.uint8
+
+
+def task_model_yaml(task: str, folder: Path) -> Path:
+    """A model YAML of `task` with 3 classes (and the generated data's 4 keypoints for pose)."""
+    cfg = {"obb": "yolo11n-obb.yaml", "segment": "yolo11n-seg.yaml", "pose": "yolo11n-pose.yaml"}[task]
+    spec = {**yaml_model_load(cfg), "nc": 3, **({"kpt_shape": [4, 3]} if task == "pose" else {})}
+    path = folder / cfg.replace(".yaml", "-3cls.yaml")
+    YAML.save(path, spec)
+    return path
+
+
+@pytest.mark.parametrize("task", ["obb", "segment", "pose"])
+def test_command_line_draws_every_task(task_data, task, tmp_path):
+    """`python -m ultralytics_fss.visualize` on obb, segment and pose models, labels found the Ultralytics way."""
+    image_file, _ = first_val(task_data[task])
+    out = visualize_main(["--model", str(task_model_yaml(task, tmp_path)), "--source", str(image_file), "--imgsz",
+                          "128", "--gt", "3", "--out", str(tmp_path / "a.png")])  # fmt: skip
+    height, width = cv2.imread(out).shape[:2]
+    assert width == 1200 and abs(height - picture_height(3)) <= 1
+
+
+def test_command_line_on_a_dota_tile(dota_tile, tmp_path):
+    """A DOTA tile with its Ultralytics obb labels (4 corners a row, as `tile_dota --format obb` writes them): every
+    labelled object is assigned and drawn around its label's polygon."""
+    image_file, label_file = dota_tile
+    rows = read_labels(label_file, "obb")
+    out = visualize_main(["--model", "yolo11n-obb.yaml", "--source", str(image_file), "--labels", str(label_file),
+                          "--imgsz", "256", "--order", "crowded", "--out", str(tmp_path / "d.png")])  # fmt: skip
+    assert cv2.imread(out).shape[1] == 1200
+    torch.manual_seed(0)
+    view = assignment_view(OBBModel("yolo11n-obb.yaml", verbose=False), cv2.imread(str(image_file)), rows,
+                           imgsz=256, num_gts=len(rows))  # fmt: skip
+    assert len(rows) >= 20 and view.num_gts == len(rows) and len(view.gts) == len(rows)  # none under 2 px here
+    _, px = letterboxed(cv2.imread(str(image_file)), rows, 256)
+    for g in view.gts:  # the rotated box is the smallest around the label's quadrilateral
+        polygon = px.polygons[g.index]
+        assert (g.box[:2] <= polygon.min(0) + 0.5).all() and (g.box[2:] >= polygon.max(0) - 0.5).all()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--labels", "{detect}"], "{detect}:1: expected 'class x1 y1 x2 y2 x3 y3 x4 y4' (YOLO obb label)"),
+    (["--assigner", "atss"], "fss_assigner=atss assigns axis-aligned boxes"),
+    (["--labels", "{missing}"], "label file {missing} (given) not found"),
+    (["--imgsz", "100"], "imgsz=100 is not a multiple of the model's largest stride 32"),
+])  # fmt: skip
+def test_command_line_refuses_bad_input_in_one_line(task_data, tmp_path, capsys, args, message):
+    """Input that cannot be drawn stops with exit status 2 and one line that says why (no traceback, no usage)."""
+    image_file, _ = first_val(task_data["obb"])
+    detect = tmp_path / "detect.txt"
+    detect.write_text("0 0.5 0.5 0.2 0.2\n")
+    paths = {"detect": detect, "missing": tmp_path / "missing.txt"}
+    args = [a.format(**paths) for a in args]
+    imgsz = [] if "--imgsz" in args else ["--imgsz", "128"]
+    with pytest.raises(SystemExit) as stop:
+        visualize_main(["--model", str(task_model_yaml("obb", tmp_path)), "--source", str(image_file), *imgsz, *args,
+                        "--out", str(tmp_path / "x.png")])  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert stop.value.code == 2 and len(err) == 1 and message.format(**paths) in err[0], err
+    assert not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", ["obb", "segment", "pose"])
+def test_training_option_draws_every_task(task_data, task, tmp_path):
+    """`fss_plot_assign=1` on obb, segment and pose runs: one picture per epoch, listed with Ultralytics' plots; the
+    trained weights are drawn by the command line (a subprocess, as users run it) with their own labels."""
+    cfg = {"obb": "yolo11n-obb.yaml", "segment": "yolo11n-seg.yaml", "pose": "yolo11n-pose.yaml"}[task]
+    trainer = FSSTrainer(overrides=dict(model=cfg, data=str(task_data[task] / "data.yaml"), epochs=1, imgsz=128,
+                                        batch=4, workers=0, device="cpu", project=str(tmp_path), name="run",
+                                        exist_ok=True, plots=True, pretrained=False, seed=0,
+                                        fss_plot_assign=1))  # fmt: skip
+    trainer.train()
+    picture = trainer.save_dir / "assign_epoch1.png"
+    assert picture in trainer.plots and cv2.imread(str(picture)).shape[1] == 1200
+    image_file, label_file = first_val(task_data[task])
+    cmd = [sys.executable, "-m", "ultralytics_fss.visualize", "--model", str(trainer.best), "--source", str(image_file),
+           "--labels", str(label_file), "--imgsz", "128", "--out", str(tmp_path / "c.png")]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "YOLO_OFFLINE": "1"})
+    assert proc.returncode == 0, proc.stderr
+    assert cv2.imread(str(tmp_path / "c.png")).shape[1] == 1200

@@ -8,11 +8,13 @@ The CLI mirrors are checked against Ultralytics' own `entrypoint`: both parse th
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from ultralytics.cfg import get_cfg
 from ultralytics.engine.model import Model
-from ultralytics.nn.tasks import DetectionModel, OBBModel, PoseModel, SegmentationModel
+from ultralytics.nn.tasks import DetectionModel, OBBModel, PoseModel, SegmentationModel, guess_model_task
 from ultralytics.utils.loss import E2ELoss, KeypointLoss, PoseLoss26, SegmentLoss26, v8OBBLoss
 
 from conftest import FAMILIES
@@ -79,6 +81,7 @@ def test_stock_loss_class_and_criterion_mirror_init_criterion(task, cfg):
     assert [type(b) for b in seam.branches(ours)] == [type(b) for b in seam.branches(stock)]
     assert [b.assigner.topk for b in seam.branches(ours)] == [b.assigner.topk for b in seam.branches(stock)]
     assert seam.main_branch(stock) is (stock.one2many if isinstance(stock, E2ELoss) else stock)
+    assert seam.model_task(model) == task == guess_model_task(model)
 
 
 @pytest.mark.parametrize("task, cfg", ALL)
@@ -262,3 +265,70 @@ def test_args_dict_of_namespace_and_dict():
     d = seam.args_dict(ns)
     d["epochs"] = -1
     assert ns.epochs != -1 and seam.args_dict({"a": 1}) == {"a": 1}
+
+
+# ------------------------------------------------------------------------------------------------------ batches
+@pytest.fixture(scope="module")
+def task_data(tmp_path_factory) -> dict[str, Path]:
+    """data.yaml of a generated 64-px dataset per task (4 images)."""
+    from ultralytics_fss.synthetic import make_dataset
+
+    root = tmp_path_factory.mktemp("tasks")
+    return {t: make_dataset(root / t, images=4, imgsz=64, objects=(3, 6), size=(0.15, 0.4), task=t)
+            for t in ("detect", "obb", "segment", "pose")}  # fmt: skip
+
+
+@pytest.mark.parametrize("task", ["detect", "obb", "segment", "pose"])
+def test_one_image_batch_is_the_validation_loaders(task_data, task):
+    """`one_image_batch` of an image and its labels (in pixels) is the batch Ultralytics' validation dataloader makes
+    of them (`build_yolo_dataset` in val mode, `collate_fn`, `overlap_mask=False`): images, classes, boxes (xywhr for
+    obb), masks and keypoints alike; and the labels handed in are left as they were."""
+    import cv2
+    import numpy as np
+    from ultralytics.data.build import build_yolo_dataset
+    from ultralytics.data.utils import check_det_dataset
+
+    data = check_det_dataset(str(task_data[task]))
+    cfg = get_cfg(overrides=dict(task=task, imgsz=64, overlap_mask=False, cache=False))
+    dataset = build_yolo_dataset(cfg, data["val"], 1, data, mode="val")
+    want = dataset.collate_fn([dataset[0]])
+    label = dataset.labels[0]
+    boxes = label["bboxes"] * 64  # the images are 64 px: the loader's letterbox changes nothing
+    polygons = [s * 64 for s in label["segments"]] if task in {"obb", "segment"} else None
+    keypoints = label["keypoints"] * [64, 64, 1] if task == "pose" else None
+    copies = [np.copy(a) for a in (boxes, *(polygons or []), *([] if keypoints is None else [keypoints]))]
+    got, rows = seam.one_image_batch(task, cv2.imread(dataset.im_files[0]), label["cls"][:, 0], boxes, polygons,
+                                     keypoints)  # fmt: skip
+    assert list(rows) == list(range(len(label["cls"]))) and len(rows) >= 3
+    tensors = {k for k, v in want.items() if isinstance(v, torch.Tensor)}
+    extra = {"segment": {"masks"}, "pose": {"keypoints"}}.get(task, set())
+    assert tensors == set(got) and {"masks", "keypoints"} & tensors == extra
+    for k in tensors:
+        assert got[k].shape == want[k].shape and got[k].dtype == want[k].dtype, k
+        assert torch.allclose(got[k].float(), want[k].float(), atol=1e-5), k
+    assert all(np.array_equal(a, b) for a, b in zip(copies, (boxes, *(polygons or []),
+                                                           *([] if keypoints is None else [keypoints]))))  # fmt: skip
+
+
+def test_obb_kept_is_the_obb_losss_filter():
+    """`one_image_batch` leaves out the rotated boxes `v8OBBLoss` drops (a side under 2 px), and names the rows it
+    kept; the loss then sees exactly the kept boxes."""
+    import numpy as np
+
+    model, _ = model_and_batch("obb", "yolo11n-obb.yaml")
+    corners = np.array([[[10, 10], [30, 10], [30, 20], [10, 20]], [[40, 40], [41.5, 40], [41.5, 50], [40, 50]],
+                        [[20, 40], [40, 40], [40, 60], [20, 60]]], np.float32)  # the middle one is 1.5 px wide
+    boxes = np.concatenate([corners.min(1), corners.max(1) - corners.min(1)], 1)
+    boxes[:, :2] += boxes[:, 2:] / 2  # xywh
+    batch, rows = seam.one_image_batch("obb", np.zeros((64, 64, 3), np.uint8), np.zeros(3), boxes, list(corners))
+    assert list(rows) == [0, 2] and batch["bboxes"].shape == (2, 5)
+    stock = seam.stock_loss_class(model)(model)
+    preds = branch_preds(stock, model, {"img": batch["img"].float() / 255})
+    x = seam.obb_inputs(stock, preds, batch)
+    assert int(x.mask_gt.sum()) == 2 and seam.obb_kept(batch["bboxes"], torch.tensor([64, 64])).all()
+
+
+def test_loss_args_is_a_namespace_over_the_defaults():
+    """`loss_args`: Ultralytics' defaults under the given values, read by attribute, one mask per object."""
+    args = seam.loss_args({"box": 1.5, "overlap_mask": True, "fss_q": 3})
+    assert args.box == 1.5 and args.fss_q == 3 and args.overlap_mask is False and args.cls == get_cfg().cls

@@ -2,10 +2,13 @@
 
 Layout: the top row shows the image twice, zoomed on the drawn GTs: FSS's positives on the left (a disc per
 positive, its area proportional to the Eq. (8) weight; a star on each GT's potentially optimal sample; k in the GT's
-label) and TAL's on the right, in one colour per GT. Below, one row per GT: its class-score, IoU and Gaussian-prior
-maps over its candidate anchors, merged at image resolution (each anchor paints its stride x stride cell, finer
-levels over coarser ones), cropped around the GT, each panel coloured from 0 to its own maximum (its colour bar).
-Drawn with matplotlib under Ultralytics' `plt_settings` (Agg, its font setup: no download) and its `colors` palette.
+label) and the positives of Ultralytics' assigner of the task on the right, in one colour per GT. Below, one row per
+GT: its class-score, IoU and Gaussian-prior maps over its candidate anchors, merged at image resolution (each anchor
+paints its stride x stride cell, finer levels over coarser ones), cropped around the GT, each panel coloured from 0
+to its own maximum (its colour bar). Every task FSS trains is drawn: a rotated GT as its polygon with its candidate
+region dashed (the rotated box, sides floored as step 1 floors them), a segment's outline dotted and a pose's
+keypoints as diamonds on their GT (both assigned through their boxes). Drawn with matplotlib under Ultralytics'
+`plt_settings` (Agg, its font setup: no download) and its `colors` palette.
 """
 
 from __future__ import annotations
@@ -20,6 +23,12 @@ from ultralytics.utils.plotting import colors
 from ultralytics_fss.evidence.assignment_view import AssignmentView, GTView
 
 MAPS = (("p", "class score p"), ("ious", "IoU"), ("prior", "Gaussian prior g"))
+STOCK_TITLES = {  # the right-hand panel, by Ultralytics' assigner class
+    "TaskAlignedAssigner": "TAL (Ultralytics)",
+    "RotatedTaskAlignedAssigner": "RotatedTaskAlignedAssigner (Ultralytics)",
+    "SegTaskAlignedAssigner": "TAL, mask-aware (Ultralytics)",
+    "PoseTaskAlignedAssigner": "TAL, OKS (Ultralytics)",
+}
 PALETTE = (0, 6, 7, 9, 1, 18, 5, 13, 4, 17)  # Ultralytics' colours in a contrasting order, without near-white ones
 
 
@@ -65,7 +74,7 @@ def plot_assignment(view: AssignmentView, title: str = "", save: str | Path | No
     top = grid[0, :].subgridspec(1, 2, wspace=0.05)
     _draw_positives_panel(fig.add_subplot(top[0, 0]), view, zoom, tal=False)
     _draw_positives_panel(fig.add_subplot(top[0, 1]), view, zoom, tal=True)
-    _add_legend(fig)
+    _add_legend(fig, view)
     for row, (gt, window) in enumerate(zip(view.gts, windows), start=1):
         _draw_map_row(fig, grid, row, view, gt, window)
     _add_title(fig, view, title)
@@ -103,12 +112,31 @@ def _label(view: AssignmentView, gt: GTView) -> str:
 
 
 def _draw_boxes(ax, view: AssignmentView) -> None:
-    """Outline every drawn GT box on `ax` in its colour."""
+    """Outline every drawn GT on `ax` in its colour: its box (a rotated one as a polygon, its candidate region
+    dashed), and a segment's outline or a pose's keypoints."""
     import matplotlib.patches as patches
 
     for n, gt in enumerate(view.gts):
-        x1, y1, x2, y2 = gt.box
-        ax.add_patch(patches.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, lw=1.5, ec=gt_colour(n)))
+        colour = gt_colour(n)
+        if gt.outline is None:
+            x1, y1, x2, y2 = gt.box
+            ax.add_patch(patches.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, lw=1.5, ec=colour))
+        else:
+            ax.add_patch(patches.Polygon(gt.outline, closed=True, fill=False, lw=1.5, ec=colour))
+        _draw_shape(ax, gt, colour)
+
+
+def _draw_shape(ax, gt: GTView, colour: np.ndarray) -> None:
+    """What a GT has besides its box: the dashed candidate region of a rotated box, a segment's dotted outline, a
+    pose's labelled keypoints (visible ones) as diamonds."""
+    if gt.region is not None:
+        ax.plot(*np.vstack([gt.region, gt.region[:1]]).T, color=colour, lw=1.0, ls="--")
+    if gt.polygon is not None:
+        ax.plot(*np.vstack([gt.polygon, gt.polygon[:1]]).T, color=colour, lw=1.2, ls=":")
+    if gt.keypoints is not None:
+        shown = gt.keypoints[gt.keypoints[:, 2] > 0] if gt.keypoints.shape[1] == 3 else gt.keypoints
+        ax.scatter(shown[:, 0], shown[:, 1], s=22, marker="D", color=colour, edgecolors="black", linewidths=0.6,
+                   zorder=4)  # fmt: skip
 
 
 def _draw_positives_panel(ax, view: AssignmentView, zoom: tuple[int, int, int, int], tal: bool) -> None:
@@ -131,8 +159,19 @@ def _draw_positives_panel(ax, view: AssignmentView, zoom: tuple[int, int, int, i
                 ax.scatter([bx], [by], s=140, marker="*", color=colour, edgecolors="black", linewidths=0.6, zorder=4)
             count = _count(view, gt)
         _label_box(ax, gt, f"{gt.index}: {count}", colour, view.image.shape[0])
-    ax.set_title("TAL (Ultralytics)" if tal else "FSS" if view.assigner == "fss" else view.assigner, fontsize=12)
+    ax.set_title(_panel_title(view, tal), fontsize=12)
     ax.axis("off")
+
+
+def _panel_title(view: AssignmentView, tal: bool) -> str:
+    """Ultralytics' assigner by name (`STOCK_TITLES`), or `FSS` (a baseline by name), saying when rotated or when
+    Eq. (3) scored a task overlap."""
+    if tal:
+        return STOCK_TITLES.get(view.stock, f"{view.stock} (Ultralytics)")
+    name = "FSS" if view.assigner == "fss" else view.assigner
+    if view.task == "obb":
+        return f"{name} (rotated)"
+    return f"{name} (Eq. 3 on {view.overlap})" if view.overlap != "IoU" else name
 
 
 def _scatter_positives(ax, xy: np.ndarray, sizes: float | np.ndarray, colour: np.ndarray) -> None:
@@ -155,21 +194,28 @@ def _label_box(ax, gt: GTView, text: str, colour: np.ndarray, height: int) -> No
             bbox=dict(facecolor=colour, edgecolor="none", pad=1, alpha=0.85))  # fmt: skip
 
 
-def _add_legend(fig) -> None:
-    """The marker legend under the title: positive discs and the potentially optimal sample's star."""
+def _add_legend(fig, view: AssignmentView) -> None:
+    """The marker legend under the title: positive discs, the potentially optimal sample's star, and what the task
+    draws on its GTs (candidate region, outline, keypoints)."""
     from matplotlib.lines import Line2D
 
     legend = [
         Line2D([], [], ls="", marker="o", mfc="gray", mec="white", ms=8, label="positive (FSS: area ~ Eq. 8 weight)"),
         Line2D([], [], ls="", marker="*", mfc="gray", mec="black", ms=12, label="potentially optimal sample (Eq. 2)"),
     ]
-    fig.legend(handles=legend, loc="upper center", bbox_to_anchor=(0.5, 1 - 0.9 / fig.get_figheight()), ncol=2,
-               fontsize=9, frameon=False)  # fmt: skip
+    if view.task == "obb":
+        legend.append(Line2D([], [], color="gray", ls="--", label="candidate region (short sides floored)"))
+    if view.task == "segment":
+        legend.append(Line2D([], [], color="gray", ls=":", lw=1.2, label="mask outline (label)"))
+    if view.task == "pose":
+        legend.append(Line2D([], [], ls="", marker="D", mfc="gray", mec="black", ms=5, label="keypoints (label)"))
+    fig.legend(handles=legend, loc="upper center", bbox_to_anchor=(0.5, 1 - 0.9 / fig.get_figheight()),
+               ncol=len(legend), fontsize=9, frameon=False)  # fmt: skip
 
 
 def _draw_map_row(fig, grid, row: int, view: AssignmentView, gt: GTView, window: tuple[int, int, int, int]) -> None:
     """Row `row` of `grid`: the GT's class-score, IoU and prior maps (`MAPS`; baselines have no prior) over the
-    greyscale image cropped to `window` (xyxy), each with the GT box, its star and its FSS positives."""
+    greyscale image cropped to `window` (xyxy), each with the GT (`_mark_gt`), its star and its FSS positives."""
     x1, y1, x2, y2 = window
     colour = gt_colour(row - 1)
     for col, (key, name) in enumerate(MAPS):
@@ -179,8 +225,18 @@ def _draw_map_row(fig, grid, row: int, view: AssignmentView, gt: GTView, window:
         if mapped:
             _overlay_map(fig, ax, cell_map(gt, getattr(gt, key), view.image.shape[:2])[y1:y2, x1:x2], window)
         _mark_gt(ax, gt, colour)
-        label = name if mapped else f"(no prior: {view.assigner})"
+        label = _map_name(view, key, name) if mapped else f"(no prior: {view.assigner})"
         _frame(ax, window, f"{_label(view, gt)}, {label}" if col == 0 else label)
+
+
+def _map_name(view: AssignmentView, key: str, name: str) -> str:
+    """The title of the `key` map: `name`, the IoU map saying what it holds (probiou for rotated boxes) and what Eq. (3)
+    scored when that was a task overlap (OKS, mask IoU) rather than this IoU."""
+    if key != "ious":
+        return name
+    if view.task == "obb":
+        return "probiou"
+    return name if view.overlap == "IoU" else f"box IoU (s: {view.overlap})"
 
 
 def _overlay_map(fig, ax, values: np.ndarray, window: tuple[int, int, int, int]) -> None:
@@ -193,9 +249,14 @@ def _overlay_map(fig, ax, values: np.ndarray, window: tuple[int, int, int, int])
 
 
 def _mark_gt(ax, gt: GTView, colour: np.ndarray) -> None:
-    """The GT box outline, its potentially optimal sample's star, and white rings on its FSS positives."""
-    bx1, by1, bx2, by2 = gt.box
-    ax.plot([bx1, bx2, bx2, bx1, bx1], [by1, by1, by2, by2, by1], color=colour, lw=1.5)
+    """The GT box outline (and `_draw_shape`), its potentially optimal sample's star, and white rings on its FSS
+    positives."""
+    if gt.outline is None:
+        bx1, by1, bx2, by2 = gt.box
+        ax.plot([bx1, bx2, bx2, bx1, bx1], [by1, by1, by2, by2, by1], color=colour, lw=1.5)
+    else:
+        ax.plot(*np.vstack([gt.outline, gt.outline[:1]]).T, color=colour, lw=1.5)
+    _draw_shape(ax, gt, colour)
     if gt.best >= 0:
         ax.scatter(*gt.anchors[gt.best], s=90, marker="*", color=colour, edgecolors="black", linewidths=0.6)
     if len(gt.fss_pos):
@@ -220,13 +281,12 @@ def _add_title(fig, view: AssignmentView, title: str) -> None:
     fig.suptitle(f"{title}; {len(view.gts)} of {view.num_gts} GTs\nfss: {fss}", fontsize=10)
 
 
-def read_labels(source: Path, labels: str | Path | None = None) -> np.ndarray:
-    """YOLO labels (n, 5) of an image: from `labels`, else from the label file Ultralytics pairs with the image
-    (`images/` -> `labels/`, `.txt`: `ultralytics.data.utils.img2label_paths`).
+def label_file(source: Path, labels: str | Path | None = None) -> Path:
+    """The label file of an image: `labels`, else the one Ultralytics pairs with it (`images/` -> `labels/`, `.txt`:
+    `ultralytics.data.utils.img2label_paths`).
 
     Raises:
-        FileNotFoundError: If no label file is given or found (names the path looked at).
-        ValueError: If a row is not `class cx cy w h` (names the file and line).
+        FileNotFoundError: If it does not exist (names the path looked at).
     """
     from ultralytics.data.utils import img2label_paths
 
@@ -234,18 +294,23 @@ def read_labels(source: Path, labels: str | Path | None = None) -> np.ndarray:
     if not path.is_file():
         how = "given" if labels is not None else f"paired with {source} the Ultralytics way"
         raise FileNotFoundError(f"label file {path} ({how}) not found; pass --labels")
-    rows = []
-    for n, line in enumerate(path.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = [float(v) for v in line.split()]
-        except ValueError:
-            row = []
-        if len(row) != 5:
-            raise ValueError(f"{path}:{n}: expected 'class cx cy w h' (YOLO detect label), got {line.strip()!r}")
-        rows.append(row)
-    return np.array(rows, dtype=np.float32).reshape(-1, 5)
+    return path
+
+
+def load_model(model):
+    """The Ultralytics model (`DetectionModel`, `OBBModel`, ...) of weights, a model YAML, a `YOLO` or the model itself.
+
+    Raises:
+        FileNotFoundError: If `model` names a file that does not exist.
+    """
+    from ultralytics import YOLO
+    from ultralytics.engine.model import Model
+
+    if isinstance(model, (str, Path)):
+        if Path(model).suffix == ".pt" and not Path(model).is_file():
+            raise FileNotFoundError(f"model weights {model} not found")
+        model = YOLO(model)
+    return model.model if isinstance(model, Model) else model  # a YOLO wrapper holds the model
 
 
 def visualize_assignment(
@@ -259,12 +324,14 @@ def visualize_assignment(
     device: str | None = None,
     **fss,
 ) -> np.ndarray:
-    """Draw FSS's and TAL's assignment of one image's ground truths under `model`'s predictions.
+    """Draw FSS's and Ultralytics' assignment of one image's ground truths under `model`'s predictions.
 
     Args:
-        model (str | Path | ultralytics.YOLO | DetectionModel): Weights (`best.pt`), a model YAML, or a model.
+        model (str | Path | ultralytics.YOLO | DetectionModel): Weights (`best.pt`), a model YAML, or a model of any
+            task FSS trains (detect, obb, segment, pose).
         source (str | Path): Image file.
-        labels (str | Path, optional): Its YOLO label file; found the Ultralytics way when None.
+        labels (str | Path, optional): Its YOLO label file, in the model's task's format (obb: the 4 corners); found
+            the Ultralytics way when None.
         imgsz (int): Input size.
         num_gts (int): Ground truths drawn.
         order (str): `largest` or `crowded` (most overlapped) ground truths first.
@@ -274,15 +341,17 @@ def visualize_assignment(
 
     Returns:
         (np.ndarray): (H, W, 3) uint8 RGB picture.
-    """
-    from ultralytics import YOLO
 
+    Raises:
+        FileNotFoundError: For a missing model, image or label file.
+        ValueError: For labels that do not fit the model's task, and what `assignment_view` refuses.
+    """
     from ultralytics_fss.evidence.assignment_view import assignment_view
+    from ultralytics_fss.evidence.gt_labels import read_labels
+    from ultralytics_fss.train.seam import model_task
 
     name = "/".join(Path(str(model)).parts[-3:]) if isinstance(model, (str, Path)) else type(model).__name__
-    if isinstance(model, (str, Path)):
-        model = YOLO(model)
-    model = getattr(model, "model", model)  # a YOLO wrapper holds the DetectionModel
+    model = load_model(model)
     if device is not None:
         from ultralytics.utils.torch_utils import select_device
 
@@ -291,14 +360,16 @@ def visualize_assignment(
     image = cv2.imread(str(source))
     if image is None:
         raise FileNotFoundError(f"cannot read image {source}")
-    view = assignment_view(model, image, read_labels(source, labels), imgsz, num_gts, order, **fss)
+    gt = read_labels(label_file(source, labels), model_task(model), getattr(model, "kpt_shape", None))
+    view = assignment_view(model, image, gt, imgsz, num_gts, order, **fss)
     return plot_assignment(view, title=f"{name} on {source.name} ({imgsz} px)", save=out)
 
 
 class AssignmentPictures:
     """`on_fit_epoch_end` callback of the `fss_plot_assign=n` training option: every n epochs and after the last,
-    draw the assignment of the first training image under the EMA model into `save_dir/assign_epoch{epoch}.png`; the
-    last picture is registered with `trainer.on_plot` beside Ultralytics' own plots. Main process only.
+    draw the assignment of the first training image with labels under the EMA model into
+    `save_dir/assign_epoch{epoch}.png`; the last picture is registered with `trainer.on_plot` beside Ultralytics' own
+    plots. Main process only; every task FSS trains.
     """
 
     def __init__(self, every: int):
@@ -318,6 +389,8 @@ class AssignmentPictures:
         from ultralytics.utils.torch_utils import unwrap_model
 
         from ultralytics_fss.evidence.assignment_view import assignment_view
+        from ultralytics_fss.evidence.gt_labels import from_dataset_label
+        from ultralytics_fss.train.seam import model_task
 
         epoch = min(trainer.epoch + 1, trainer.epochs)  # the final validation runs these callbacks once more
         last = epoch >= trainer.epochs or trainer.stop
@@ -325,12 +398,13 @@ class AssignmentPictures:
             return
         self.drawn.add(epoch)
         dataset = trainer.train_loader.dataset
-        image_file, label = dataset.im_files[0], dataset.labels[0]
-        labels = np.concatenate([label["cls"].reshape(-1, 1), label["bboxes"].reshape(-1, 4)], 1)  # normalised xywh
-        image = cv2.imread(image_file)
+        i = next((i for i, label in enumerate(dataset.labels) if len(label["cls"])), None)
+        if i is None:
+            return  # no training image has a label: nothing to assign
         model = trainer.ema.ema if trainer.ema else unwrap_model(trainer.model)
-        view = assignment_view(model, image, labels, imgsz=trainer.args.imgsz)
+        labels = from_dataset_label(dataset.labels[i], model_task(model))  # normalised, as in the label file
+        view = assignment_view(model, cv2.imread(dataset.im_files[i]), labels, imgsz=trainer.args.imgsz)
         path = Path(trainer.save_dir) / f"assign_epoch{epoch}.png"
-        plot_assignment(view, title=f"epoch {epoch}, EMA model on {Path(image_file).name}", save=path)
+        plot_assignment(view, title=f"epoch {epoch}, EMA model on {Path(dataset.im_files[i]).name}", save=path)
         if last:
             trainer.on_plot(path)

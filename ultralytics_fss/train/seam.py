@@ -14,6 +14,11 @@ for every model family. When Ultralytics changes, this file and that test are wh
 | `weighted_segmentation_loss`  | utils/loss.py `v8SegmentationLoss.calculate_segmentation_loss`, lines 647-677    |
 | `WeightedKeypointLoss`        | utils/loss.py `KeypointLoss.forward`, lines 344-352                              |
 | `stock_loss_class`            | nn/tasks.py `init_criterion` of the detect, obb, segment, pose models, 651-833   |
+| `model_task`                  | the same table, by task name                                                     |
+| `one_image_batch`             | data/dataset.py `YOLODataset` val pipeline: `update_labels_info` (401-431),      |
+|                               | `build_transforms`' `Format` (327-358), `collate_fn` (433-461)                   |
+| `loss_args`                   | utils/loss.py: the losses read `model.args` by attribute (`overlap_mask`, 524)   |
+| `OBB_MIN_SIDE`, `obb_kept`    | utils/loss.py `v8OBBLoss.loss`'s tiny-box filter, lines 1089-1090                |
 | `criterion`, `branches`, ...  | utils/loss.py `E2ELoss` (`one2many`, `one2one` branches), lines 1319-1333        |
 | `parse_yolo_args`, BARE_FLAGS | cfg/__init__.py `entrypoint`'s argument loop, lines 1067-1105                    |
 | `yolo_train`                  | cfg/__init__.py `entrypoint`'s deprecated keys, train defaults, call, 1107-1188  |
@@ -28,6 +33,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from ultralytics.cfg import (
@@ -41,7 +47,7 @@ from ultralytics.cfg import (
 )
 from ultralytics.nn.modules.head import Detect, Pose26, Segment26, v10Detect
 from ultralytics.nn.tasks import DetectionModel, OBBModel, PoseModel, SegmentationModel, guess_model_task
-from ultralytics.utils import DEFAULT_CFG, DEFAULT_CFG_DICT, LOGGER
+from ultralytics.utils import DEFAULT_CFG, DEFAULT_CFG_DICT, LOGGER, IterableSimpleNamespace
 from ultralytics.utils.loss import (
     E2ELoss,
     KeypointLoss,
@@ -56,6 +62,8 @@ from ultralytics.utils.ops import xyxy2xywh
 from ultralytics.utils.tal import SegTaskAlignedAssigner, make_anchors
 
 # ---------------------------------------------------------------------------------------------------------- losses
+
+OBB_MIN_SIDE = 2.0  # px; `v8OBBLoss.loss` drops rotated GTs with a smaller side (`obb_kept`)
 
 
 class LossInputs(NamedTuple):
@@ -117,14 +125,28 @@ def obb_inputs(loss: v8OBBLoss, preds: dict[str, torch.Tensor], batch: dict[str,
     anchor_points, stride_tensor = make_anchors(preds["feats"], loss.stride, 0.5)
     imgsz = torch.tensor(preds["feats"][0].shape[2:], device=loss.device, dtype=pred_scores.dtype) * loss.stride[0]
     targets = torch.cat((batch["batch_idx"].view(-1, 1), batch["cls"].view(-1, 1), batch["bboxes"].view(-1, 5)), 1)
-    rw, rh = targets[:, 4] * float(imgsz[1]), targets[:, 5] * float(imgsz[0])
-    targets = targets[(rw >= 2) & (rh >= 2)]  # Ultralytics drops rotated boxes under 2 px to stabilise training
+    targets = targets[obb_kept(targets[:, 2:], imgsz)]  # Ultralytics drops rotated boxes under 2 px
     targets = loss.preprocess(targets.to(loss.device), pred_scores.shape[0], scale_tensor=imgsz[[1, 0, 1, 0]])
     gt_labels, gt_bboxes = targets.split((1, 5), 2)  # (b, M, 1), (b, M, 5) xywhr pixels
     mask_gt = gt_bboxes.sum(2, keepdim=True).gt_(0.0)
     pred_bboxes = loss.bbox_decode(anchor_points, pred_distri, pred_angle)  # (b, N, 5) xywhr, grid units
     return LossInputs(pred_distri, pred_scores, pred_bboxes, anchor_points, stride_tensor, imgsz, gt_labels,
                       gt_bboxes, mask_gt, pred_angle)  # fmt: skip
+
+
+def obb_kept(bboxes: torch.Tensor, imgsz: torch.Tensor) -> torch.Tensor:
+    """Which rotated GTs `v8OBBLoss.loss` keeps: width and height at least `OBB_MIN_SIDE` px (ultralytics/utils/loss.py
+    lines 1089-1090, "to stabilize training"); the others never reach its assigner.
+
+    Args:
+        bboxes (torch.Tensor): (n, 5) xywhr boxes, xywh normalised to the image, as the batch holds them.
+        imgsz (torch.Tensor): (2,) image height and width, pixels.
+
+    Returns:
+        (torch.Tensor): (n,) bool.
+    """
+    rw, rh = bboxes[:, 2] * float(imgsz[1]), bboxes[:, 3] * float(imgsz[0])
+    return (rw >= OBB_MIN_SIDE) & (rh >= OBB_MIN_SIDE)
 
 
 def segment26_assigner_inputs(loss: SegmentLoss26, preds: dict[str, torch.Tensor], batch: dict[str, Any]) -> dict:
@@ -355,6 +377,19 @@ def refusal(model: Any, cls: str, family: str) -> str:
             "own trainer (without trainer=).")  # fmt: skip
 
 
+LOSS_TASKS = {v8DetectionLoss: "detect", v8OBBLoss: "obb", v8SegmentationLoss: "segment", SegmentLoss26: "segment",
+              v8PoseLoss: "pose", PoseLoss26: "pose"}  # fmt: skip
+
+
+def model_task(model) -> str:
+    """The dense task of `model` (`detect`, `obb`, `segment` or `pose`), from the loss `init_criterion` builds for it.
+
+    Raises:
+        NotImplementedError: For models FSS does not train (see `stock_loss_class`).
+    """
+    return LOSS_TASKS[stock_loss_class(model)]
+
+
 def criterion(model, loss_fn: Callable) -> Any:
     """Wrap `loss_fn(model, tal_topk, tal_topk2)` as `init_criterion` does: in `E2ELoss` for end-to-end heads (YOLO26,
     YOLOv10; its one-to-many branch built with tal_topk=10, its one-to-one with tal_topk=7, tal_topk2=1)."""
@@ -406,6 +441,73 @@ def args_dict(args) -> dict[str, Any]:
     """`model.args` or `trainer.args` as a new dict: Ultralytics keeps a namespace while training and a dict in
     models loaded from checkpoints."""
     return dict(args) if isinstance(args, dict) else dict(vars(args))
+
+
+# ----------------------------------------------------------------------------------------------------- batches
+
+SEGMENT_RESAMPLES = {"obb": 100, "segment": 1000}  # points per polygon, `YOLODataset.update_labels_info` (line 421)
+
+
+def one_image_batch(task: str, image: np.ndarray, cls: np.ndarray, boxes: np.ndarray,
+                    polygons: list[np.ndarray] | None = None, keypoints: np.ndarray | None = None,
+                    mask_ratio: int = 4) -> tuple[dict[str, torch.Tensor], np.ndarray]:  # fmt: skip
+    """The batch Ultralytics' validation loader makes of one letterboxed image, for the loss of `task`.
+
+    Built with Ultralytics' own pieces, as `YOLODataset` chains them (ultralytics/data/dataset.py): `Instances` with the
+    polygons resampled as `update_labels_info` does (lines 401-431), `Format` with the arguments of `build_transforms`
+    (lines 327-358; oriented boxes become xywhr there, polygons masks), then `collate_fn` (lines 433-461). One change:
+    `mask_overlap=False` (one mask per object, in label order: `overlap_mask=True` re-sorts the objects by area), so
+    the loss's GT j is label row j; the assigners see the same boxes either way. The arrays handed in are never
+    modified (`Format` normalises in place: it gets copies).
+
+    Args:
+        task (str): `detect`, `obb`, `segment` or `pose`.
+        image (np.ndarray): (S, S, 3) uint8 BGR image, already letterboxed to the model's input.
+        cls (np.ndarray): (n,) classes.
+        boxes (np.ndarray): (n, 4) xywh pixels.
+        polygons (list[np.ndarray], optional): n (k, 2) pixel polygons: the 4 corners of each rotated box (obb), or
+            each object's outline (segment).
+        keypoints (np.ndarray, optional): (n, K, 2 or 3) pixels (and visibility), pose.
+        mask_ratio (int): Mask downsampling (Ultralytics' `mask_ratio`).
+
+    Returns:
+        batch (dict[str, torch.Tensor]): `img` (1, 3, S, S) uint8 RGB, `batch_idx` (n',), `cls` (n', 1), `bboxes`
+            (n', 4) normalised xywh or (n', 5) xywhr, `masks` (n', S / mask_ratio, S / mask_ratio) for segment,
+            `keypoints` (n', K, 3) normalised for pose (and what else `Format` adds): of the objects the loss keeps.
+        rows (np.ndarray): (n',) int64 label row of each batch object (obb: without the tiny ones, `obb_kept`).
+    """
+    from ultralytics.data.augment import Format
+    from ultralytics.data.dataset import YOLODataset
+    from ultralytics.utils.instance import Instances
+    from ultralytics.utils.ops import resample_segments
+
+    n = len(cls)
+    segments = np.zeros((0, SEGMENT_RESAMPLES["segment"], 2), dtype=np.float32)  # as update_labels_info, line 429
+    if task in SEGMENT_RESAMPLES and n:
+        max_len, resamples = max(len(s) for s in polygons), SEGMENT_RESAMPLES[task]
+        resamples = max_len + 1 if resamples < max_len else resamples  # as update_labels_info, line 425
+        segments = np.stack(resample_segments([np.asarray(s, np.float32) for s in polygons], n=resamples))
+    instances = Instances(np.array(boxes, np.float32).reshape(n, 4), segments,  # copies: Format works in place
+                          None if keypoints is None else np.array(keypoints, np.float32), bbox_format="xywh",
+                          normalized=False)  # fmt: skip
+    labels = {"img": image, "cls": np.array(cls, np.float32).reshape(n, 1), "instances": instances}
+    formatter = Format(bbox_format="xywh", normalize=True, return_mask=task == "segment",
+                       return_keypoint=task == "pose", return_obb=task == "obb", batch_idx=True,
+                       mask_ratio=mask_ratio, mask_overlap=False)  # fmt: skip
+    batch = YOLODataset.collate_fn([formatter(labels)])
+    rows = np.arange(n)
+    if task == "obb":
+        kept = obb_kept(batch["bboxes"], torch.tensor(image.shape[:2]))  # (n,)
+        rows = rows[kept.numpy()]
+        batch.update(bboxes=batch["bboxes"][kept], cls=batch["cls"][kept], batch_idx=batch["batch_idx"][kept])
+    return batch, rows
+
+
+def loss_args(args: dict[str, Any]) -> IterableSimpleNamespace:
+    """`model.args` for losses built outside training, from a model's args (or none) and `fss_*` values: Ultralytics'
+    defaults under `args`, as a namespace (`v8SegmentationLoss.__init__` reads `model.args.overlap_mask` as an
+    attribute, ultralytics/utils/loss.py line 524), with `overlap_mask=False` to match `one_image_batch`'s masks."""
+    return IterableSimpleNamespace(**{**DEFAULT_CFG_DICT, **args, "overlap_mask": False})
 
 
 # ----------------------------------------------------------------------------------------------- the `yolo` command
