@@ -224,7 +224,8 @@ class SimOTAAssigner(BaselineAssigner):
             probs = probs * pd_obj[x.bi, x.ai].float()
         probs = probs.nan_to_num(0.0).clamp(0, 1).sqrt()
         onehot = torch.nn.functional.one_hot(x.gt_labels[x.bi, x.gi], probs.shape[-1]).float()
-        cls_cost = torch.nn.functional.binary_cross_entropy(probs, onehot, reduction="none").sum(-1)
+        with torch.autocast(probs.device.type, enabled=False):  # CUDA autocast refuses BCE whatever the dtype
+            cls_cost = torch.nn.functional.binary_cross_entropy(probs, onehot, reduction="none").sum(-1)
         outside = (~(in_box & in_centre)).float()
         cost = cls_cost + self.iou_weight * -torch.log(x.ious + SIMOTA_LOG_EPS) + SIMOTA_OUTSIDE_COST * outside
         # Step 3: dynamic k from the top-`candidate_topk` IoUs of the pool, then the k cheapest anchors of each GT.
