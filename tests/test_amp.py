@@ -112,3 +112,12 @@ def test_every_task_and_assigner_trains_one_step_under_autocast(task, cfg, assig
     """bf16 autocast: finite loss and gradients, and no op that CUDA autocast refuses (SimOTA's BCE cost was one)."""
     _, refused = autocast_step(task, cfg, torch.bfloat16, fss_assigner=assigner)
     assert not refused, f"{refused} would raise under CUDA autocast"
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("task, cfg", [("segment", "yolo26n-seg.yaml"), ("pose", "yolo26n-pose.yaml")])
+def test_task_overlap_under_autocast(task, cfg, dtype):
+    """`fss_overlap=task` hands Ultralytics' mask / OKS overlap float32 boxes, as the stock loss does: under autocast
+    the predicted boxes are half precision and the YOLO26 mask overlap failed on the dtype mismatch."""
+    _, refused = autocast_step(task, cfg, dtype, fss_overlap="task")
+    assert not refused
