@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -181,3 +182,84 @@ def test_bad_prediction_files_give_one_line_with_file_and_row(data, tmp_path, ca
     assert e.value.code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
     assert err.startswith(f"python -m ultralytics_fss.evaluate: error: {path}{where}") and words in err, err
     assert not (tmp_path / "out").exists()
+
+
+# One DDP rank, as Ultralytics' trainer leaves it at `on_train_end`: the process group is up, rank 0 runs the
+# callback, the other ranks skip it (here: stay alive, in no collective, until rank 0 is done or the deadline).
+DDP_RANK = """
+import json, os, sys, time
+from datetime import timedelta
+from pathlib import Path
+from types import SimpleNamespace
+
+import torch
+import torch.distributed as dist
+
+dist.init_process_group("gloo", timeout=timedelta(seconds=600))
+from ultralytics_fss.evidence import coco  # after the group: Ultralytics reads RANK from WORLD_SIZE at import
+
+case = json.loads(sys.argv[1])
+done = Path(case["save_dir"]) / "rank0.done"
+if dist.get_rank() == 0:
+    args = SimpleNamespace(data=case["data"], imgsz=64, batch=4, device="cpu")
+    coco.on_train_end(SimpleNamespace(best=Path(case["best"]), args=args, save_dir=Path(case["save_dir"]),
+                                      csv=Path(case["save_dir"]) / "results.csv", device=torch.device("cpu")))
+    done.write_text("ok")
+else:
+    deadline = time.time() + case["timeout"]
+    while not done.exists() and time.time() < deadline:
+        time.sleep(0.2)
+print(f"rank {dist.get_rank()} finished", flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_training_option_on_a_ddp_rank_0_does_not_wait_for_the_other_ranks(tiny_data, tmp_path, repo_env):
+    """Two real gloo ranks on CPU: rank 0's `on_train_end` returns (Ultralytics' validator in the rank itself would
+    wait at a barrier for the finished rank 1), with the numbers a single process computes."""
+    import socket
+
+    import torch
+    from conftest import read_csv
+    from ultralytics.nn.tasks import DetectionModel
+
+    from ultralytics_fss.evidence.coco import on_train_end
+
+    names = YAML.load(tiny_data)["names"]
+    best = tmp_path / "best.pt"
+    torch.manual_seed(0)
+    model = DetectionModel("yolo11n.yaml", nc=len(names), verbose=False)
+    torch.save({"model": model.half(), "train_args": {"imgsz": 64, "task": "detect"}}, best)
+    save_dir = tmp_path / "run"
+    save_dir.mkdir()
+    (save_dir / "results.csv").write_text("epoch,metrics/mAP50(B)\n1,0.0\n")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    timeout = 240
+    case = json.dumps(dict(data=str(tiny_data), best=str(best), save_dir=str(save_dir), timeout=timeout))
+    procs = []
+    for rank in (0, 1):
+        env = {**repo_env, "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1",
+               "MASTER_PORT": str(port), "OMP_NUM_THREADS": "1"}  # fmt: skip
+        procs.append(subprocess.Popen([sys.executable, "-c", DDP_RANK, case], env=env, stdout=subprocess.PIPE,
+                                      stderr=subprocess.STDOUT, text=True))  # fmt: skip
+    try:
+        outputs = [p.communicate(timeout=timeout)[0] for p in procs]
+    except subprocess.TimeoutExpired:
+        for p in procs:
+            p.kill()
+        pytest.fail(f"rank 0's on_train_end did not return in {timeout} s (a collective the other ranks never join)")
+    for rank, (p, out) in enumerate(zip(procs, outputs)):
+        assert p.returncode == 0 and f"rank {rank} finished" in out, out[-3000:]
+    assert (save_dir / "rank0.done").exists()
+    row = read_csv(save_dir / "results.csv")[-1]
+    ddp = {k: float(row[f"metrics/{k}(B)"]) for k in COCO_KEYS}
+    # The same callback in this (single) process: the same numbers.
+    (tmp_path / "single").mkdir()
+    (tmp_path / "single" / "results.csv").write_text("epoch,metrics/mAP50(B)\n1,0.0\n")
+    args = SimpleNamespace(data=str(tiny_data), imgsz=64, batch=4, device="cpu")
+    on_train_end(SimpleNamespace(best=best, args=args, save_dir=tmp_path / "single",
+                                 csv=tmp_path / "single" / "results.csv", device=torch.device("cpu")))  # fmt: skip
+    single = {k: float(read_csv(tmp_path / "single" / "results.csv")[-1][f"metrics/{k}(B)"]) for k in COCO_KEYS}
+    assert ddp == single

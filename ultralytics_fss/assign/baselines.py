@@ -28,7 +28,13 @@ from __future__ import annotations
 import torch
 from ultralytics.utils.metrics import bbox_iou
 
-from ultralytics_fss.assign.candidates import centre_region, in_box_pairs, strictly_inside, xyxy_centres
+from ultralytics_fss.assign.candidates import (
+    centre_region,
+    device_constant,
+    in_box_pairs,
+    strictly_inside,
+    xyxy_centres,
+)
 from ultralytics_fss.assign.pairs import (
     FSSAssignResult,
     PairAssigner,
@@ -46,9 +52,8 @@ SIMOTA_OUTSIDE_COST = 1e5  # YOLOX's penalty for an anchor outside the GT's own 
 
 
 def anchor_strides(grid: list[tuple[int, int]], strides: list[float], device: torch.device) -> torch.Tensor:
-    """(N,) stride of each anchor, level by level as `make_anchors` lists them."""
-    sizes = torch.tensor([h * w for h, w in grid], device=device)
-    return torch.repeat_interleave(torch.tensor(strides, dtype=torch.float32, device=device), sizes)
+    """(N,) stride of each anchor, level by level as `make_anchors` lists them (filled on the device: no host sync)."""
+    return torch.cat([torch.full((h * w,), s, dtype=torch.float32, device=device) for s, (h, w) in zip(strides, grid)])
 
 
 def anchor_boxes(anchors: torch.Tensor, strides: torch.Tensor) -> torch.Tensor:
@@ -151,10 +156,11 @@ class ATSSAssigner(BaselineAssigner):
         bi, gi, ai = in_box_pairs(anc_points, points, valid, self.stride, grid, 0.0, grow=ATSS_WINDOW)  # windows
         strides = anchor_strides(grid, self.stride, anc_points.device)[ai]
         d = (anc_points[ai] - centres[bi, gi]).float()
-        level = torch.bucketize(strides, torch.tensor(self.stride, device=strides.device))
+        level = torch.bucketize(strides, device_constant(self.stride, strides.dtype, strides.device))
         m, n_levels = gt_bboxes.shape[1], len(self.stride)
         group = (bi * m + gi) * n_levels + level  # (P',) one group per (image, GT, level)
         keep = top_k_in_groups(group, gt_bboxes.shape[0] * m * n_levels, self.topk, -d.square().sum(-1), -ai.float())
+        keep = keep.nonzero().squeeze(1)  # one host sync for the three index tensors
         return bi[keep], gi[keep], ai[keep]  # in the (image, GT, anchor) order of `in_box_pairs`
 
     def choose(self, x, strides, pd_scores, pd_obj):
@@ -200,9 +206,9 @@ class SimOTAAssigner(BaselineAssigner):
         bi, gi, ai = in_box_pairs(anc_points, gt_bboxes, valid, self.stride, grid, 0.0, self.radius, grow=0.5)
         strides = anchor_strides(grid, self.stride, anc_points.device)[ai]
         in_box, in_centre = self.regions(anc_points[ai], gt_bboxes[bi, gi], strides)
-        pool = torch.zeros(b, n, dtype=torch.bool, device=anc_points.device)
-        pool[bi[in_box | in_centre], ai[in_box | in_centre]] = True
-        return (valid[:, :, None] & pool[:, None, :]).nonzero(as_tuple=True)
+        hits = torch.zeros(b * n, dtype=torch.long, device=anc_points.device)  # a count: no boolean indexing
+        hits.index_add_(0, bi * n + ai, (in_box | in_centre).long())
+        return (valid[:, :, None] & (hits.view(b, 1, n) > 0)).nonzero(as_tuple=True)
 
     def regions(self, anchors: torch.Tensor, gt_boxes: torch.Tensor, strides: torch.Tensor):
         """(P,) bool each: anchor centre strictly inside the GT box; strictly within `radius` strides of the GT
@@ -218,7 +224,8 @@ class SimOTAAssigner(BaselineAssigner):
             probs = probs * pd_obj[x.bi, x.ai].float()
         probs = probs.nan_to_num(0.0).clamp(0, 1).sqrt()
         onehot = torch.nn.functional.one_hot(x.gt_labels[x.bi, x.gi], probs.shape[-1]).float()
-        cls_cost = torch.nn.functional.binary_cross_entropy(probs, onehot, reduction="none").sum(-1)
+        with torch.autocast(probs.device.type, enabled=False):  # CUDA autocast refuses BCE whatever the dtype
+            cls_cost = torch.nn.functional.binary_cross_entropy(probs, onehot, reduction="none").sum(-1)
         outside = (~(in_box & in_centre)).float()
         cost = cls_cost + self.iou_weight * -torch.log(x.ious + SIMOTA_LOG_EPS) + SIMOTA_OUTSIDE_COST * outside
         # Step 3: dynamic k from the top-`candidate_topk` IoUs of the pool, then the k cheapest anchors of each GT.

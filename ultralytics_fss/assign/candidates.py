@@ -9,14 +9,26 @@ for rounding), then keep the pairs that pass exactly the comparison of `TaskAlig
 dense rule (`in_box_mask`, the same comparison on every (GT, anchor)) pair for pair, in the same (image, GT, anchor)
 order. `strictly_inside` and `centre_region` are that comparison and YOLOX's centre square, shared with the
 baselines (`assign.baselines`).
+
+Host synchronisations (benchmarks/host_syncs.py): the listing makes two on CUDA, the size of the widened rectangles
+and the number of pairs that pass the exact comparison; its constants are built on the device (`device_constant`).
 """
 
 from __future__ import annotations
+
+import itertools
 
 import torch
 from ultralytics.utils.ops import xywh2xyxy, xyxy2xywh
 
 EPS = 1e-9  # the strict-inside margin of `TaskAlignedAssigner.select_candidates_in_gts`
+
+
+def device_constant(values: list[float], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """(len(values),) tensor of Python numbers made on `device` by fill kernels, the values `torch.tensor(values,
+    dtype=dtype)` holds: `torch.tensor(values, device=...)` copies from pageable host memory, which on CUDA waits for
+    the device (a host synchronisation)."""
+    return torch.stack([torch.full((), v, dtype=dtype, device=device) for v in values])
 
 
 def floor_small_sides(gt_bboxes: torch.Tensor, stride_val: float) -> torch.Tensor:
@@ -30,8 +42,7 @@ def floor_small_sides(gt_bboxes: torch.Tensor, stride_val: float) -> torch.Tenso
         (torch.Tensor): (..., 4) xyxy boxes, a new tensor (the same float operations as Ultralytics', element-wise).
     """
     xywh = xyxy2xywh(gt_bboxes)
-    floor = torch.tensor(stride_val, dtype=xywh.dtype, device=xywh.device)
-    xywh[..., 2:] = torch.where(xywh[..., 2:] < stride_val, floor, xywh[..., 2:])
+    xywh[..., 2:] = torch.where(xywh[..., 2:] < stride_val, stride_val, xywh[..., 2:])  # a Python scalar: no copy
     return xywh2xyxy(xywh)
 
 
@@ -130,30 +141,32 @@ def in_box_pairs(
     if len(grid) != n_levels or sum(sizes) != anc_points.shape[0]:
         raise ValueError(f"grid {grid} with strides {strides} does not describe {anc_points.shape[0]} anchors")
     device = gt_bboxes.device
-    bi, gi = valid.nonzero(as_tuple=True)  # (G,) valid GTs in (image, GT) order
-    lt, rb = floor_small_sides(gt_bboxes[bi, gi], stride_val).chunk(2, -1)  # (G, 2) each
-    s = torch.tensor(strides, dtype=lt.dtype, device=device).view(1, n_levels, 1)  # (1, L, 1)
-    lt, rb = lt[:, None] - grow * s, rb[:, None] + grow * s  # (G, L, 2) in-box region of each level
-    if radius > 0:  # (G, L, 2) the centre square of each level
-        c_lt, c_rb = centre_region(gt_bboxes[bi, gi][:, None], radius, s)
+    b, m = valid.shape
+    boxes = gt_bboxes.reshape(b * m, 4)  # (R,) every GT row, R = b*M; rows that are not valid get no cells below
+    lt, rb = floor_small_sides(boxes, stride_val).chunk(2, -1)  # (R, 2) each
+    s = device_constant(strides, lt.dtype, device).view(1, n_levels, 1)  # (1, L, 1)
+    lt, rb = lt[:, None] - grow * s, rb[:, None] + grow * s  # (R, L, 2) in-box region of each level
+    if radius > 0:  # (R, L, 2) the centre square of each level
+        c_lt, c_rb = centre_region(boxes[:, None], radius, s)
         region_lt, region_rb = torch.minimum(lt, c_lt), torch.maximum(rb, c_rb)
     else:
         region_lt, region_rb = lt, rb
 
     # Per (GT, level) cell: a rectangle of candidate cells [lo, hi), widened by one cell against rounding.
-    wh = torch.tensor([(w, h) for h, w in grid], dtype=torch.long, device=device).view(1, n_levels, 2)
-    lo = torch.floor(region_lt / s - 0.5).nan_to_num(0).clamp(-1, 2**30).long() - 1  # (G, L, 2)
+    wh = device_constant([v for h, w in grid for v in (w, h)], torch.long, device).view(1, n_levels, 2)
+    lo = torch.floor(region_lt / s - 0.5).nan_to_num(0).clamp(-1, 2**30).long() - 1  # (R, L, 2)
     hi = torch.ceil(region_rb / s - 0.5).nan_to_num(0).clamp(-1, 2**30).long() + 2
     lo, hi = torch.minimum(lo.clamp(min=0), wh), torch.minimum(hi.clamp(min=0), wh)
-    nx, ny = (hi - lo).clamp(min=0).unbind(-1)  # (G, L)
-    counts = (nx * ny).view(-1)  # (G*L,) GT-major, then level: anchors ascend within each GT
-    cell = torch.repeat_interleave(torch.arange(counts.numel(), device=device), counts)  # (P',)
+    nx, ny = (hi - lo).clamp(min=0).unbind(-1)  # (R, L)
+    counts = (nx * ny * valid.view(-1, 1)).view(-1)  # (R*L,) GT-major, then level: anchors ascend within each GT
+    total = int(counts.sum())  # host sync 1 of 2: the number of cells, to size the listing
+    cell = torch.repeat_interleave(torch.arange(counts.numel(), device=device), counts, output_size=total)  # (P',)
     k = torch.arange(cell.numel(), device=device) - (counts.cumsum(0) - counts)[cell]  # (P',) rank in its cell
     g, level = cell // n_levels, cell % n_levels
     nx_c = nx.view(-1)[cell]
     x = lo[..., 0].reshape(-1)[cell] + k % nx_c  # (P',) cell column
     y = lo[..., 1].reshape(-1)[cell] + k // nx_c  # (P',) cell row
-    offsets = torch.tensor([0, *sizes[:-1]], device=device).cumsum(0)  # (L,) first anchor of each level
+    offsets = device_constant(list(itertools.accumulate([0, *sizes[:-1]])), torch.long, device)  # (L,) first anchors
     ai = offsets[level] + y * wh[0, level, 0] + x  # (P',)
 
     # The exact comparison of the dense rule, on the same float values.
@@ -161,4 +174,6 @@ def in_box_pairs(
     inside = strictly_inside(xy, lt[g, level], rb[g, level], EPS)  # (P',)
     if radius > 0:
         inside |= strictly_inside(xy, c_lt[g, level], c_rb[g, level])
-    return bi[g[inside]], gi[g[inside]], ai[inside]
+    keep = inside.nonzero().squeeze(1)  # host sync 2 of 2: the pairs that pass
+    g = g[keep]
+    return g // m, g % m, ai[keep]

@@ -8,7 +8,10 @@ Axes: b images, M ground truths (padded), N anchors, C classes, P candidate (GT,
 pixels, `pd_scores` are probabilities. Only the P in-box pairs (about 1% of b*M*N on dense images) are ever listed
 and scored: with the feature-map grid (as `FSSDetectionLoss` passes it) step 1 enumerates them directly
 (`ultralytics_fss.assign.candidates`), so every tensor is (P,), (b, M) or (b, N) sized and cost grows with P, not
-with b*M*N as in Ultralytics' TaskAlignedAssigner (benchmarks/assigner.py).
+with b*M*N as in Ultralytics' TaskAlignedAssigner (benchmarks/assigner.py). Sizes that depend on the data are read
+back to the host only where a tensor's size needs them: 5 host synchronisations per call on CUDA (2 to list the
+pairs, 1 for the NaN check, 2 for the selected pairs and the positives after conflicts; TAL makes 2; counted by
+benchmarks/host_syncs.py).
 """
 
 from __future__ import annotations
@@ -18,7 +21,15 @@ from typing import Callable
 import torch
 
 from ultralytics_fss.assign.candidates import in_box_mask, in_box_pairs, xyxy_centres
-from ultralytics_fss.assign.pairs import FSSAssignResult, PairAssigner, best_in_groups, iou_sum_k, top_k_in_groups
+from ultralytics_fss.assign.pairs import (
+    FSSAssignResult,
+    PairAssigner,
+    best_in_groups,
+    first_in_groups,
+    group_sizes,
+    iou_sum_k,
+    top_k_in_groups,
+)
 
 
 class FSSAssigner(PairAssigner):
@@ -137,18 +148,18 @@ class FSSAssigner(PairAssigner):
             x.bi, x.gi, x.ai, x.group, x.num_groups, x.gt_boxes, x.anchors, x.ious, x.p)  # fmt: skip
         scores = self.pair_scores(p, ious if overlap is None else overlap(bi, gi, ai).float())  # (P,) Eq. (3)
 
-        best = self.best_sample(group, num_groups, scores, anchors, gt_boxes)  # (G,) Eq. (2)
-        mu = anchors.new_zeros(num_groups, 2)
-        mu[group[best]] = anchors[best]  # (b*M, 2) centre of each GT's prior
-        prior = self.gaussian_prior(anchors, mu[group], gt_boxes)  # (P,) Eq. (6)
+        best = self.best_sample(group, num_groups, scores, anchors, gt_boxes)  # (b*M,) Eq. (2)
+        prior = self.gaussian_prior(anchors, anchors[best[group]], gt_boxes)  # (P,) Eq. (6) about each GT's best
         k = self.dynamic_k(group, num_groups, ious, prior) * x.valid.view(-1)  # (b*M,) Eqs. (4), (5), (7); 0: padding
         selected = self.select(group, num_groups, scores, prior, k)  # (P,) bool, step 6
-        pos = self.resolve_conflicts(selected.nonzero().squeeze(1), x.anchor_id, scores, ious, x.num_anchors)  # (F,)
+        sel = selected.nonzero().squeeze(1)  # (S,) host sync: the conflicts step sorts these S pairs, not all P
+        pos = self.resolve_conflicts(sel, x.anchor_id, scores, ious, x.num_anchors)  # (F,) step 7
         if self.rescue:
             pos = self.rescue_starving(pos, group, num_groups, x.anchor_id, x.num_anchors, scores, ious, prior)  # 7b
         weights = self.weights(group[pos], num_groups, scores[pos])  # (F,) Eq. (8)
         result = self.targets(x, pos, gt_bboxes, scores[pos], weights)  # with the Eq. (9) soft target
         if trace is not None:
+            best = best[group_sizes(group, num_groups) > 0]  # (G,) the GTs with candidates
             trace.update(bi=bi, gi=gi, ai=ai, p=p, ious=ious, s=scores, prior=prior, best=best, pos=pos,
                          weights=weights)  # fmt: skip
         return result, k.view(x.b, x.m)
@@ -198,10 +209,11 @@ class FSSAssigner(PairAssigner):
             gt_boxes (torch.Tensor): (P, 4) GT boxes.
 
         Returns:
-            (torch.Tensor): (G,) int64 pair index of the best sample of each GT that has candidates.
+            (torch.Tensor): (b*M,) int64 pair index of each GT's best sample; for a GT without candidates any pair's
+                index (never read: the prior is read through the pairs' own GTs).
         """
         dist = (anchors - self.box_centres(gt_boxes)).square().sum(-1)  # (P,)
-        return best_in_groups(group, scores, -dist, num_groups=num_groups)
+        return first_in_groups(group, scores, -dist, num_groups=num_groups)[0]  # fixed size: no host sync
 
     def gaussian_prior(self, anchors: torch.Tensor, mu: torch.Tensor, gt_boxes: torch.Tensor) -> torch.Tensor:
         """Eq. (6): Gaussian prior around the best sample, with the GT size floored to `stride_val` as in step 1.
@@ -245,7 +257,7 @@ class FSSAssigner(PairAssigner):
         """Step 7: among pairs `sel` (P-indices in GT order) keep one per anchor: largest s, then IoU, then lower GT.
 
         Returns:
-            (torch.Tensor): (F,) the kept P-indices.
+            (torch.Tensor): (F,) the kept P-indices, in (image, anchor) order.
         """
         return sel[best_in_groups(anchor_id[sel], scores[sel], ious[sel], num_groups=num_anchors)]
 
@@ -269,9 +281,10 @@ class FSSAssigner(PairAssigner):
         has_pos[group[pos]] = True
         taken = torch.zeros(num_anchors, dtype=torch.bool, device=group.device)
         taken[anchor_id[pos]] = True
-        free = (~has_pos[group] & ~taken[anchor_id]).nonzero().squeeze(1)  # (E,)
-        best_free = free[best_in_groups(group[free], scores[free], prior[free], num_groups=num_groups)]  # per GT
-        return torch.cat([pos, self.resolve_conflicts(best_free, anchor_id, scores, ious, num_anchors)])
+        free = ~has_pos[group] & ~taken[anchor_id]  # (P,)
+        _, best_free = first_in_groups(group, scores, prior, num_groups=num_groups, among=free)  # (P,) one per GT
+        rescued = self.resolve_conflicts(best_free.nonzero().squeeze(1), anchor_id, scores, ious, num_anchors)
+        return torch.cat([pos, rescued])
 
     def weights(self, g_pos: torch.Tensor, num_groups: int, s_pos: torch.Tensor) -> torch.Tensor:
         """Eq. (8): w = (s / mean s over the GT's final positives)^(1 / (u * (alpha + beta))); 1 when that mean is 0.

@@ -6,7 +6,8 @@ Axes: b images, M ground truths (padded), N anchors, C classes, P candidate (ima
 `PairAssigner` is the base of FSS (`assign.fss`) and of the paper's baselines (`assign.baselines`), siblings: a
 subclass lists its candidates (`candidates`) and chooses its positives among them (`assign`); the per-pair inputs
 (`pairs`), the soft classification targets and the dense per-anchor result (`targets`) are written once, here, as are
-the ranking helpers every step uses (`_order_within_groups` and the three built on it).
+the ranking helpers every step uses (`_order_within_groups` and those built on it). The helpers return fixed-size
+tensors (no host synchronisation on CUDA) except `best_in_groups`, whose result size depends on the data.
 """
 
 from __future__ import annotations
@@ -89,6 +90,12 @@ class Pairs(NamedTuple):
     num_anchors: int
 
 
+def group_sizes(group: torch.Tensor, num_groups: int) -> torch.Tensor:
+    """(num_groups,) int64 number of pairs in each group. Counted with `index_add_`: `torch.bincount` reads its input's
+    maximum back to the host on CUDA to size its output (a host synchronisation), whatever `minlength` says."""
+    return torch.zeros(num_groups, dtype=torch.long, device=group.device).index_add_(0, group, torch.ones_like(group))
+
+
 def _order_within_groups(group: torch.Tensor, *keys: torch.Tensor, num_groups: int) -> tuple[torch.Tensor, ...]:
     """Sort pairs by `group` ascending, then by each key descending; remaining ties keep their input order.
 
@@ -100,28 +107,53 @@ def _order_within_groups(group: torch.Tensor, *keys: torch.Tensor, num_groups: i
     Returns:
         order (torch.Tensor): (P,) int64 permutation of the pairs.
         rank (torch.Tensor): (P,) int64 position of `order[p]` inside its group (0 = best).
+        starts (torch.Tensor): (num_groups,) int64 position in `order` of each group's first pair (of the next group's
+            for an empty group).
     """
     order = torch.arange(group.numel(), device=group.device)
     for key in reversed(keys):  # stable sorts from least to most significant key (LSD radix order)
         order = order[torch.sort(key[order], descending=True, stable=True).indices]
     order = order[torch.sort(group[order], stable=True).indices]
-    counts = torch.bincount(group, minlength=num_groups)  # (num_groups,)
+    counts = group_sizes(group, num_groups)  # (num_groups,)
     starts = counts.cumsum(0) - counts  # first position of each group in `order`
     rank = torch.arange(order.numel(), device=group.device) - starts[group[order]]
-    return order, rank
+    return order, rank, starts
 
 
 def best_in_groups(group: torch.Tensor, *keys: torch.Tensor, num_groups: int) -> torch.Tensor:
-    """(G',) int64 index of each non-empty group's first pair by `keys` (`_order_within_groups`), in group order."""
-    order, rank = _order_within_groups(group, *keys, num_groups=num_groups)
+    """(G',) int64 index of each non-empty group's first pair by `keys` (`_order_within_groups`), in group order. Its
+    size depends on the data: one host synchronisation on CUDA (`first_in_groups` has a fixed size)."""
+    order, rank, _ = _order_within_groups(group, *keys, num_groups=num_groups)
     return order[rank == 0]
+
+
+def first_in_groups(
+    group: torch.Tensor, *keys: torch.Tensor, num_groups: int, among: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each group's first pair by `keys` (`_order_within_groups`; with `among` ((P,) bool), the first among those
+    pairs), in fixed-size tensors: no host synchronisation.
+
+    Returns:
+        first (torch.Tensor): (num_groups,) int64 its pair index; for a group without one, some other pair's index
+            (0 when P = 0): read it only for groups that have one.
+        is_first (torch.Tensor): (P,) bool, True on those pairs.
+    """
+    if among is not None:  # the other pairs: one more group, after the real ones, never first
+        group, groups = torch.where(among, group, num_groups), num_groups + 1
+    else:
+        groups = num_groups
+    order, rank, starts = _order_within_groups(group, *keys, num_groups=groups)
+    is_first = torch.empty_like(group, dtype=torch.bool)
+    is_first[order] = (rank == 0) & (group[order] < num_groups)
+    first = order[starts[:num_groups].clamp(max=order.numel() - 1)] if order.numel() else starts[:num_groups] * 0
+    return first, is_first
 
 
 def top_k_in_groups(group: torch.Tensor, num_groups: int, k: torch.Tensor | int, *keys: torch.Tensor) -> torch.Tensor:
     """(P,) bool: the first k pairs of each group by `keys` (`_order_within_groups`); `k` an int or (num_groups,)."""
-    order, rank = _order_within_groups(group, *keys, num_groups=num_groups)
-    selected = torch.zeros_like(group, dtype=torch.bool)
-    selected[order[rank < (k[group[order]] if isinstance(k, torch.Tensor) else k)]] = True
+    order, rank, _ = _order_within_groups(group, *keys, num_groups=num_groups)
+    selected = torch.empty_like(group, dtype=torch.bool)
+    selected[order] = rank < (k[group[order]] if isinstance(k, torch.Tensor) else k)  # `order` is a permutation
     return selected
 
 
@@ -139,9 +171,10 @@ def iou_sum_k(group: torch.Tensor, num_groups: int, ious: torch.Tensor, q: int, 
     Returns:
         (torch.Tensor): (num_groups,) int64, 1 for groups without pairs.
     """
-    order, rank = _order_within_groups(group, key, num_groups=num_groups)
-    top_q = order[rank < q]  # (<= q * num_groups,)
-    iou_sum = ious.new_zeros(num_groups).index_add_(0, group[top_q], ious[top_q])  # Eq. (5)
+    order, rank, _ = _order_within_groups(group, key, num_groups=num_groups)
+    # Every pair in `order`, those past the top q adding 0: the top-q sum of each group in the same order, no sync.
+    top_q = torch.where(rank < q, ious[order], 0.0)  # (P,)
+    iou_sum = ious.new_zeros(num_groups).index_add_(0, group[order], top_q)  # Eq. (5)
     return iou_sum.floor().long().clamp_(min=1)
 
 

@@ -41,7 +41,7 @@ def floor_rotated_sides(gt_bboxes: torch.Tensor, valid: torch.Tensor, stride_val
     """
     out = gt_bboxes.clone()
     small = (out[..., 2:4] < stride_val) & valid[..., None]
-    out[..., 2:4] = torch.where(small, torch.tensor(stride_val, dtype=out.dtype, device=out.device), out[..., 2:4])
+    out[..., 2:4] = torch.where(small, stride_val, out[..., 2:4])  # a Python scalar: no host-to-device copy
     return out
 
 
@@ -104,7 +104,7 @@ class RotatedFSSAssigner(FSSAssigner):
             return (inside_rotated(anc_points, corners[:, :, None]) & valid[..., None]).nonzero(as_tuple=True)
         hull = torch.cat([corners.amin(-2) - 1.0, corners.amax(-2) + 1.0], -1)  # (b, M, 4) xyxy, 1 px margin
         bi, gi, ai = in_box_pairs(anc_points, hull, valid, self.stride, grid, stride_val=0.0)  # a superset
-        keep = inside_rotated(anc_points[ai], corners[bi, gi])  # the exact rule on the same float values
+        keep = inside_rotated(anc_points[ai], corners[bi, gi]).nonzero().squeeze(1)  # the exact rule, same floats
         return bi[keep], gi[keep], ai[keep]
 
     def pair_iou(self, gt_boxes: torch.Tensor, pd_boxes: torch.Tensor) -> torch.Tensor:

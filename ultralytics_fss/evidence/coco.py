@@ -312,15 +312,52 @@ def add_metrics_to_csv(csv_file: str | Path, metrics: dict[str, float], suffix: 
     tmp.replace(csv_file)
 
 
+# Variables of a torch.distributed process: a process without them is not a DDP rank for Ultralytics or torch.
+DDP_ENV = {"RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK", "GROUP_WORLD_SIZE", "ROLE_RANK",
+           "ROLE_NAME", "ROLE_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"}  # fmt: skip
+
+
+def evaluate_alone(device: str, **kwargs: Any) -> dict[str, float]:
+    """`evaluate(**kwargs, device=device)` in a fresh Python process that is not a DDP rank; its twelve numbers.
+
+    A DDP rank's validator takes Ultralytics' multi-GPU branch (barriers, `gather_object` to rank 0) whenever the
+    process is a rank (`ultralytics.utils.RANK`, read from WORLD_SIZE > 1 at import), so rank 0 validating alone
+    after training waits for ranks that have finished. The child gets the environment without the DDP variables
+    (`DDP_ENV`, TORCHELASTIC_*), so it validates as a single process on `device` (a torch device index or `cpu`,
+    counted in the inherited CUDA_VISIBLE_DEVICES as the rank's own is). Its output goes to this process's.
+
+    Raises:
+        subprocess.CalledProcessError: If the evaluation failed (its error is in the output above).
+    """
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in DDP_ENV and not k.startswith("TORCHELASTIC_")}
+    root = str(Path(__file__).resolve().parents[2])  # the folder holding this package, importable in the child
+    env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
+    code = "import json, sys; from ultralytics_fss.evidence.coco import evaluate; evaluate(**json.loads(sys.argv[1]))"
+    subprocess.run([sys.executable, "-c", code, json.dumps({**kwargs, "device": device}, default=str)], env=env,
+                   check=True)  # fmt: skip
+    return json.loads((Path(kwargs["out"]) / "coco_metrics.json").read_text())
+
+
 def on_train_end(trainer) -> None:
     """`on_train_end` callback of the `fss_coco=True` training option: score `best.pt` on the validation split with
     pycocotools, print the twelve numbers and add them to the last row of results.csv (`metrics/AP75(B)`, ...);
-    files in `save_dir/coco`. Main process only."""
+    files in `save_dir/coco`. Main process only (Ultralytics calls it on rank 0 alone); a DDP rank 0 validates in a
+    fresh single process (`evaluate_alone`), on its own device."""
     from ultralytics.utils import LOGGER, RANK, colorstr
 
     if RANK not in {-1, 0} or not Path(trainer.best).is_file():
         return
-    metrics = evaluate(trainer.args.data, model=trainer.best, split="val", out=Path(trainer.save_dir) / "coco",
-                       imgsz=trainer.args.imgsz, batch=trainer.args.batch, device=trainer.args.device)  # fmt: skip
+    out = Path(trainer.save_dir) / "coco"
+    kwargs = dict(data=trainer.args.data, model=trainer.best, split="val", out=out, imgsz=trainer.args.imgsz,
+                  batch=trainer.args.batch)  # fmt: skip
+    if RANK == 0:  # a DDP rank: the other ranks have left, and an in-process validator would wait for them
+        device = trainer.device
+        metrics = evaluate_alone(str(device.index or 0) if device.type == "cuda" else device.type, **kwargs)
+    else:
+        metrics = evaluate(**kwargs, device=trainer.args.device)
     add_metrics_to_csv(trainer.csv, metrics)
     LOGGER.info(f"\n{colorstr('bold', 'COCO metrics')} (pycocotools, best.pt, val split)\n{format_metrics(metrics)}")

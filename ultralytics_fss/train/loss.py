@@ -176,7 +176,9 @@ class FSSLoss:
         """
         if not self.uses_task_overlap:
             return None
-        boxes = x.pred_bboxes.detach() * x.stride_tensor
+        # float32 boxes (the GTs' dtype), as the stock loss hands its assigner (ultralytics/utils/loss.py, line 454):
+        # under autocast the decoded boxes are half precision, and the YOLO26 mask overlap mixes them with float32
+        boxes = (x.pred_bboxes.detach() * x.stride_tensor).type(x.gt_bboxes.dtype)
         if isinstance(self, SegmentLoss26):
             extra = (x.pred_scores.detach().sigmoid(), x.gt_labels)
             kwargs = seam.segment26_assigner_inputs(self, preds, batch)
