@@ -7,12 +7,14 @@
 What it counts, and what it does not: this is a count of the operations that make the host wait for a CUDA device
 (a "host synchronisation"), made on whatever device the script runs on, by rule. It is not a CUDA measurement: no
 CUDA device was used to make these numbers, and `torch.cuda.set_sync_debug_mode`, the CUDA-side check, needs one.
-The rule is PyTorch's own behaviour on CUDA, read from its kernels:
+The rule is what PyTorch's CUDA implementation does (aten/src/ATen/native: `nonzero`, `bincount` in SummaryOps.cu,
+`repeat_interleave`, `_index_put_impl_`, the copy of a pageable host buffer):
 
 - results whose size depends on the data: `nonzero` (and `argwhere`, `x.nonzero()`), `masked_select`, indexing
-  with a boolean mask (`x[mask]`, which runs `nonzero`; `x[mask] = value` too unless `value` has one element, where
-  PyTorch uses `masked_fill_`), `unique` and its variants, `repeat_interleave` without `output_size`, `bincount`
-  (its CUDA kernel reads the maximum back to size its output, whatever `minlength`);
+  with a boolean mask (`x[mask]`, which runs `nonzero`; `x[mask] = value` too unless `value` is one number, which
+  PyTorch hands to `masked_fill_`), `unique` and its variants, `repeat_interleave` without `output_size`, `bincount`
+  (its CUDA kernel reads the input's minimum and maximum back, the latter to size its output, whatever `minlength`:
+  counted once here);
 - values read back to Python: `.item()`, `bool(t)`, `int(t)`, `float(t)` (aten `_local_scalar_dense`), `equal`,
   `.tolist()`, `.numpy()`, `.cpu()`;
 - host-to-device copies: `torch.tensor(data, device=...)`, `torch.as_tensor(data, device=...)` of Python data
@@ -207,20 +209,20 @@ def main(argv: list[str] | None = None) -> None:
     print(f"torch {torch.__version__}, device cpu: ops that synchronise on CUDA, counted by rule (see --help)")
     for shape in args.shapes:
         inputs = make_inputs(shape, "cpu")
-        counts = {name: count(fn, *inputs) for name, fn in assigners(parse_shape(shape)[3]).items()}
-        print(f"\n{shape}: host syncs per assignment call")
-        print("| assigner | syncs | ops |\n|---|---|---|")
-        for name, c in counts.items():
-            ops = ", ".join(f"{k} x{v}" for k, v in sorted(c.counts.items()))
-            print(f"| {name} | {c.total} | {ops if args.verbose else ''} |")
+        calls = {name: count(fn, *inputs) for name, fn in assigners(parse_shape(shape)[3]).items()}
+        _table(f"{shape}: host syncs per assignment call", "assigner", calls, args.verbose)
         if args.step:
-            steps = step_counts(shape)
-            print(f"\n{shape}: host syncs per yolo11n training step (forward, loss, backward)")
-            print("| criterion | syncs | ops |\n|---|---|---|")
-            for name, c in steps.items():
-                ops = ", ".join(f"{k} x{v}" for k, v in sorted(c.counts.items()))
-                print(f"| {name} | {c.total} | {ops if args.verbose else ''} |")
+            _table(f"{shape}: host syncs per yolo11n training step (forward, loss, backward)", "criterion",
+                   step_counts(shape), args.verbose)  # fmt: skip
 
+
+def _table(title: str, what: str, counters: dict[str, SyncCounter], verbose: bool) -> None:
+    """Print one Markdown table: a row per counter, with the syncing ops by name when `verbose`."""
+    extra = (" ops |", "---|") if verbose else ("", "")
+    print(f"\n{title}\n| {what} | syncs |{extra[0]}\n|---|---|{extra[1]}")
+    for name, c in counters.items():
+        ops = ", ".join(f"{k} x{v}" for k, v in sorted(c.counts.items()))
+        print(f"| {name} | {c.total} |" + (f" {ops} |" if verbose else ""))
 
 if __name__ == "__main__":
     main()
