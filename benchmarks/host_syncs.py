@@ -224,5 +224,6 @@ def _table(title: str, what: str, counters: dict[str, SyncCounter], verbose: boo
         ops = ", ".join(f"{k} x{v}" for k, v in sorted(c.counts.items()))
         print(f"| {name} | {c.total} |" + (f" {ops} |" if verbose else ""))
 
+
 if __name__ == "__main__":
     main()
