@@ -23,13 +23,15 @@ aten = torch.ops.aten
 REFUSED_BY_CUDA_AUTOCAST = {aten.binary_cross_entropy.default, aten.binary_cross_entropy.out}
 DEVICE_TYPES = ("cpu", "cuda")
 
-# (task, model) of every task; the fast lane's one model per task as in test_seam.py, the others marked slow
+# (task, model) of every task. The fast lane: every assigner on yolo11n.yaml, FSS on one model of each other task
+# (as in test_seam.py); the rest is marked slow.
 MODELS = [("detect", "yolo11n.yaml"), ("obb", "yolo11n-obb.yaml"), ("segment", "yolo26n-seg.yaml"),
           ("pose", "yolo26n-pose.yaml"), ("detect", "yolo26n.yaml"), ("obb", "yolo26n-obb.yaml"),
           ("segment", "yolo11n-seg.yaml"), ("pose", "yolo11n-pose.yaml")]  # fmt: skip
 FAST = {m for _, m in MODELS[:4]}
 AXIS_ALIGNED = ("fss", "tal", "maxiou", "atss", "simota")  # every fss_assigner; obb takes fss and tal only
-CASES = [pytest.param(task, model, name, marks=() if model in FAST else pytest.mark.slow)
+CASES = [pytest.param(task, model, name, marks=() if model == "yolo11n.yaml" or (model in FAST and name == "fss")
+                      else pytest.mark.slow)
          for task, model in MODELS for name in (("fss", "tal") if task == "obb" else AXIS_ALIGNED)]  # fmt: skip
 
 
@@ -114,8 +116,12 @@ def test_every_task_and_assigner_trains_one_step_under_autocast(task, cfg, assig
     assert not refused, f"{refused} would raise under CUDA autocast"
 
 
-@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
-@pytest.mark.parametrize("task, cfg", [("segment", "yolo26n-seg.yaml"), ("pose", "yolo26n-pose.yaml")])
+@pytest.mark.parametrize(
+    "task, cfg, dtype",
+    [("segment", "yolo26n-seg.yaml", torch.bfloat16), pytest.param("segment", "yolo26n-seg.yaml", torch.float16,
+     marks=pytest.mark.slow), pytest.param("pose", "yolo26n-pose.yaml", torch.bfloat16, marks=pytest.mark.slow),
+     pytest.param("pose", "yolo26n-pose.yaml", torch.float16, marks=pytest.mark.slow)],
+)  # fmt: skip
 def test_task_overlap_under_autocast(task, cfg, dtype):
     """`fss_overlap=task` hands Ultralytics' mask / OKS overlap float32 boxes, as the stock loss does: under autocast
     the predicted boxes are half precision and the YOLO26 mask overlap failed on the dtype mismatch."""
