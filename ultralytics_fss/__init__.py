@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from ultralytics_fss.assign import FSSAssigner, FSSAssignResult
     from ultralytics_fss.train import (
         FSS_DEFAULTS,
+        FSS_SPACE,
         FSSDetectionLoss,
         FSSTrainer,
         build_fss_criterion,
@@ -33,6 +34,7 @@ _HOMES = {
     "FSSDetectionLoss": "ultralytics_fss.train",
     "FSSTrainer": "ultralytics_fss.train",
     "FSS_DEFAULTS": "ultralytics_fss.train",
+    "FSS_SPACE": "ultralytics_fss.train",
     "build_fss_criterion": "ultralytics_fss.train",
     "check_fss_args": "ultralytics_fss.train",
     "enable_fss": "ultralytics_fss.train",

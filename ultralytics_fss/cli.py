@@ -8,7 +8,11 @@ any trainer runs, and it has no way to hand a trainer class to `Model.train`. Th
 - no `trainer=`, no `fss_*` key (on the command line or in a `cfg=` YAML) and no resume of a checkpoint that records a
   trainer: Ultralytics' entrypoint runs unchanged;
 - otherwise (train mode only): the trainer class is imported, the `fss_*` keys are validated, and the run is
-  `YOLO(model, task=task).train(trainer=cls, **overrides)`, the call Ultralytics' entrypoint itself ends with.
+  `YOLO(model, task=task).train(trainer=cls, **overrides)`, the call Ultralytics' entrypoint itself ends with;
+- `yolo tune trainer=...` (a mode Ultralytics' entrypoint lacks: without `trainer=` it stays Ultralytics' error) is
+  `YOLO(model, task=task).tune(trainer=cls, **overrides)` (`ultralytics_fss.train.tune`), with `space=space.yaml`
+  (`key: [min, max]` ranges, lists of strings or booleans as choices; `FSS_SPACE` when missing), `iterations=`,
+  `use_ray=True` and Ultralytics' other tune arguments.
 
 Ultralytics' entrypoint offers no seam between parsing and the key check, so its argument loop and its train-mode
 defaults are mirrored in `ultralytics_fss.train.seam` (`parse_yolo_args`, `yolo_train`), with the other copies of
@@ -18,6 +22,7 @@ Ultralytics code; resume and DDP stay Ultralytics'.
 Examples:
     >>> from ultralytics_fss.cli import entrypoint
     >>> entrypoint("yolo detect train trainer=ultralytics_fss.FSSTrainer model=yolo11n.yaml data=coco8.yaml fss_beta=4")
+    >>> entrypoint("yolo tune trainer=ultralytics_fss.FSSTrainer model=yolo11n.yaml data=coco8.yaml iterations=30")
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from ultralytics_fss.train.seam import parse_yolo_args, resumed_train_args, yolo
 
 RECIPES = Path(__file__).parent / "recipes"  # fss.yaml and the paper's recipes, usable by name: cfg=fss.yaml
 FSS_TRAINER = "ultralytics_fss.FSSTrainer"
+TUNE = "tune"  # the mode word this module adds for trainers (Ultralytics' MODES lack it)
 
 
 class CLIError(Exception):
@@ -78,7 +84,7 @@ def parse_args(args: list[str]) -> dict[str, Any] | None:
         (dict | None): Overrides, with `task` and `mode` when given; None for anything this module leaves to
             Ultralytics (special commands such as `help`, unknown words, malformed pairs), so its own message shows.
     """
-    parsed = parse_yolo_args(args)
+    parsed = parse_yolo_args([f"mode={TUNE}" if a == TUNE else a for a in args])
     if parsed is None:
         return None
     overrides, cfg_file = parsed
@@ -141,9 +147,9 @@ def plan(overrides: dict[str, Any]) -> tuple[type, dict[str, Any]] | None:
     if path is None and not fss_keys:
         return None
     mode = overrides.get("mode") or DEFAULT_CFG.mode
-    if mode != "train":
+    if mode not in ("train", TUNE):
         given = f"{TRAINER_KEY}=" if TRAINER_KEY in overrides else f"{fss_keys[0]}="
-        raise CLIError(f"{given} applies to 'yolo train' only, not mode={mode}")
+        raise CLIError(f"{given} applies to 'yolo train' and 'yolo tune' only, not mode={mode}")
     if path is None:
         raise CLIError(f"{fss_keys[0]}={overrides[fss_keys[0]]!r} needs the FSS trainer: add trainer={FSS_TRAINER}")
     cls = import_trainer(path, source)
@@ -161,13 +167,53 @@ def plan(overrides: dict[str, Any]) -> tuple[type, dict[str, Any]] | None:
             check_trainable(DEFAULT_CFG, overrides)  # RT-DETR, YOLO-World, YOLOE, classify...: before any build
         except NotImplementedError as e:
             raise CLIError(str(e)) from e
-    return cls, {k: v for k, v in overrides.items() if k != TRAINER_KEY}
+    overrides = {k: v for k, v in overrides.items() if k != TRAINER_KEY}
+    if mode == TUNE:
+        overrides["space"] = tune_space(overrides, fss=issubclass(cls, FSSTrainer))
+    return cls, overrides
+
+
+def tune_space(overrides: dict[str, Any], fss: bool) -> dict[str, Any] | None:
+    """The search space of a `yolo tune` command, checked: `space=FILE.yaml` (`key: [min, max]` or `[min, max, gain]`
+    ranges; a list holding strings or booleans is a list of choices), in Ray Tune's form with `use_ray=True`; None
+    (the trainer's default space) without `space=`.
+
+    Raises:
+        CLIError: For an unreadable file or a bad entry, naming the file and the entry.
+    """
+    from ultralytics_fss.train.tune import check_ray_space, check_space, ray_space
+
+    file = overrides.get("space")
+    if file is None:
+        return None
+    if not Path(str(file)).is_file():
+        raise CLIError(f"space={file}: file not found")
+    try:
+        loaded = YAML.load(file)
+    except Exception as e:
+        raise CLIError(f"space={file}: cannot read it as YAML ({e})") from e
+    if not isinstance(loaded, dict):
+        raise CLIError(f"space={file}: expected a YAML file of key: [min, max] ranges or key: [choice, ...] lists")
+    space = {}
+    for key, value in loaded.items():
+        numbers = isinstance(value, list) and all(type(v) in (int, float) for v in value) and len(value) in (2, 3)
+        space[key] = tuple(value) if numbers else value
+    fixed = {k: v for k, v in overrides.items() if k.startswith("fss_")}
+    try:
+        if overrides.get("use_ray"):
+            return check_ray_space(ray_space(space), fixed) if fss else ray_space(space)
+        check_space(space, fixed)
+    except ValueError as e:
+        raise CLIError(f"space={file}: {e}") from e
+    return space
 
 
 def train(cls: type, overrides: dict[str, Any]) -> None:
-    """Run the train command as Ultralytics' entrypoint would, with `trainer=cls` (`seam.yolo_train`)."""
-    LOGGER.info(f"{colorstr('ultralytics_fss:')} training with trainer={trainer_path(cls)}")
-    yolo_train(overrides, trainer=cls)
+    """Run the train (or tune) command as Ultralytics' entrypoint would, with `trainer=cls` (`seam.yolo_train`)."""
+    method = overrides.get("mode") if overrides.get("mode") == TUNE else "train"
+    LOGGER.info(f"{colorstr('ultralytics_fss:')} {'tuning' if method == TUNE else 'training'} with "
+                f"trainer={trainer_path(cls)}")  # fmt: skip
+    yolo_train(overrides, method=method, trainer=cls)
 
 
 def entrypoint(debug: str = "") -> None:

@@ -26,12 +26,21 @@ for every model family. When Ultralytics changes, this file and that test are wh
 | `ValidatorWithExtras`         | engine/trainer.py: validation replaces `trainer.metrics`, 647-685 (test_loggers) |
 | `unsupported_model`           | models/yolo/model.py `YOLO.__init__`'s routing by head, class and asset name     |
 | `args_dict`                   | `model.args`: a namespace while training, a dict once loaded from a checkpoint   |
+| `route_tune`, `stock_tune`    | engine/model.py `Model.tune`, lines 915-967: the one method patched (see below)  |
+| `tuner_command`               | engine/trainer.py `MultiTrainer.train`'s `yolo train` subprocess, 1347-1357      |
+
+`route_tune` is the only replacement of an Ultralytics attribute: `model.tune(trainer=...)` cannot work otherwise
+(`Model.tune` checks every argument against Ultralytics' config). The replacement calls the stock method for every
+call that does not ask for FSS; `ULTRALYTICS_FSS_HOOK=0` leaves `Model.tune` untouched.
 """
 
 from __future__ import annotations
 
+import functools
+import os
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, Iterator, NamedTuple
 
 import numpy as np
 import torch
@@ -570,8 +579,9 @@ def resumed_train_args(overrides: dict[str, Any]) -> dict[str, Any]:
         return {}
 
 
-def yolo_train(overrides: dict[str, Any], **extra: Any) -> None:
-    """Run a parsed train command as `entrypoint` ends it: `YOLO(model, task=task).train(**overrides, **extra)`.
+def yolo_train(overrides: dict[str, Any], method: str = "train", **extra: Any) -> Any:
+    """Run a parsed train command as `entrypoint` ends it: `YOLO(model, task=task).train(**overrides, **extra)`
+    (`method="tune"`: `.tune(...)`, which Ultralytics' `entrypoint` does not offer, with the same defaults).
 
     Mirrors `entrypoint`'s task, model and data defaults for train (ultralytics/cfg/__init__.py, lines 1118-1188): a
     task's default model, `yolo26n.pt` when none, the model's task over a conflicting `task=`, the task's default data
@@ -580,7 +590,11 @@ def yolo_train(overrides: dict[str, Any], **extra: Any) -> None:
 
     Args:
         overrides (dict): Parsed arguments (`parse_yolo_args`), with `task` and `mode` when given.
-        **extra (Any): Further `train` arguments (`trainer=`).
+        method (str): The `YOLO` method to call: "train" or "tune".
+        **extra (Any): Further arguments (`trainer=`, `space=`).
+
+    Returns:
+        (Any): What the method returns.
     """
     from ultralytics import YOLO
 
@@ -602,4 +616,57 @@ def yolo_train(overrides: dict[str, Any], **extra: Any) -> None:
     if kwargs.get("data") is None and not kwargs.get("resume"):
         kwargs["data"] = DEFAULT_CFG.data or TASK2DATA.get(model.task or DEFAULT_CFG.task, DEFAULT_CFG.data)
         LOGGER.warning(f"'data' argument is missing. Using default 'data={kwargs['data']}'.")
-    model.train(**kwargs, **extra)
+    if method != "train":
+        kwargs.pop("mode")  # `Model.tune` sets mode=train itself
+    return getattr(model, method)(**kwargs, **extra)
+
+
+# ------------------------------------------------------------------------------------------------------ `model.tune`
+
+
+def stock_tune(model, use_ray: bool = False, iterations: int = 300, *args: Any, **kwargs: Any):
+    """Ultralytics' own `Model.tune` (ultralytics/engine/model.py, lines 915-967), whether or not `route_tune` ran."""
+    from ultralytics.engine.model import Model
+
+    return getattr(Model.tune, "__wrapped__", Model.tune)(model, use_ray, iterations, *args, **kwargs)
+
+
+def route_tune(wants: Callable[[Any, dict], bool], handler: Callable) -> bool:
+    """Replace `Model.tune` by a wrapper that sends the calls `wants(model, kwargs)` accepts to `handler` (same
+    signature as `Model.tune`) and every other call to Ultralytics' method, unchanged. Installed once; not at all when
+    `ULTRALYTICS_FSS_HOOK=0`.
+
+    Returns:
+        (bool): Whether `Model.tune` is routed now.
+    """
+    from ultralytics.engine.model import Model
+
+    if getattr(Model.tune, "__wrapped__", None) is not None:
+        return True
+    if os.environ.get("ULTRALYTICS_FSS_HOOK", "1") == "0":
+        return False
+    stock = Model.tune
+
+    @functools.wraps(stock)
+    def tune(self, use_ray=False, iterations=300, *args, **kwargs):
+        if wants(self, kwargs):
+            return handler(self, use_ray, iterations, *args, **kwargs)
+        return stock(self, use_ray, iterations, *args, **kwargs)
+
+    Model.tune = tune  # functools.wraps sets tune.__wrapped__ = stock
+    return True
+
+
+@contextmanager
+def tuner_command(command: list[str]) -> Iterator[None]:
+    """Inside the block, Ultralytics' `MultiTrainer` (which the Tuner runs for each iteration) trains with `command`
+    in place of `yolo` (`_YOLO_CLI_COMMAND` of ultralytics/engine/trainer.py, read by `MultiTrainer.train` at line
+    1352); restored after the block, even on errors."""
+    import ultralytics.engine.trainer as engine_trainer
+
+    stock = engine_trainer._YOLO_CLI_COMMAND
+    engine_trainer._YOLO_CLI_COMMAND = command
+    try:
+        yield
+    finally:
+        engine_trainer._YOLO_CLI_COMMAND = stock
