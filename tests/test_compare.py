@@ -120,6 +120,8 @@ def test_other_arguments_never_reuse_a_run_and_nothing_is_lost(tiny_data, tmp_pa
         (["--model", "nope.pt"], "--model nope.pt does not exist and is not a model Ultralytics downloads"),
         (["--epochs", "0"], "--epochs 0: expected an integer >= 1"),
         (["--variants", "a:fss_q=3", "a:fss_q=4"], "two variants share a name"),
+        (["--ray", "--jobs", "2"], "--ray schedules the runs itself"),
+        (["--ray", "auto", "--cpus-per-run", "0"], "--cpus-per-run 0: expected an integer >= 1"),
     ],
 )
 def test_command_line_refuses_bad_input_before_training(tmp_path, capsys, args, words):
@@ -189,3 +191,29 @@ def test_help_shows_every_default(capsys, module, shown):
     assert e.value.code == 0 and "(default: None)" not in text
     for flag, default in shown.items():
         assert f"(default: {default})" in blocks[flag], blocks.get(flag)
+
+
+@pytest.mark.slow
+def test_ray_runs_give_the_local_summary(tiny_data, tmp_path):
+    """`--ray` on a local Ray instance (Ray's default: this machine's 2 CPUs, one per run) trains the same runs as
+    the local scheduler (`--jobs 2`: one thread per run too), into the same folders, with the same summary; a rerun
+    trains nothing."""
+    from ultralytics_fss.compare import main
+
+    common = ["--data", str(tiny_data), "--variants", "tal", "fss", "--seeds", "0", "--epochs", "1", "--imgsz", "64",
+              "--batch", "4"]  # fmt: skip
+    main([*common, "--project", str(tmp_path / "local"), "--jobs", "2", "workers=0"])
+    main([*common, "--project", str(tmp_path / "ray"), "--ray", "workers=0"])  # "workers=0": a train argument
+    local, on_ray = (summary_rows(tmp_path / p / "summary.csv") for p in ("local", "ray"))
+    assert [r["folder"] for r in on_ray] == ["tal-seed0", "fss-seed0"]
+    assert [{k: v for k, v in r.items() if k != "s/epoch"} for r in on_ray] == [
+        {k: v for k, v in r.items() if k != "s/epoch"} for r in local]  # fmt: skip
+    assert float(on_ray[1]["pos_per_gt"]) > 0 and on_ray[1]["k_mean"]  # FSS statistics, not empty cells
+    assert sorted(p.name for p in (tmp_path / "ray" / "logs").iterdir()) == ["fss-seed0.log", "tal-seed0.log"]
+    for run in ("tal-seed0", "fss-seed0"):
+        stored = json.loads((tmp_path / "ray" / run / "compare.json").read_text())
+        assert stored["result"] and stored["record"]["device_type"] == "cpu"
+        assert (tmp_path / "ray" / run / "weights" / "best.pt").is_file()
+    stamp = (tmp_path / "ray" / "fss-seed0" / "compare.json").stat().st_mtime
+    main([*common, "--project", str(tmp_path / "ray"), "--ray", "workers=0"])  # everything done: nothing trains
+    assert (tmp_path / "ray" / "fss-seed0" / "compare.json").stat().st_mtime == stamp

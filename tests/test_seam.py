@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from ultralytics import YOLO
 from ultralytics.cfg import get_cfg
 from ultralytics.engine.model import Model
 from ultralytics.nn.tasks import DetectionModel, OBBModel, PoseModel, SegmentationModel, guess_model_task
@@ -332,3 +333,51 @@ def test_loss_args_is_a_namespace_over_the_defaults():
     """`loss_args`: Ultralytics' defaults under the given values, read by attribute, one mask per object."""
     args = seam.loss_args({"box": 1.5, "overlap_mask": True, "fss_q": 3})
     assert args.box == 1.5 and args.fss_q == 3 and args.overlap_mask is False and args.cls == get_cfg().cls
+
+
+# --- `model.tune`: the routed method and the Tuner's subprocess command --------------------------------------------
+
+
+def test_stock_tune_builds_the_tuner_args_that_fss_tune_mirrors(monkeypatch, tmp_path):
+    """Ultralytics' `Model.tune` (its sink, the Tuner, recorded) gets `{**overrides, **kwargs, "mode": "train"}` with
+    optimizer AdamW unless the space tunes it: `ultralytics_fss.train.tune.tune` builds the same for `FSSTuner`."""
+    import ultralytics.engine.tuner as upstream
+
+    seen = []
+
+    class Recorder:
+        def __init__(self, args, _callbacks=None, *, model=None):
+            seen.append(dict(args))
+
+        def __call__(self, iterations=300, cleanup=True):
+            seen.append(iterations)
+
+    monkeypatch.setattr(upstream, "Tuner", Recorder)
+    model = YOLO("yolo11n.yaml")
+    assert Model.tune.__wrapped__ is not None and YOLO.tune is Model.tune  # routed; YOLO does not override it
+    seam.stock_tune(model, False, 3, data="d.yaml", epochs=2, space={"lr0": (1e-4, 1e-2)})
+    seam.stock_tune(model, False, 1, data="d.yaml", space={"optimizer": ["SGD"]})
+    assert seen == [{**model.overrides, "data": "d.yaml", "epochs": 2, "space": {"lr0": (1e-4, 1e-2)},
+                     "optimizer": "AdamW", "mode": "train"}, 3,
+                    {**model.overrides, "data": "d.yaml", "space": {"optimizer": ["SGD"]}, "mode": "train"}, 1]
+
+
+def test_tuner_command_is_what_multitrainer_runs(tmp_path):
+    """Inside `tuner_command`, Ultralytics' MultiTrainer (the Tuner's per-iteration runner) runs the given command
+    with `train` and every argument as `key=value` (a script that records its argv stands in for training)."""
+    import json
+    import sys
+
+    import ultralytics.engine.trainer as engine_trainer
+    from ultralytics.engine.trainer import MultiTrainer
+
+    out = tmp_path / "argv.json"
+    script = f"import json, sys; json.dump(sys.argv[1:], open({str(out)!r}, 'w'))"
+    stock = engine_trainer._YOLO_CLI_COMMAND
+    args = {"model": "yolo11n.yaml", "data": [str(tmp_path / "d.yaml")], "project": str(tmp_path), "task": "detect",
+            "trainer": "ultralytics_fss.FSSTrainer", "fss_q": 3, "plots": False}  # fmt: skip
+    with seam.tuner_command([sys.executable, "-c", script]):
+        MultiTrainer(None, args, YOLO("yolo11n.yaml").model).train()
+    argv = json.loads(out.read_text())
+    assert argv[0] == "train" and {"trainer=ultralytics_fss.FSSTrainer", "fss_q=3", "task=detect"} <= set(argv)
+    assert engine_trainer._YOLO_CLI_COMMAND is stock  # restored

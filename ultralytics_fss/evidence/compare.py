@@ -11,15 +11,13 @@ import hashlib
 import io
 import json
 import math
-import os
-import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ultralytics_fss.evidence import schedule
 from ultralytics_fss.evidence.coco import COCO_KEYS
 from ultralytics_fss.train.cfg import check_fss_args
 
@@ -214,7 +212,8 @@ AXIS_ALIGNED = {"maxiou", "atss", "simota"}  # baselines that assign axis-aligne
 
 
 def run_study(p: CommandLine, data: str, variants: list[str], seeds: list[int], train_args: dict, project: str,
-            jobs: int = 1, devices: list[str] | None = None) -> Path:  # fmt: skip
+              jobs: int = 1, devices: list[str] | None = None, ray: str | None = None,
+              cpus_per_run: int = 1) -> Path:  # fmt: skip
     """The command lines' study (`python -m ultralytics_fss.compare`, `python -m ultralytics_fss.demo`): check
     everything (variants, model task, data, model file) before anything is written, then train what is missing,
     print the tables and write the outputs; every problem found before training stops with `p.error` (exit 2).
@@ -244,11 +243,15 @@ def run_study(p: CommandLine, data: str, variants: list[str], seeds: list[int], 
     if task == "obb" and baselines:
         p.error(f"variants {baselines} assign axis-aligned boxes; --model {train_args['model']} is an obb model")
     root = Path(project).resolve()
-    try:
-        planned = plan_runs(root, data, variants, seeds, train_args, model_info)
-    except DataError as e:
-        p.error(str(e))
-    rows = train_planned(root, data, planned, train_args, jobs=jobs, devices=devices, coco=task == "detect")
+    if ray is not None and not schedule.has_ray():
+        p.error(f"--ray needs Ray: {schedule.RAY_INSTALL}")
+    with schedule.cluster(ray) as gpus:
+        train_args = schedule.ray_device(train_args, gpus)  # the record holds the kind of device the runs use
+        try:
+            planned = plan_runs(root, data, variants, seeds, train_args, model_info)
+        except DataError as e:
+            p.error(str(e))
+        rows = train_planned(root, data, planned, train_args, jobs, devices, task == "detect", gpus, cpus_per_run)
     table = (root / "summary.md").read_text()
     what = "COCO AP, then Ultralytics mAP50-95" if task == "detect" else f"Ultralytics mAP50-95 of the task ({task})"
     LOGGER.info(f"\n{colorstr('bold', what)}\n{table}")
@@ -261,52 +264,43 @@ def run_study(p: CommandLine, data: str, variants: list[str], seeds: list[int], 
 
 
 def run_all(project: str | Path, data: str, variants: list[str], seeds: list[int], train_args: dict,
-            jobs: int = 1, devices: list[str] | None = None, coco: bool = True) -> list[dict]:  # fmt: skip
+            jobs: int = 1, devices: list[str] | None = None, coco: bool = True, ray: str | None = None,
+            cpus_per_run: int = 1) -> list[dict]:  # fmt: skip
     """Train every (variant, seed) run not yet done with exactly these arguments, seed-major (an interrupted study
-    keeps complete pairs), `jobs` at a time (each in its own process, on its own device when `devices` is given);
+    keeps complete pairs), `jobs` at a time (each in its own process, on its own device when `devices` is given), or
+    as Ray tasks (`ray`: a Ray address, "" for Ray's default: `RAY_ADDRESS` or a new local instance; one GPU per
+    run where the cluster has GPUs, `cpus_per_run` CPUs otherwise);
     write this call's summary (`write_outputs`) and return its result rows.
 
     A run is reused only when its stored record (`evidence.identity`) equals this call's: a run made with other
     arguments, data, `fss_*` values or versions stays on disk untouched, and this call trains into a new folder.
     """
     project = Path(project).resolve()
-    return train_planned(project, data, plan_runs(project, data, variants, seeds, train_args), train_args, jobs,
-                         devices, coco)  # fmt: skip
+    with schedule.cluster(ray) as gpus:
+        train_args = schedule.ray_device(train_args, gpus)  # the record holds the kind of device the runs use
+        planned = plan_runs(project, data, variants, seeds, train_args)
+        return train_planned(project, data, planned, train_args, jobs, devices, coco, gpus, cpus_per_run)
 
 
 def train_planned(project: Path, data: str, planned: list[dict], train_args: dict, jobs: int = 1,
-                  devices: list[str] | None = None, coco: bool = True) -> list[dict]:  # fmt: skip
-    """Train the runs of `plan_runs` not yet done (arguments as for `run_all`), write the outputs, return the rows."""
+                  devices: list[str] | None = None, coco: bool = True, ray_gpus: int | None = None,
+                  cpus_per_run: int = 1) -> list[dict]:  # fmt: skip
+    """Train the runs of `plan_runs` not yet done (arguments as for `run_all`; `ray_gpus`: the GPUs of the Ray
+    cluster `schedule.cluster` connected to, None: no Ray), write the outputs, return the rows."""
     from ultralytics.utils import LOGGER
 
     for job in planned:
         if job["stored"] and job["stored"].get("result"):
             LOGGER.info(f"{job['name']} seed {job['seed']}: done before with these arguments ({job['run_dir'].name})")
     todo = [job for job in planned if not (job["stored"] and job["stored"].get("result"))]
-    if devices:
-        jobs = len(devices)
-    if jobs <= 1:
+    if ray_gpus is not None:
+        schedule.on_ray(project, todo, data, train_args, coco, gpus=ray_gpus, cpus_per_run=cpus_per_run)
+    elif devices or jobs > 1:
+        slots = devices or [train_args.get("device", "cpu")] * jobs
+        schedule.in_processes(project, todo, data, train_args, coco, slots=slots)
+    else:
         for job in todo:
             run_one(job["run_dir"], data, job["name"], job["fss"], job["seed"], train_args, job["record"], coco)
-    else:
-        free = list(devices or [train_args.get("device", "cpu")] * jobs)
-
-        def launch(job):
-            device = free.pop()
-            log = project / "logs" / f"{job['run_dir'].name}.log"
-            log.parent.mkdir(parents=True, exist_ok=True)
-            spec = json.dumps(dict(run_dir=str(job["run_dir"]), data=data, name=job["name"], fss=job["fss"],
-                                   seed=job["seed"], train_args={**train_args, "device": device},
-                                   record=job["record"], coco=coco))  # fmt: skip
-            env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // jobs))}
-            with open(log, "w") as f:
-                rc = subprocess.run([sys.executable, "-m", "ultralytics_fss.evidence.compare", spec], stdout=f,
-                                    stderr=subprocess.STDOUT, env=env).returncode  # fmt: skip
-            free.append(device)
-            LOGGER.info(f"{job['name']} seed {job['seed']}: {'done' if rc == 0 else f'FAILED (exit {rc}), see {log}'}")
-
-        with ThreadPoolExecutor(jobs) as pool:
-            list(pool.map(launch, todo))
     rows = [stored["result"] for job in planned if (stored := read_run(job["run_dir"])) and stored.get("result")]
     write_outputs(project, rows, [job["record"] for job in planned])
     return rows
@@ -448,7 +442,7 @@ def plot_compare(rows: list[dict], path: Path) -> None:
     draw()
 
 
-if __name__ == "__main__":  # one run in a subprocess of `run_all` (jobs > 1)
+if __name__ == "__main__":  # one run in its own process (`schedule.run_process`: --jobs, --devices, --ray)
     spec = json.loads(sys.argv[1])
     run_one(Path(spec["run_dir"]), spec["data"], spec["name"], spec["fss"], spec["seed"], spec["train_args"],
             spec["record"], spec["coco"])  # fmt: skip

@@ -9,6 +9,7 @@ carries over the one-to-many / one-to-one schedule of end-to-end heads (`E2ELoss
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Callable
 
 from ultralytics.cfg import cfg2dict
@@ -16,7 +17,7 @@ from ultralytics.models.yolo.detect import DetectionTrainer
 from ultralytics.models.yolo.obb import OBBTrainer
 from ultralytics.models.yolo.pose import PoseTrainer
 from ultralytics.models.yolo.segment import SegmentationTrainer
-from ultralytics.nn.tasks import guess_model_task
+from ultralytics.nn.tasks import guess_model_task, yaml_model_load
 from ultralytics.utils import DEFAULT_CFG, LOGGER, IterableSimpleNamespace, colorstr
 from ultralytics.utils.torch_utils import unwrap_model
 
@@ -105,8 +106,14 @@ def resolve_task(cfg, overrides: dict[str, Any]) -> str:
     task = resumed_train_args(overrides).get("task")
     if task:
         return task
-    if overrides.get("model"):
-        return guess_model_task(overrides["model"])
+    model = overrides.get("model")
+    if isinstance(model, (str, Path)) and str(model).endswith((".yaml", ".yml")):
+        try:  # from the YAML's head, as `YOLO(model)` does (a name alone warns for yolo11n.yaml)
+            return guess_model_task(yaml_model_load(model))
+        except Exception:
+            pass  # a YAML Ultralytics cannot read: its own error comes when the model is built
+    if model:
+        return guess_model_task(model)
     return cfg2dict(cfg).get("task") or "detect"
 
 

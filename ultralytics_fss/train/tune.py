@@ -43,8 +43,8 @@ from ultralytics_fss.train.seam import stock_tune, tuner_command
 # beta (4-10), u and q around the defaults (2 and 10). Ultralytics' Tuner form: key: (min, max).
 FSS_SPACE: dict[str, tuple] = {"fss_alpha": (0.5, 1.0), "fss_beta": (4.0, 10.0), "fss_u": (1.0, 4.0), "fss_q": (5, 15)}
 FSS_CLI = [sys.executable, "-m", "ultralytics_fss.cli"]  # what the Tuner's iterations run instead of `yolo`
-RAY_POSITIONAL = ("space", "grace_period", "gpu_per_trial")
-CHOICES = "choices"  # the categorical values of a `tune_results.ndjson` record (`FSSTuner._save_local_result`)  # `run_ray_tune`'s positional parameters after `model`
+RAY_POSITIONAL = ("space", "grace_period", "gpu_per_trial")  # `run_ray_tune`'s positional parameters after `model`
+CHOICES = "choices"  # the categorical values of a `tune_results.ndjson` record (`FSSTuner._save_local_result`)
 
 
 def ray_space(space: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -301,7 +301,7 @@ def wants_fss(model, kwargs: dict[str, Any]) -> bool:
             or fss_values(model) is not None)  # fmt: skip
 
 
-def tune(model, use_ray: bool = False, iterations: int = 300, *args: Any, **kwargs: Any):
+def tune(model, use_ray: bool = False, iterations: int = 300, /, *args: Any, **kwargs: Any):
     """`Model.tune` with a trainer: Ultralytics' Tuner (`FSSTuner`) or, with `use_ray=True`, Ultralytics' Ray Tune path.
 
     Args:
