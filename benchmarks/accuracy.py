@@ -4,6 +4,7 @@
     python benchmarks/accuracy.py --datasets shapes --seeds 0 --variants tal paper paper-tal box-wt radius rescue fss
     python benchmarks/accuracy.py --recipe fast --epochs 20     # the demo's tuned recipe, as an extra column only
     python benchmarks/accuracy.py --device 0                    # with a GPU
+    python benchmarks/accuracy.py --model yolo26n.yaml --variants tal fss fss-o2o --project runs/fss-accuracy-26
 
 A thin call of `python -m ultralytics_fss.compare` (`ultralytics_fss.evidence.compare.run_all`) per dataset: every
 (variant, seed) run trains with identical data, arguments and seed, is scored with COCO metrics (pycocotools) and
@@ -29,6 +30,7 @@ Variants (`fss_*` keys in `ultralytics_fss.train.cfg.FSS_KEYS`):
     radius      box-wt with candidates within 2.5 strides of the GT centre too (YOLOX SimOTA's region)
     rescue      box-wt with `fss_rescue=True` (a GT that lost its positives in conflicts takes a free anchor)
     fss-rescue  fss with `fss_rescue=True`
+    fss-o2o     fss with `fss_o2o=fss` (end-to-end heads: FSS at k = 1 on the one-to-one branch too)
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ VARIANTS = {  # name: `compare` variant spec
     "radius": f"radius:{BOX_WT},fss_radius=2.5",
     "rescue": f"rescue:{BOX_WT},fss_rescue=True",
     "fss-rescue": "fss-rescue:fss_rescue=True",
+    "fss-o2o": "fss-o2o:fss_o2o=fss",
 }
 DEFAULT_VARIANTS = ["tal", "paper", "fss"]
 

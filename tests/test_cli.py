@@ -80,13 +80,6 @@ def test_trainer_and_fss_keys(train_args, tmp_path):
 
 
 @pytest.mark.slow
-def test_trainer_without_fss_keys(train_args, tmp_path):
-    """The trainer's module path works as well as its public name, and the defaults apply."""
-    proc = yolo("train", "trainer=ultralytics_fss.train.trainer.FSSTrainer", *cli_args(train_args), cwd=tmp_path)
-    check_fss_run(proc, run_dir(train_args), fss_alpha=0.5, fss_beta=6.0, fss_q=10)
-
-
-@pytest.mark.slow
 def test_user_cfg_yaml_with_trainer_and_keys(train_args, tmp_path):
     """A user YAML holding trainer= and fss_* keys; the command line wins over the YAML."""
     user = tmp_path / "my_fss.yaml"
@@ -97,9 +90,12 @@ def test_user_cfg_yaml_with_trainer_and_keys(train_args, tmp_path):
 
 
 @pytest.mark.slow
-def test_shipped_fss_yaml_by_name(train_args, tmp_path):
-    proc = yolo("detect", "train", "cfg=fss.yaml", *cli_args(train_args), "fss_u=3", cwd=tmp_path)
-    check_fss_run(proc, run_dir(train_args), fss_u=3.0, fss_beta=6.0, fss_o2o="tal")
+def test_shipped_fss_yaml_by_name_and_trainer_module_path(train_args, tmp_path):
+    """cfg=fss.yaml by name; the trainer's module path works as well as its public name (and is recorded by the
+    public name); the defaults apply where nothing is given; the command line wins over the YAML."""
+    proc = yolo("detect", "train", "cfg=fss.yaml", "trainer=ultralytics_fss.train.trainer.FSSTrainer",
+                *cli_args(train_args), "fss_u=3", cwd=tmp_path)  # fmt: skip
+    check_fss_run(proc, run_dir(train_args), fss_u=3.0, fss_alpha=0.5, fss_beta=6.0, fss_q=10, fss_o2o="tal")
 
 
 @pytest.mark.slow

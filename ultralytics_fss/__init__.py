@@ -22,9 +22,11 @@ if TYPE_CHECKING:
         FSS_SPACE,
         FSSDetectionLoss,
         FSSTrainer,
+        FSSTuner,
         build_fss_criterion,
         check_fss_args,
         enable_fss,
+        ray_space,
         record_tal_stats,
     )
 
@@ -33,11 +35,13 @@ _HOMES = {
     "FSSAssignResult": "ultralytics_fss.assign",
     "FSSDetectionLoss": "ultralytics_fss.train",
     "FSSTrainer": "ultralytics_fss.train",
+    "FSSTuner": "ultralytics_fss.train",
     "FSS_DEFAULTS": "ultralytics_fss.train",
     "FSS_SPACE": "ultralytics_fss.train",
     "build_fss_criterion": "ultralytics_fss.train",
     "check_fss_args": "ultralytics_fss.train",
     "enable_fss": "ultralytics_fss.train",
+    "ray_space": "ultralytics_fss.train",
     "record_tal_stats": "ultralytics_fss.train",
 }
 __all__ = [*_HOMES, "__version__"]

@@ -27,14 +27,14 @@ Examples:
 
 from __future__ import annotations
 
-import importlib
 import sys
 from pathlib import Path
 from typing import Any, Callable
 
 from ultralytics.utils import DEFAULT_CFG, LOGGER, YAML, colorstr
 
-from ultralytics_fss.train.cfg import MOVED_TRAINERS, TRAINER_KEY, check_fss_args, trainer_path
+from ultralytics_fss.train.cfg import TRAINER_KEY, check_fss_args, trainer_path
+from ultralytics_fss.train.cfg import import_trainer as load_trainer
 from ultralytics_fss.train.seam import parse_yolo_args, resumed_train_args, yolo_train
 
 RECIPES = Path(__file__).parent / "recipes"  # fss.yaml and the paper's recipes, usable by name: cfg=fss.yaml
@@ -104,32 +104,11 @@ def checkpoint_trainer(overrides: dict[str, Any]) -> str | None:
 
 
 def import_trainer(path: Any, source: str = "trainer") -> type:
-    """Import a trainer class from a dotted path `package.module.Class` and check it is a `BaseTrainer` subclass.
-
-    Args:
-        path (Any): The `trainer=` value; a path recorded by an earlier release (`MOVED_TRAINERS`) is followed.
-        source (str): Where the path came from, for the error message.
-
-    Raises:
-        CLIError: For a malformed path, a module or attribute that cannot be imported, or a non-trainer.
-    """
-    from ultralytics.engine.trainer import BaseTrainer
-
-    if not isinstance(path, str) or "." not in path.strip(".") or " " in path:
-        raise CLIError(f"{source}={path!r} must be a dotted path package.module.Class, e.g. trainer={FSS_TRAINER}")
-    module_name, name = MOVED_TRAINERS.get(path, path).rsplit(".", 1)
+    """`ultralytics_fss.train.cfg.import_trainer`, its errors as `CLIError`."""
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as e:
-        raise CLIError(f"{source}={path}: cannot import module '{module_name}' ({e})") from e
-    cls = getattr(module, name, None)
-    if cls is None:
-        raise CLIError(f"{source}={path}: module '{module_name}' has no attribute '{name}'")
-    if not (isinstance(cls, type) and issubclass(cls, BaseTrainer)):
-        kind = cls.__name__ if isinstance(cls, type) else type(cls).__name__
-        raise CLIError(f"{source}={path} is not a trainer: expected a subclass of {BaseTrainer.__module__}."
-                       f"BaseTrainer, got {kind}")  # fmt: skip
-    return cls
+        return load_trainer(path, source)
+    except ValueError as e:
+        raise CLIError(str(e)) from e
 
 
 def plan(overrides: dict[str, Any]) -> tuple[type, dict[str, Any]] | None:

@@ -1,4 +1,5 @@
-"""The `fss_*` hyperparameters: defaults, and the one place they are validated.
+"""The `fss_*` hyperparameters: defaults, and the one place they are validated; the `trainer` key (a dotted path,
+recorded and imported here).
 
 They travel like every other Ultralytics argument (overrides, args.yaml, checkpoints' `train_args`) and are read
 back from `model.args` by the loss.
@@ -6,6 +7,7 @@ back from `model.args` by the loss.
 
 from __future__ import annotations
 
+import importlib
 import sys
 from typing import Any
 
@@ -52,6 +54,37 @@ def trainer_path(cls: type) -> str:
     if getattr(package, cls.__qualname__, None) is cls:
         return f"{package.__name__}.{cls.__qualname__}"
     return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def import_trainer(path: Any, source: str = "trainer") -> type:
+    """Import a trainer class from a dotted path `package.module.Class` and check it is a `BaseTrainer` subclass.
+
+    Args:
+        path (Any): The `trainer=` value; a path recorded by an earlier release (`MOVED_TRAINERS`) is followed.
+        source (str): Where the path came from, for the error message.
+
+    Raises:
+        ValueError: For a malformed path, a module or attribute that cannot be imported, or a non-trainer (one line
+            naming `source=path`).
+    """
+    from ultralytics.engine.trainer import BaseTrainer
+
+    if not isinstance(path, str) or "." not in path.strip(".") or " " in path:
+        raise ValueError(f"{source}={path!r} must be a dotted path package.module.Class, e.g. "
+                         "trainer=ultralytics_fss.FSSTrainer")
+    module_name, name = MOVED_TRAINERS.get(path, path).rsplit(".", 1)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise ValueError(f"{source}={path}: cannot import module '{module_name}' ({e})") from e
+    cls = getattr(module, name, None)
+    if cls is None:
+        raise ValueError(f"{source}={path}: module '{module_name}' has no attribute '{name}'")
+    if not (isinstance(cls, type) and issubclass(cls, BaseTrainer)):
+        kind = cls.__name__ if isinstance(cls, type) else type(cls).__name__
+        raise ValueError(f"{source}={path} is not a trainer: expected a subclass of {BaseTrainer.__module__}."
+                         f"BaseTrainer, got {kind}")  # fmt: skip
+    return cls
 
 
 def _coerce(key: str, value: Any, kind: type) -> Any:

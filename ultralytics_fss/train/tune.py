@@ -36,7 +36,7 @@ from ultralytics.cfg import CFG_INT_KEYS
 from ultralytics.engine.tuner import Tuner
 from ultralytics.utils import DEFAULT_CFG, LOGGER, YAML, colorstr
 
-from ultralytics_fss.train.cfg import FSS_KEYS, TRAINER_KEY, check_fss_args, trainer_path
+from ultralytics_fss.train.cfg import FSS_KEYS, TRAINER_KEY, check_fss_args, import_trainer, trainer_path
 from ultralytics_fss.train.seam import stock_tune, tuner_command
 
 # The default search space with `trainer=FSSTrainer` and no `space`: the paper's Table 4 ranges for alpha (0.5-1) and
@@ -229,8 +229,9 @@ class FSSTuner(Tuner):
         return hyp
 
     def _mutate(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        """Ultralytics' mutation of the ranges, plus the categorical keys: the first iteration takes the current
-        value (or the first choice), later ones keep the best iteration's value or draw one, with probability 1/2."""
+        """Ultralytics' mutation of the ranges, plus the categorical keys: the first iteration takes the current value
+        (a random choice when it is not in the list), later ones keep the best iteration's value or draw one, with
+        probability 1/2."""
         hyp = super()._mutate(*args, **kwargs)
         results = self._load_local_results()
         best = self._best(results) if results else {}
@@ -320,16 +321,12 @@ def tune(model, use_ray: bool = False, iterations: int = 300, /, *args: Any, **k
     """
     from ultralytics.engine.trainer import BaseTrainer
 
-    from ultralytics_fss.cli import CLIError, import_trainer
     from ultralytics_fss.train.trainer import FSSTrainer, check_trainable
 
     enabled = fss_values(model)
     trainer = kwargs.pop(TRAINER_KEY, None)
     if isinstance(trainer, str):
-        try:
-            trainer = import_trainer(trainer)
-        except CLIError as e:
-            raise ValueError(str(e)) from None
+        trainer = import_trainer(trainer)
     elif trainer is not None and not (isinstance(trainer, type) and issubclass(trainer, BaseTrainer)):
         raise ValueError(f"trainer={trainer!r} is not a trainer class (a subclass of BaseTrainer) or a dotted path")
     fixed = {**(enabled or {}), **{k: kwargs.pop(k) for k in list(kwargs) if k.startswith("fss_")}}
