@@ -52,7 +52,8 @@ def run_args(task_data, tmp_path, task, model, **kw) -> dict:
 @pytest.mark.parametrize("task, model", CASES)
 def test_every_family_trains_validates_and_resumes_with_fss(task_data, tmp_path, task, model):
     """FSSTrainer picks the task from the model; a run killed after epoch 1 resumes from last.pt with FSS, its keys,
-    the E2E schedule, fss/* statistics and finite validation losses."""
+    the E2E schedule, fss/* statistics and finite validation losses; for one family per task (`LOADS_WITHOUT_FSS`),
+    its best.pt predicts and validates where ultralytics_fss cannot be imported."""
     first = FSSTrainer(overrides=run_args(task_data, tmp_path, task, model, epochs=2, fss_beta=5.0))
     assert type(first) is TRAINERS[task] and first.args.task == task
     first.add_callback("on_fit_epoch_end", stop_after_first_epoch)
@@ -75,6 +76,8 @@ def test_every_family_trains_validates_and_resumes_with_fss(task_data, tmp_path,
     assert float(rows[-1]["fss/pos_per_gt"]) > 0
     val_losses = [k for k in rows[-1] if k.startswith("val/")]
     assert val_losses and all(torch.isfinite(torch.tensor(float(rows[-1][k]))) for k in val_losses)
+    if (task, model) in LOADS_WITHOUT_FSS:  # the resumed run's best.pt, where ultralytics_fss cannot be imported
+        check_loads_without_ultralytics_fss(resumed.best, task_data[task], task)
 
 
 @pytest.mark.parametrize(
@@ -239,19 +242,16 @@ def test_ddp_state_rebuilds_task_trainer(task_data, tmp_path, task):
     assert report["train"] == [want] and report["ema"] == [want] and report["beta"] == [4.0]
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("task, model", [("obb", "yolo26n-obb.yaml"), ("segment", "yolo11n-seg.yaml"),
-                                         ("pose", "yolo26n-pose.yaml")])
-def test_task_checkpoint_loads_without_ultralytics_fss(task_data, tmp_path, task, model):
-    """best.pt of an FSS run predicts and validates where ultralytics_fss cannot be imported."""
-    trainer = FSSTrainer(overrides=run_args(task_data, tmp_path, task, model))
-    trainer.train()
-    data = task_data[task]
+LOADS_WITHOUT_FSS = {("obb", "yolo26n-obb.yaml"), ("segment", "yolo11n-seg.yaml"), ("pose", "yolo26n-pose.yaml")}
+
+
+def check_loads_without_ultralytics_fss(best: Path, data: str, task: str) -> None:
+    """`best` of an FSS run predicts and validates where ultralytics_fss cannot be imported, and sees every GT."""
     script = (
         "import sys, pathlib\n"
         "sys.modules['ultralytics_fss'] = None\n"  # any import of it would now raise ImportError
         "from ultralytics import YOLO\n"
-        f"model = YOLO({str(trainer.best)!r})\n"
+        f"model = YOLO({str(best)!r})\n"
         f"image = sorted(pathlib.Path({data!r}).parent.glob('images/val/*.png'))[0]\n"
         "model.predict(image, imgsz=64, verbose=False)\n"
         f"metrics = model.val(data={data!r}, imgsz=64, batch=4, plots=False, device='cpu')\n"

@@ -18,9 +18,9 @@ from ultralytics import YOLO
 from ultralytics.engine.model import Model
 from ultralytics.utils import YAML
 
-from test_cli import check_error, yolo
+from test_cli import yolo
 from ultralytics_fss import FSS_SPACE, FSSTrainer, enable_fss
-from ultralytics_fss.cli import parse_args, plan
+from ultralytics_fss.cli import entrypoint, parse_args, plan
 from ultralytics_fss.train.tune import FSSTuner, check_ray_space, check_space, ray_space
 
 FSS_STATS = {"fss/pos_per_gt", "fss/k_mean", "fss/w_max"}  # only an FSS criterion publishes these
@@ -193,19 +193,21 @@ def test_tuner_trains_every_iteration_with_fss(tmp_path, tiny_data):
     assert {k: getattr(trainer.args, k) for k in best} == best  # the best values go back to FSSTrainer as they are
 
 
-@pytest.mark.slow
-def test_enable_fss_model_tunes_with_fss(tmp_path, tiny_data):
+def test_enable_fss_model_tunes_with_fss_trainer(tmp_path, tiny_data, caplog):
+    """`enable_fss(model, ...)` then `model.tune(...)`: FSSTuner with FSSTrainer and the enable_fss values (the
+    iterations of a tuner with fixed values train with them: `test_tuner_trains_every_iteration_with_fss`)."""
+    import logging
+
     model = enable_fss(YOLO("yolo11n.yaml"), fss_beta=4.0)
-    model.tune(space={"fss_q": (5, 15)}, iterations=1, **tune_args(tiny_data, tmp_path))
-    (r,) = records(tmp_path / "tune")
-    (run,) = r["save_dirs"].values()
-    args = YAML.load(Path(run) / "args.yaml")
-    assert args["trainer"] == "ultralytics_fss.FSSTrainer" and args["fss_beta"] == 4.0 and args["fss_q"] == 10
-    assert FSS_STATS <= set(next(iter(r["datasets"].values())))
+    with caplog.at_level(logging.INFO, logger="ultralytics"):
+        model.tune(space={"fss_q": (5, 15)}, iterations=0, **tune_args(tiny_data, tmp_path))
+    text = caplog.text
+    assert "enable_fss: tuning with trainer=ultralytics_fss.FSSTrainer and {'fss_beta': 4.0}" in text
+    assert "iterations train with trainer=ultralytics_fss.FSSTrainer" in text and "'fss_q': (5, 15)" in text
 
 
 @pytest.mark.slow
-def test_yolo_tune_command(tmp_path, tiny_data):
+def test_yolo_tune_command(tmp_path, tiny_data, caplog):
     """`yolo tune trainer=...` with a space YAML trains with FSS; a bad space is one line, exit 2; without `trainer=`
     the command goes to Ultralytics' entrypoint (which has no tune mode, and says so)."""
     (tmp_path / "space.yaml").write_text("fss_beta: [2.0, 8.0]\nfss_target: [iou, tal]\n")
@@ -218,10 +220,12 @@ def test_yolo_tune_command(tmp_path, tiny_data):
     assert FSS_STATS <= set(next(iter(r["datasets"].values())))
 
     (tmp_path / "bad.yaml").write_text("fss_q: [5.0, 15.5]\n")
-    proc = yolo("tune", "trainer=ultralytics_fss.FSSTrainer", f"space={tmp_path / 'bad.yaml'}", *words,
-                "name=bad", cwd=tmp_path)  # fmt: skip
-    check_error(proc, tmp_path / "bad", "space=", "bad.yaml", "space['fss_q']=(5.0, 15.5)", "integer")
-    assert proc.returncode == 2
+    with pytest.raises(SystemExit) as stop:  # the same entrypoint the `yolo` script's hook calls, in this process
+        entrypoint(" ".join(["yolo", "tune", "trainer=ultralytics_fss.FSSTrainer", f"space={tmp_path / 'bad.yaml'}",
+                             *words, "name=bad"]))  # fmt: skip
+    lines = [r.getMessage() for r in caplog.records if "ultralytics_fss:" in r.getMessage() and r.levelname == "ERROR"]
+    assert stop.value.code == 2 and len(lines) == 1 and not (tmp_path / "bad").exists()
+    assert all(w in lines[0] for w in ("space=", "bad.yaml", "space['fss_q']=(5.0, 15.5)", "integer")), lines
     assert plan(parse_args(["tune", "model=yolo11n.yaml"])) is None  # no trainer=: Ultralytics' own entrypoint
 
 

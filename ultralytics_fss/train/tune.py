@@ -36,7 +36,7 @@ from ultralytics.cfg import CFG_INT_KEYS
 from ultralytics.engine.tuner import Tuner
 from ultralytics.utils import DEFAULT_CFG, LOGGER, YAML, colorstr
 
-from ultralytics_fss.train.cfg import FSS_KEYS, TRAINER_KEY, check_fss_args, import_trainer, trainer_path
+from ultralytics_fss.train.cfg import FSS_DEFAULTS, FSS_KEYS, TRAINER_KEY, check_fss_args, import_trainer, trainer_path
 from ultralytics_fss.train.seam import stock_tune, tuner_command
 
 # The default search space with `trainer=FSSTrainer` and no `space`: the paper's Table 4 ranges for alpha (0.5-1) and
@@ -332,8 +332,9 @@ def tune(model, use_ray: bool = False, iterations: int = 300, /, *args: Any, **k
     fixed = {**(enabled or {}), **{k: kwargs.pop(k) for k in list(kwargs) if k.startswith("fss_")}}
     if trainer is None and enabled is not None:
         trainer = FSSTrainer
+        changed = {k: v for k, v in check_fss_args(fixed).items() if v != FSS_DEFAULTS[k]}
         LOGGER.info(f"{colorstr('ultralytics_fss:')} enable_fss: tuning with trainer={trainer_path(FSSTrainer)} and "
-                    f"{fixed or 'the default fss_* values'} (callbacks do not reach the tuner's training processes)")
+                    f"{changed or 'the default fss_* values'} (callbacks do not reach the tuner's training processes)")
     if use_ray:
         kwargs.update(zip(RAY_POSITIONAL, args))
         args = ()
@@ -352,6 +353,9 @@ def tune(model, use_ray: bool = False, iterations: int = 300, /, *args: Any, **k
             space = ray_space() if use_ray else dict(FSS_SPACE)
             LOGGER.warning(f"Search space not provided, using the default FSS search space {FSS_SPACE}")
     if use_ray:
+        if not space:  # a trainer of your own: Ultralytics' default Ray space is local to its function
+            raise ValueError(f"use_ray=True with trainer={trainer_path(trainer)} needs space=; FSS trainers default "
+                             "to ray_space()")  # fmt: skip
         space = check_ray_space(space, fixed) if is_fss else space
         constants = {TRAINER_KEY: trainer, **{k: v for k, v in fixed.items() if k not in space}}
         return stock_tune(model, True, iterations, space={**space, **constants}, **kwargs)
