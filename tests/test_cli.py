@@ -21,6 +21,7 @@ from ultralytics.utils import YAML
 
 from conftest import StopAfterFirstEpoch, read_csv, stop_after_first_epoch
 from ultralytics_fss import FSSTrainer
+from ultralytics_fss.cli import parse_args, plan
 
 YOLO_SCRIPT = shutil.which("yolo", path=str(Path(sys.executable).parent))
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -99,11 +100,11 @@ def test_shipped_fss_yaml_by_name_and_trainer_module_path(train_args, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model, recorded",
-                         [("yolo11n.yaml", None), ("yolo26n.yaml", "ultralytics_fss.trainer.FSSTrainer")])
+@pytest.mark.parametrize("model, recorded", [("yolo26n.yaml", "ultralytics_fss.trainer.FSSTrainer")])
 def test_resume_without_trainer_argument(train_args, tmp_path, model, recorded):
     """`yolo detect train resume model=last.pt` continues with FSSTrainer and the checkpoint's fss_* values; also for
-    checkpoints of earlier releases, which recorded the trainer's old module path `ultralytics_fss.trainer`."""
+    checkpoints of earlier releases, which recorded the trainer's old module path `ultralytics_fss.trainer` (the
+    current path resumes through the same code: `test_recorded_trainer_paths_resolve`)."""
     first = FSSTrainer(overrides={**train_args, "model": model, "epochs": 2, "fss_beta": 5.0, "fss_q": 6})
     first.add_callback("on_fit_epoch_end", stop_after_first_epoch)
     with pytest.raises(StopAfterFirstEpoch):
@@ -186,6 +187,16 @@ def test_hook_installed_and_inert_elsewhere():
     assert not hook.is_console_script(["-c"], ["python", "-c", "pass"])
     assert not hook.is_console_script(["/x/yolo"], ["python", "-m", "yolo"])  # a module named yolo, not the script
     assert not hook.is_console_script(["/venv/bin/pytest"], ["/venv/bin/python", "/venv/bin/pytest"])
+
+
+def test_recorded_trainer_paths_resolve(tmp_path):
+    """What `yolo train resume` reads from a checkpoint: the current public path and the path of earlier releases
+    both plan an FSSTrainer run."""
+    for recorded in ("ultralytics_fss.FSSTrainer", "ultralytics_fss.trainer.FSSTrainer"):
+        ckpt = {"train_args": {"trainer": recorded, "model": "yolo11n.yaml", "task": "detect", "fss_beta": 5.0}}
+        torch.save(ckpt, tmp_path / "last.pt")
+        cls, overrides = plan(parse_args(["detect", "train", "resume", f"model={tmp_path / 'last.pt'}"]))
+        assert cls is FSSTrainer and overrides["resume"] is True
 
 
 def test_shipped_yamls_match_defaults():
