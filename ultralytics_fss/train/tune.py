@@ -69,20 +69,22 @@ def _kind(key: str) -> type | None:
     return FSS_KEYS[key][1] if key in FSS_KEYS else None
 
 
-def _check_values(key: str, given: Any, values: list, fixed: dict[str, Any]) -> None:
+def _check_values(key: str, given: Any, values: list, fixed: dict[str, Any]) -> list:
     """Check that `key` is an FSS key and that every value it may take in a search space is valid, with the fixed
     values around it.
+
+    Returns:
+        (list): The values as the trainer reads them (`check_fss_args`' types: "true" becomes True).
 
     Raises:
         ValueError: One line naming `space[key]`, what was given and what is valid.
     """
     if key not in FSS_KEYS:
         raise ValueError(f"space[{key!r}]: unknown FSS argument; valid FSS arguments are {sorted(FSS_KEYS)}")
-    for value in values:
-        try:
-            check_fss_args({**fixed, key: value})
-        except (KeyError, TypeError, ValueError) as e:
-            raise ValueError(f"space[{key!r}]={given!r}: {e.args[0]}") from None
+    try:
+        return [check_fss_args({**fixed, key: value})[key] for value in values]
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"space[{key!r}]={given!r}: {e.args[0]}") from None
 
 
 def check_space(space: dict[str, Any], fixed: dict[str, Any] | None = None) -> tuple[dict, dict]:
@@ -110,8 +112,7 @@ def check_space(space: dict[str, Any], fixed: dict[str, Any] | None = None) -> t
         _check_values(key, given, [], fixed)  # an unknown key first
         kind = _kind(key)
         if isinstance(given, list) and given:
-            _check_values(key, given, given, fixed)
-            choices[key] = list(dict.fromkeys(check_fss_args({**fixed, key: v})[key] for v in given))
+            choices[key] = list(dict.fromkeys(_check_values(key, given, given, fixed)))
             continue
         if not (isinstance(given, tuple) and len(given) in (2, 3)) or kind not in (int, float):
             form = "a (min, max[, gain]) tuple or a list of choices" if kind in (int, float) else "a list of choices"
