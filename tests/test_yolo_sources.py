@@ -1,0 +1,70 @@
+"""YOLO-format sources for the tiler (issue 23, in progress): label lines of detect, obb and segment datasets to pixel
+polygons, malformed lines named by file and line; dataset YAMLs resolved by Ultralytics' own checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import yaml
+
+from ultralytics_fss.dota.yolo_labels import label_path, parse_yolo_label_text, resolve_yolo_dataset
+
+
+def test_each_task_s_lines_become_pixel_polygons():
+    box = parse_yolo_label_text("1 0.5 0.5 0.2 0.4\n", "a.txt", "detect", 200, 100, nc=3)
+    assert box.problems == [] and box.cls.tolist() == [1] and box.lines.tolist() == [1]
+    np.testing.assert_allclose(box.polygons[0], [[80, 30], [120, 30], [120, 70], [80, 70]])
+    poly = parse_yolo_label_text("0 0.1 0.1 0.3 0.2 0.2 0.5\n", "a.txt", "detect", 100, 100, nc=1)
+    np.testing.assert_allclose(poly.polygons[0], [[10, 10], [30, 10], [30, 50], [10, 50]])  # its bounding box
+    obb = parse_yolo_label_text("2 0.1 0.1 0.5 0.1 0.5 0.3 0.1 0.3\n", "o.txt", "obb", 100, 200, nc=3)
+    np.testing.assert_allclose(obb.polygons[0], [[10, 20], [50, 20], [50, 60], [10, 60]])
+    seg = parse_yolo_label_text("\n0 0.1 0.1 0.9 0.1 0.5 0.9\n0 0.5 0.5 1 1\n", "s.txt", "segment", 10, 10, nc=1)
+    assert [len(p) for p in seg.polygons] == [3, 4] and seg.lines.tolist() == [2, 3]
+    np.testing.assert_allclose(seg.polygons[1], [[0, 0], [10, 0], [10, 10], [0, 10]])
+
+
+@pytest.mark.parametrize(
+    "task, line, words",
+    [
+        ("detect", "0 0.5 0.5 0.2", "4 values"),
+        ("detect", "0 0.5 x 0.2 0.2", "non-numeric value 'x'"),
+        ("detect", "0 0.5 nan 0.2 0.2", "non-finite"),
+        ("detect", "3 0.5 0.5 0.2 0.2", "class '3' is not an index of the dataset's 3 classes"),
+        ("detect", "1.5 0.5 0.5 0.2 0.2", "class '1.5'"),
+        ("detect", "0 0.95 0.5 0.2 0.2", "outside [0, 1]"),
+        ("detect", "0 0.5 0.5 0 0.2", "box without area"),
+        ("obb", "0 0.1 0.1 0.5 0.1 0.5 0.3", "7 values, expected 9 values"),
+        ("segment", "0 0.1 0.1 0.5 0.1 0.5", "6 values"),
+        ("segment", "0 0.1 0.1 0.5 1.2 0.5 0.3", "outside [0, 1]"),
+    ],
+)  # fmt: skip
+def test_malformed_lines_are_skipped_and_named(task, line, words):
+    text = f"0 0.5 0.5 0.2 0.2\n{line}\n" if task != "obb" else f"0 0.1 0.1 0.5 0.1 0.5 0.3 0.1 0.3\n{line}\n"
+    parsed = parse_yolo_label_text(text, "dir/img.txt", task, 64, 64, nc=3)
+    assert len(parsed.polygons) == 1 and parsed.lines.tolist() == [1]  # the good line stays
+    (problem,) = parsed.problems
+    assert problem.startswith("dir/img.txt:2: ") and words in problem, problem
+
+
+def test_dataset_yaml_forms_resolve_with_ultralytics_checks(tmp_path):
+    """Folders, an image-list file and a list of both resolve to the same images; labels sit where Ultralytics looks."""
+    from ultralytics_fss.synthetic import make_dataset
+
+    data = make_dataset(tmp_path / "d", images=6, imgsz=64, objects=(1, 3), size=(0.2, 0.3))
+    cfg = yaml.safe_load(data.read_text())
+    names, images = resolve_yolo_dataset(data)
+    assert names == [cfg["names"][i] for i in range(len(cfg["names"]))] and set(images) == {"train", "val"}
+    root = data.parent
+    listed = root / "train.txt"
+    listed.write_text("".join(f"./{p.relative_to(root)}\n" for p in images["train"]))
+    for train in (str(listed), [str(listed), "images/val"]):
+        other = tmp_path / "other.yaml"
+        other.write_text(yaml.safe_dump({**cfg, "path": str(root), "train": train, "val": "images/val"}))
+        _, found = resolve_yolo_dataset(other)
+        expected = sorted(images["train"] + (images["val"] if isinstance(train, list) else []))
+        assert sorted(found["train"]) == expected
+    assert all(label_path(p).is_file() and label_path(p).parent.name == "train" for p in images["train"])
+    missing = tmp_path / "missing.yaml"
+    missing.write_text(yaml.safe_dump({**cfg, "path": str(tmp_path / "nowhere")}))
+    with pytest.raises(FileNotFoundError):
+        resolve_yolo_dataset(missing)
