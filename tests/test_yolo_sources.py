@@ -68,3 +68,38 @@ def test_dataset_yaml_forms_resolve_with_ultralytics_checks(tmp_path):
     missing.write_text(yaml.safe_dump({**cfg, "path": str(tmp_path / "nowhere")}))
     with pytest.raises(FileNotFoundError):
         resolve_yolo_dataset(missing)
+
+
+U_SHAPE = np.array([[0, 0], [30, 0], [30, 80], [70, 80], [70, 0], [100, 0], [100, 100], [0, 100]], dtype=float)
+
+
+@pytest.mark.parametrize("iof, kept", [(0.2, 2), (0.3, 0)])
+def test_a_polygon_cut_into_two_keeps_each_piece_above_the_iof_rule(iof, kept):
+    """A U-shaped outline (area 6800) under a window over its top half: two pieces of 1500 px (IoF 0.22 each); each
+    piece is an instance of its own when it passes the rule, checked against shapely's own intersection."""
+    import shapely
+
+    from ultralytics_fss.dota.geometry import assign_objects
+    from ultralytics_fss.dota.polygons import build_polygon_objects, segment_labels, split_parts
+
+    square = np.array([[150, 10], [190, 10], [190, 40], [150, 40]], dtype=float)  # wholly inside the window
+    objects, repaired, degenerate = build_polygon_objects([U_SHAPE, square], np.array([0, 1]))
+    assert not repaired.any() and not degenerate.any() and objects.areas.tolist() == [6800.0, 1200.0]
+    (window,) = assign_objects(objects, np.array([[0, 0, 200, 50]]), iof)
+    owner, pieces = split_parts(window, objects, iof)
+    expected = shapely.get_parts(shapely.intersection(shapely.Polygon(U_SHAPE), shapely.box(0, 0, 200, 50)))
+    assert len(expected) == 2 and all(shapely.area(p) == 1500 for p in expected)
+    assert owner.tolist() == [0] * kept + [1]
+    for piece in pieces[:kept]:
+        assert any(shapely.equals(piece, e) for e in expected)
+    outlines = segment_labels(pieces, (0, 0), 200)
+    assert [len(o) for o in outlines] == [4] * (kept + 1) and all(((o >= 0) & (o <= 1)).all() for o in outlines)
+    np.testing.assert_allclose(sorted(map(tuple, outlines[-1])), sorted(map(tuple, square / 200)))
+
+
+def test_a_self_intersecting_outline_is_repaired_not_filled():
+    from ultralytics_fss.dota.polygons import build_polygon_objects
+
+    bow = np.array([[0, 0], [10, 10], [10, 0], [0, 10]], dtype=float)  # a bow tie: two triangles of 25 px
+    objects, repaired, _ = build_polygon_objects([bow, U_SHAPE], np.array([0, 0]))
+    assert repaired.tolist() == [True, False] and objects.areas.tolist() == [50.0, 6800.0]  # not the hull's 100
