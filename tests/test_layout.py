@@ -122,8 +122,9 @@ def test_root_holds_only_what_users_type_or_import():
 
 
 DOTA_LAYOUT = {  # dota/: the two halves as subpackages, the pieces both use at the top
-    "": {"__init__", "errors", "files", "geometry", "images", "labels"},
-    "tiling": {"__init__", "config", "output", "pipeline", "prepare", "records", "run", "summary", "tile"},
+    "": {"__init__", "errors", "files", "geometry", "images", "labels", "polygons", "yolo_labels"},
+    "tiling": {"__init__", "config", "output", "pipeline", "prepare", "records", "run", "summary", "tile",
+               "yolo_source"},
     "merge_back": {"__init__", "merge_dota", "metric", "nms", "predict_tiled", "tile_predictions"},
 }
 

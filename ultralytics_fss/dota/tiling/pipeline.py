@@ -98,6 +98,52 @@ def tile_dota(
     cfg = TileConfig(crop=crop, stride=stride, rates=tuple(float(r) for r in rates), iof=float(iof), format=format,
                      difficult=difficult, empty=empty, ext=ext, keep_16bit=keep_16bit)  # fmt: skip
     plan = prepare(src, dst, cfg, splits=splits, version=version, names=names, shard=shard)
+    return run_plan(plan, dst, t0, overwrite=overwrite, workers=workers, start_method=start_method)
+
+
+def tile_yolo(
+    data: str | Path,
+    dst: str | Path,
+    *,
+    task: str = "detect",
+    splits: list[str] | None = None,
+    crop: int = DEFAULTS.crop,
+    stride: int | None = None,
+    rates: tuple[float, ...] | list[float] = DEFAULTS.rates,
+    iof: float = DEFAULTS.iof,
+    empty: str = DEFAULTS.empty,
+    ext: str | None = DEFAULTS.ext,
+    workers: int | None = None,
+    overwrite: bool = False,
+    shard: str | tuple[int, int] | None = None,
+    start_method: str | None = None,
+) -> TileSummary:
+    """Tile an Ultralytics YOLO dataset (detect, obb or segment labels) with the DOTA path's windows, clipping, IoF
+    rule, output state, restart records and manifest (issue 23, in progress: no command line yet).
+
+    Args:
+        data (str | Path): The dataset YAML, in any form Ultralytics accepts.
+        dst (str | Path): Output root.
+        task (str): ``detect``, ``obb`` or ``segment``: how label lines are read and written.
+        Others: as for :func:`tile_dota`.
+
+    Returns:
+        (TileSummary): Counters, problems and timing.
+    """
+    from .yolo_source import prepare_yolo
+
+    t0 = time.perf_counter()
+    dst = Path(dst).resolve()
+    cfg = TileConfig(crop=crop, stride=stride, rates=tuple(float(r) for r in rates), iof=float(iof), format=task,
+                     empty=empty, ext=ext)  # fmt: skip
+    plan = prepare_yolo(data, dst, cfg, splits=splits, shard=shard)
+    return run_plan(plan, dst, t0, overwrite=overwrite, workers=workers, start_method=start_method)
+
+
+def run_plan(plan: Plan, dst: Path, t0: float, *, overwrite: bool, workers: int | None,
+             start_method: str | None) -> TileSummary:  # fmt: skip
+    """Stages 2-4 of a prepared run, whatever its source: output state and resume, run, finish."""
+    src = plan.src
     out, token = TileOutput(dst, plan.cfg.formats()), f"{os.getpid()}-{secrets.token_hex(3)}"
     found = plan.labels
     summary = TileSummary(dst=dst, images=len(plan.jobs), objects=found.objects,
