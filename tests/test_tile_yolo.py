@@ -78,3 +78,27 @@ def test_detect_labels_equal_an_independent_shapely_clipping(large, tmp_path):
         np.testing.assert_allclose(got, expected, atol=2e-6)
         checked += len(got)
     assert checked > 20
+
+
+def test_command_line_and_bad_input(large, tmp_path, capsys):
+    """`python -m ultralytics_fss.tile`: tiles; a YAML that does not resolve is one line and exit 2, nothing written;
+    a malformed label line is named with file and line while the good images are tiled."""
+    from ultralytics_fss.tile import main
+
+    assert main([str(large["segment"]), str(tmp_path / "ok"), "--task", "segment", "--crop", "256",
+                 "--workers", "1"]) == 0  # fmt: skip
+    assert (tmp_path / "ok" / "data.yaml").is_file()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"path": str(tmp_path / "nowhere"), "train": "images/train", "val": "images/val",
+                                   "names": {0: "a"}}))  # fmt: skip
+    assert main([str(bad), str(tmp_path / "no"), "--workers", "1"]) == 2 and not (tmp_path / "no").exists()
+    names, images = resolve_yolo_dataset(large["detect"])
+    label = label_path(images["train"][0])
+    original = label.read_text()
+    try:
+        label.write_text(original + "0 0.5 0.5 1.5 0.1\n")
+        summary = tile_yolo(large["detect"], tmp_path / "w", task="detect", crop=256, workers=1)
+    finally:
+        label.write_text(original)
+    line = len(original.splitlines()) + 1
+    assert summary.images_tiled == 4 and any(w.startswith(f"{label}:{line}: ") for w in summary.warnings)
