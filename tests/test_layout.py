@@ -117,7 +117,7 @@ def test_no_import_circles():
 def test_root_holds_only_what_users_type_or_import():
     root_modules = {p.stem for p in PACKAGE.glob("*.py")}
     assert root_modules == {"__init__", "cli", "demo", "synthetic", "tile_dota", "visualize", "evaluate", "compare",
-                            "merge_dota", "predict_tiled"}  # fmt: skip
+                            "merge_dota", "predict_tiled", "tile"}  # fmt: skip
     assert {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()} == set(FOLDERS)
 
 
