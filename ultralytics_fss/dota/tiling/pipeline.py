@@ -150,7 +150,7 @@ def run_plan(plan: Plan, dst: Path, t0: float, *, overwrite: bool, workers: int 
                           difficult_dropped=found.difficult_dropped, warnings=list(found.warnings))  # fmt: skip
     # 2. check or reset the output state, then resume: skip finished images
     out.check_or_reset(plan.cfg, overwrite=overwrite, sharded=plan.shard[1] > 1, token=token)
-    out.write_source(src, {n: (s.images, s.labels) for n, s in plan.sources.items()}, token)
+    out.write_source(src, {n: (s.images, s.labels) for n, s in plan.sources.items()}, token, data=plan.data)
     todo = _resume(plan, out, summary)
     workers = default_workers(todo, plan.cfg.rates) if workers is None else max(1, min(workers, len(todo) or 1))
     _log_start(plan, summary, len(todo), workers, dst)

@@ -78,4 +78,4 @@ def prepare_yolo(data: str | Path, dst: Path, cfg: TileConfig, *, splits: list[s
         jobs.append(ImageJob(split, path.stem, path, rel, np.zeros((0, 4, 2)), cls, True, outlines))
     cfg = replace(cfg, names=tuple(names))
     return Plan(src=root, layout="yolo", splits=wanted, cfg=cfg, yaml_names=list(names), shard=(k, n), jobs=jobs,
-                labels=report)  # fmt: skip
+                labels=report, data=Path(data).resolve())  # fmt: skip
