@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -16,7 +17,7 @@ import pytest
 import yaml
 from conftest import untrained_model
 
-from ultralytics_fss.dota import MergeError, merge_tiles, tile_yolo
+from ultralytics_fss.dota import MergeError, merge_tiles, predict_tiled, tile_yolo
 from ultralytics_fss.dota.merge_back.tile_predictions import labels_as_predictions
 from ultralytics_fss.evidence.coco import COCO_KEYS
 
@@ -151,6 +152,20 @@ def test_model_merge_and_bad_input(tmp_path, capsys):
     weights = untrained_model(tmp_path, "yolo11n.yaml", ["a", "b", "c"])
     r = merge_tiles(dst, tmp_path / "out", model=weights, conf=1e-6, max_det=5, device="cpu")
     assert list(r.metrics) == list(COCO_KEYS) and (tmp_path / "out" / "predictions.json").is_file()
+    # Tiled prediction takes the dataset's images (a dataset YAML's split, or an image-list file): the same windows
+    # and merge, so the same full-image detections as tiling, predicting the tiles and merge_tiles.
+    listed = tmp_path / "val.txt"
+    listed.write_text("./src/images/val/im2.png\n./src/images/val/im3.png\n")
+    for source in (data, listed):
+        results = predict_tiled(weights, source, crop=CROP, stride=STRIDE, conf=1e-6, max_det=5, device="cpu")
+        assert [Path(x.path).name for x in results] == ["im2.png", "im3.png"]
+        for x in results:
+            got = np.loadtxt(tmp_path / "out" / "labels" / f"{Path(x.path).stem}.txt", ndmin=2)
+            b = x.boxes
+            np.testing.assert_allclose(got[:, 1:5], b.xywhn.numpy(), atol=1e-5)
+            np.testing.assert_allclose(got[:, 5], b.conf.numpy(), rtol=1e-4)
+    with pytest.raises(MergeError, match="no 'test' split"):
+        predict_tiled(weights, data, split="test")
     before = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir() if p.is_file()}
     pred = tmp_path / "pred"
     labels_as_predictions(dst / "labels" / "val", pred)

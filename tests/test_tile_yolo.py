@@ -1,4 +1,4 @@
-"""`tile_yolo` (issue 23, in progress): Ultralytics YOLO datasets of large images tiled by the DOTA path's stages;
+"""`tile_yolo`: Ultralytics YOLO datasets of large images tiled by the DOTA path's stages;
 labels checked against an independent shapely computation."""
 
 from __future__ import annotations
@@ -102,3 +102,16 @@ def test_command_line_and_bad_input(large, tmp_path, capsys):
         label.write_text(original)
     line = len(original.splitlines()) + 1
     assert summary.images_tiled == 4 and any(w.startswith(f"{label}:{line}: ") for w in summary.warnings)
+    # An image without a label file is named, and tiled as background (its tiles' label files are empty).
+    unlabelled = label_path(images["val"][0])
+    kept = unlabelled.read_text()
+    try:
+        unlabelled.unlink()
+        summary = tile_yolo(large["detect"], tmp_path / "u", task="detect", crop=256, workers=1)
+    finally:
+        unlabelled.write_text(kept)
+    stem = images["val"][0].stem
+    assert summary.images_tiled == 4 and any(w == f"{images['val'][0]}: image without label file {unlabelled}, tiled "
+                                             "as background" for w in summary.warnings)  # fmt: skip
+    tiles = list((tmp_path / "u" / "labels" / "val").glob(f"{stem}__*.txt"))
+    assert tiles and all(t.read_text() == "" for t in tiles)
