@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import yaml
 
-from ultralytics_fss.dota.yolo_labels import label_path, parse_yolo_label_text, resolve_yolo_dataset
+from ultralytics_fss.dota.yolo_labels import _parse_lines, label_path, parse_yolo_label_text, resolve_yolo_dataset
 
 
 def test_each_task_s_lines_become_pixel_polygons():
@@ -44,6 +44,30 @@ def test_malformed_lines_are_skipped_and_named(task, line, words):
     assert len(parsed.polygons) == 1 and parsed.lines.tolist() == [1]  # the good line stays
     (problem,) = parsed.problems
     assert problem.startswith("dir/img.txt:2: ") and words in problem, problem
+
+
+@pytest.mark.parametrize("task", ["detect", "obb", "segment"])
+@pytest.mark.parametrize("seed", range(4))
+def test_array_parse_of_clean_files_equals_the_line_by_line_parse(task, seed):
+    """Clean files take the array path: the same polygons (to the bit), classes and line numbers as the line-by-line
+    reader; a file with one bad line gives the line reader's result, message included."""
+    rng = np.random.default_rng(seed)
+    n, k = int(rng.integers(1, 30)), {"detect": 2 if seed % 2 else 4, "obb": 8, "segment": 2 * int(rng.integers(3, 9))}
+    width = k[task] if task != "detect" or seed % 2 == 0 else 2 * int(rng.integers(3, 9))  # detect: boxes or polygons
+    values = rng.uniform(0.05, 0.95, (n, width))
+    if width == 4:
+        values[:, 2:] = rng.uniform(0.01, 0.1, (n, 2))
+    cls = rng.integers(0, 5, n)
+    text = "\n".join(f"{c} " + " ".join(f"{v:.6f}" for v in row) + ("\n" if i % 3 == 0 else "")
+                     for i, (c, row) in enumerate(zip(cls, values)))  # blank lines between some rows  # fmt: skip
+    fast = parse_yolo_label_text(text, "f.txt", task, 640, 480, 5)
+    slow = _parse_lines(text, "f.txt", task, 640, 480, 5)
+    assert len(fast.polygons) == n and fast.problems == []
+    assert all(np.array_equal(a, b) for a, b in zip(fast.polygons, slow.polygons, strict=True))
+    assert np.array_equal(fast.cls, slow.cls) and np.array_equal(fast.lines, slow.lines)
+    bad = text + "\n7 " + " ".join(["0.5"] * width)  # class 7 of 5
+    got = parse_yolo_label_text(bad, "f.txt", task, 640, 480, 5)
+    assert len(got.polygons) == n and got.problems == _parse_lines(bad, "f.txt", task, 640, 480, 5).problems != []
 
 
 def test_dataset_yaml_forms_resolve_with_ultralytics_checks(tmp_path):

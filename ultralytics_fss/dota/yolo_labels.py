@@ -65,6 +65,51 @@ def parse_yolo_label_text(text: str, source: str | Path, task: str, width: int, 
     """
     if task not in TASKS:
         raise ValueError(f"task={task!r}: expected one of {TASKS}")
+    fast = _parse_clean(text, task, width, height, nc)
+    return fast if fast is not None else _parse_lines(text, source, task, width, height, nc)
+
+
+def _parse_clean(text: str, task: str, width: int, height: int, nc: int) -> ParsedPolygons | None:
+    """`parse_yolo_label_text` of a file whose lines all hold the same number of values and are all valid, in array
+    operations (a large-image label file holds thousands of lines); None for any other file, which `_parse_lines`
+    reads line by line with its messages. Both give the same result on a clean file (tested)."""
+    numbered = [(n, line.split()) for n, line in enumerate(text.splitlines(), 1)]
+    numbered = [(n, t) for n, t in numbered if t]
+    if not numbered or len({len(t) for _, t in numbered}) > 1:
+        return None if numbered else ParsedPolygons([], np.zeros(0, np.int64), np.zeros(0, np.int64))
+    try:
+        a = np.array([t for _, t in numbered], dtype=np.float64)  # (N, 1 + values)
+    except ValueError:
+        return None
+    c, coords = a[:, 0], a[:, 1:]
+    k = coords.shape[1]
+    if task == "obb" and k != 8 or k < 4 or (k != 4 and k % 2) or not np.isfinite(a).all():
+        return None
+    if ((c != np.round(c)) | (c < 0) | (c >= nc)).any():
+        return None
+    if k == 4 and task != "obb":
+        cx, cy, w, h = coords.T
+        if ((w <= 0) | (h <= 0)).any():
+            return None
+        x1, y1, x2, y2 = cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
+        corners = np.stack([np.stack([x1, y1], 1), np.stack([x2, y1], 1), np.stack([x2, y2], 1),
+                            np.stack([x1, y2], 1)], 1)  # (N, 4, 2) clockwise from top-left, as `box_corners`
+    else:
+        corners = coords.reshape(len(a), -1, 2)  # (N, K, 2)
+    if ((corners < -TOLERANCE) | (corners > 1 + TOLERANCE)).any():
+        return None
+    corners = corners.clip(0, 1)
+    if task == "detect" and k != 4:  # polygons in a detect dataset: their bounding boxes, as Ultralytics
+        lo, hi = corners.min(1), corners.max(1)
+        centre, size = (lo + hi) / 2, hi - lo  # the arithmetic of `box_corners`, so both paths agree to the bit
+        lo, hi = centre - size / 2, centre + size / 2
+        corners = np.stack([lo, np.stack([hi[:, 0], lo[:, 1]], 1), hi, np.stack([lo[:, 0], hi[:, 1]], 1)], 1)
+    pixels = corners * np.array([width, height], dtype=np.float64)
+    return ParsedPolygons(list(pixels), c.astype(np.int64), np.array([n for n, _ in numbered], dtype=np.int64))
+
+
+def _parse_lines(text: str, source: str | Path, task: str, width: int, height: int, nc: int) -> ParsedPolygons:
+    """`parse_yolo_label_text` line by line: every malformed line skipped and reported with its file and line."""
     polygons, classes, lines, problems = [], [], [], []
     scale = np.array([width, height], dtype=np.float64)
     for n, line in enumerate(text.splitlines(), 1):
