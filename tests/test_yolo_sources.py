@@ -1,4 +1,4 @@
-"""YOLO-format sources for the tiler (issue 23, in progress): label lines of detect, obb and segment datasets to pixel
+"""YOLO-format sources for the tiler: label lines of detect, obb and segment datasets to pixel
 polygons, malformed lines named by file and line; dataset YAMLs resolved by Ultralytics' own checks."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``python -m ultralytics_fss.tile``: tile an Ultralytics YOLO dataset of large images (issue 23, in progress).
+"""``python -m ultralytics_fss.tile``: tile an Ultralytics YOLO dataset of large images.
 
 The command line of :func:`ultralytics_fss.dota.tiling.pipeline.tile_yolo`: the DOTA path's windows, clipping, IoF
 rule, output state, restart records and manifest, on any dataset YAML Ultralytics accepts. Exit status: 0 when every

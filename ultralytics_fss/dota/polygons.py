@@ -1,4 +1,4 @@
-"""Polygons of any number of corners (segment labels) for the tiler (issue 23, in progress): objects built from
+"""Polygons of any number of corners (segment labels) for the tiler: objects built from
 them, the parts a window cuts them into (each part above the IoF rule its own instance), and their tile labels.
 
 The windows, the IoF test and the clipping are `geometry.assign_objects`, as for DOTA's quadrilaterals; this module

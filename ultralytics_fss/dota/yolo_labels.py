@@ -1,4 +1,4 @@
-"""Ultralytics YOLO-format sources for the tiler (issue 23, in progress): a dataset YAML resolved by Ultralytics' own
+"""Ultralytics YOLO-format sources for the tiler: a dataset YAML resolved by Ultralytics' own
 checks, and label files of detect, obb and segment datasets parsed into pixel polygons (pure: text in, arrays and
 messages out), as `labels.py` does for DOTA.
 

@@ -119,7 +119,7 @@ def tile_yolo(
     start_method: str | None = None,
 ) -> TileSummary:
     """Tile an Ultralytics YOLO dataset (detect, obb or segment labels) with the DOTA path's windows, clipping, IoF
-    rule, output state, restart records and manifest (issue 23, in progress: no command line yet).
+    rule, output state, restart records and manifest (command line: ``python -m ultralytics_fss.tile``).
 
     Args:
         data (str | Path): The dataset YAML, in any form Ultralytics accepts.

@@ -1,4 +1,4 @@
-"""Preparation stage for Ultralytics YOLO-format sources (issue 23, in progress): a dataset YAML in, the same `Plan`
+"""Preparation stage for Ultralytics YOLO-format sources: a dataset YAML in, the same `Plan`
 the DOTA path makes, so every later stage (output state, workers, restart records, manifest, data.yaml) is shared.
 
 Labels stay normalised here (`ImageJob.outlines`): the worker reads the image, so it knows the size that turns them
