@@ -20,7 +20,7 @@ from ultralytics.utils import LOGGER
 from ultralytics_fss.dota.errors import TilingError
 from ultralytics_fss.dota.tiling.config import DEFAULTS, EXTS, KEEP_DROP, STRIDE_HELP
 from ultralytics_fss.dota.tiling.pipeline import tile_yolo
-from ultralytics_fss.dota.tiling.summary import PREFIX
+from ultralytics_fss.dota.tiling.summary import YOLO_PREFIX
 
 TASKS = ("detect", "obb", "segment")
 
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
                             iof=a.iof, empty=a.empty, ext=a.ext, workers=a.workers, overwrite=a.overwrite,
                             shard=a.shard)  # fmt: skip
     except TilingError as e:
-        LOGGER.error(f"{PREFIX}{e}")
+        LOGGER.error(f"{YOLO_PREFIX}{e}")
         return 2
     except KeyboardInterrupt:
         return 130

@@ -32,7 +32,7 @@ from .output import DATA_YAML, TileOutput, yaml_splits
 from .prepare import Plan, prepare
 from .records import ImageJob, ImageResult
 from .run import WorkerDied, default_workers, run_jobs
-from .summary import PREFIX, TileSummary, TilingInterrupted, log_summary
+from .summary import TileSummary, TilingInterrupted, log_summary, prefix_of
 
 
 def tile_dota(
@@ -168,7 +168,8 @@ def run_plan(plan: Plan, dst: Path, t0: float, *, overwrite: bool, workers: int 
 
     # 3. run: inline or in a pool; whatever stops it, this run's temporaries go
     try:
-        run_jobs(todo, plan.cfg, out, token, on_result, workers=workers, start_method=start_method)
+        run_jobs(todo, plan.cfg, out, token, on_result, workers=workers, start_method=start_method,
+                 prefix=prefix_of(plan.layout))
     except WorkerDied as e:
         summary.errors.append(str(e))
         summary.images_failed += len(e.lost)
@@ -179,7 +180,7 @@ def run_plan(plan: Plan, dst: Path, t0: float, *, overwrite: bool, workers: int 
     # 4. finish: manifest, data.yaml, summary
     _finish(plan, out, summary, [j for j in todo if (j.split, j.stem) not in handled], token)
     summary.seconds = time.perf_counter() - t0
-    log_summary(summary)
+    log_summary(summary, prefix_of(plan.layout))
     if summary.interrupted:
         raise TilingInterrupted(summary)
     return summary
@@ -204,8 +205,9 @@ def _log_start(plan: Plan, summary: TileSummary, todo: int, workers: int, dst: P
     k, n = plan.shard
     shard_text = f", shard {k}/{n}" if n > 1 else ""
     LOGGER.info(
-        f"{PREFIX}{plan.src} ({plan.layout} layout, splits {', '.join(plan.splits)}{shard_text}): {summary.images} "
-        f"images, {summary.images_skipped} already done, {todo} to tile with {workers} worker(s) -> {dst}"
+        f"{prefix_of(plan.layout)}{plan.src} ({plan.layout} layout, splits {', '.join(plan.splits)}{shard_text}): "
+        f"{summary.images} images, {summary.images_skipped} already done, {todo} to tile with {workers} worker(s) "
+        f"-> {dst}"
     )
 
 
