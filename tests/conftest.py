@@ -96,3 +96,20 @@ def repo_env() -> dict[str, str]:
     root = str(Path(__file__).resolve().parents[1])
     return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
 # --- end of DOTA helpers -------------------------------------------------------------------------------------------
+
+
+def untrained_model(folder: Path, base: str, names: list[str]) -> Path:
+    """A freshly built YOLO of ``base`` (e.g. yolo11n-obb.yaml) with the classes ``names``, saved as weights."""
+    import yaml
+    from ultralytics import YOLO
+    from ultralytics.nn.tasks import yaml_model_load
+
+    cfg = yaml_model_load(base)
+    cfg = {k: v for k, v in cfg.items() if k not in {"yaml_file", "scale"}} | {"nc": len(names)}
+    path = folder / base  # keeps the scale letter ("n") in the file name, as Ultralytics reads it
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    model = YOLO(path)
+    model.model.names = dict(enumerate(names))
+    weights = folder / base.replace(".yaml", ".pt")
+    model.save(weights)
+    return weights

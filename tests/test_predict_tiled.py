@@ -14,7 +14,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import yaml
+
+from conftest import untrained_model
 
 from ultralytics_fss.dota import MergeError, merge_dota, predict_tiled, tile_dota
 from ultralytics_fss.dota.labels import DOTA_CATEGORIES, dataset_names
@@ -27,25 +28,9 @@ CROP, STRIDE, RATES = 256, 200, (0.5, 1.0)
 LOW = {"conf": 1e-6, "max_det": 20}
 
 
-def untrained_model(folder: Path, base: str) -> Path:
-    """A freshly built YOLO of ``base`` (e.g. yolo11n-obb.yaml) with the 16 DOTA-v1.5 classes, saved as weights."""
-    from ultralytics import YOLO
-    from ultralytics.nn.tasks import yaml_model_load
-
-    cfg = yaml_model_load(base)
-    cfg = {k: v for k, v in cfg.items() if k not in {"yaml_file", "scale"}} | {"nc": len(NAMES)}
-    path = folder / base  # keeps the scale letter ("n") in the file name, as Ultralytics reads it
-    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
-    model = YOLO(path)
-    model.model.names = dict(enumerate(NAMES))
-    weights = folder / base.replace(".yaml", ".pt")
-    model.save(weights)
-    return weights
-
-
 @pytest.fixture(scope="module")
 def obb_model(tmp_path_factory) -> Path:
-    return untrained_model(tmp_path_factory.mktemp("obb-model"), "yolo11n-obb.yaml")
+    return untrained_model(tmp_path_factory.mktemp("obb-model"), "yolo11n-obb.yaml", NAMES)
 
 
 @pytest.mark.slow
@@ -90,7 +75,7 @@ def test_results_plot_and_save(obb_model, dota_examples, tmp_path):
 
 def test_detect_model_boxes_stay_in_the_image(dota_examples, tmp_path):
     """Detect: axis-aligned boxes, clipped to the image (edge tiles are zero-padded past it)."""
-    model = untrained_model(tmp_path, "yolo11n.yaml")
+    model = untrained_model(tmp_path, "yolo11n.yaml", NAMES)
     (r,) = predict_tiled(model, dota_examples / "images" / "P1888.png", crop=CROP, stride=STRIDE, **LOW)
     assert r.obb is None and len(r.boxes)
     xyxy = r.boxes.xyxy.numpy()
@@ -127,7 +112,7 @@ def test_truncated_image_in_a_folder_fails_alone(dota_examples, tmp_path, caplog
     named with its reason, the CLI exits 1; the same truncated file given alone is bad input (exit 2)."""
     from ultralytics_fss.predict_tiled import main
 
-    model = untrained_model(tmp_path, "yolo11n.yaml")
+    model = untrained_model(tmp_path, "yolo11n.yaml", NAMES)
     folder = tmp_path / "images"
     folder.mkdir()
     good = cv2.imread(str(dota_examples / "images" / "P1888.png"))[:200, :200]  # one zero-padded tile each

@@ -42,7 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
         "windows, predicted in batches, merged back (class-wise NMS) into one result per image.",
     )
     p.add_argument("--model", required=True, help="YOLO weights (detect or obb)")
-    p.add_argument("--source", required=True, help="an image or a folder of images")
+    p.add_argument("--source", required=True, help="an image, a folder of images, an image-list .txt file or a dataset "
+                   "YAML (with --split)")  # fmt: skip
+    p.add_argument("--split", default="val", help="split of a dataset YAML --source (default: val)")
     p.add_argument("--crop", type=int, default=d.crop, help=f"tile side in pixels (default: {d.crop})")
     p.add_argument("--stride", type=int, help=f"step between tiles in pixels (default: {STRIDE_HELP})")
     p.add_argument("--rates", type=float, nargs="+", default=list(d.rates),
@@ -80,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         results = predict_tiled(
             a.model, a.source, crop=a.crop, stride=a.stride, rates=a.rates, conf=a.conf, iou=a.iou, batch=a.batch,
             imgsz=a.imgsz, max_det=a.max_det, save=a.save, save_txt=a.save_txt, project=a.project, name=a.name,
-            **extra,
+            split=a.split, **extra,
         )  # fmt: skip
     except MergeError as e:
         LOGGER.error(f"{PREFIX}{e}")

@@ -1,12 +1,15 @@
-"""DOTA tiling pipeline: aerial images and polygons in, an Ultralytics YOLO dataset out.
+"""Large-image pipeline: DOTA aerial images or any Ultralytics YOLO dataset in, an Ultralytics YOLO dataset of tiles
+out, and the way back to full images.
 
-Public API (``python -m ultralytics_fss.tile_dota`` is its command line)::
+Public API (``python -m ultralytics_fss.tile_dota`` and ``python -m ultralytics_fss.tile`` are its command lines)::
 
-    from ultralytics_fss.dota import tile_dota, TileSummary, TilingError, TilingInterrupted
-    from ultralytics_fss.dota import merge_dota, MergeResult, MergeError, predict_tiled
+    from ultralytics_fss.dota import tile_dota, tile_yolo, TileSummary, TilingError, TilingInterrupted
+    from ultralytics_fss.dota import merge_dota, merge_tiles, MergeResult, MergeError, predict_tiled
 
-``python -m ultralytics_fss.merge_dota`` and ``python -m ultralytics_fss.predict_tiled`` are the command lines of the
-merge-back and of tiled prediction.
+``python -m ultralytics_fss.merge_dota`` (DOTA sources), ``python -m ultralytics_fss.merge_tiles`` (YOLO sources) and
+``python -m ultralytics_fss.predict_tiled`` are the command lines of the merge-back and of tiled prediction. The
+DOTA-specific pieces (label parser, official names, Task files) are :mod:`.labels` and :mod:`.merge_back.merge_dota`;
+YOLO sources enter through :mod:`.yolo_labels` and :mod:`.tiling.yolo_source`, every later stage is shared.
 
 Two halves, each a subpackage, and the pieces they share at this level:
 
@@ -38,6 +41,8 @@ Shared by both halves:
 Merge-back (main process only):
 
 - :mod:`.merge_back.merge_dota`: :func:`merge_dota`, tile predictions to DOTA's Task files, zip and metric.
+- :mod:`.merge_back.merge_tiles`: :func:`merge_tiles`, tile predictions of a YOLO source to full-image txt files, COCO
+  results and metrics (pycocotools), or DOTA's metric for oriented boxes.
 - :mod:`.merge_back.tile_predictions`: the tiler's index of a split, prediction files, a model's run over the tiles.
 - :mod:`.merge_back.nms`: tile to image coordinates, class-wise NMS (polygon or box IoU).
 - :mod:`.merge_back.metric`: DOTA's VOC07 metric, as the devkit's ``dota_evaluation_task1/2.py``.
@@ -53,20 +58,23 @@ from .errors import MergeError, TilingError
 
 if TYPE_CHECKING:
     from .merge_back.merge_dota import MergeResult, merge_dota
+    from .merge_back.merge_tiles import MergeTilesResult, merge_tiles
     from .merge_back.predict_tiled import predict_tiled
-    from .tiling.pipeline import tile_dota
+    from .tiling.pipeline import tile_dota, tile_yolo
     from .tiling.summary import TileSummary, TilingInterrupted
 
 __all__ = [
-    "MergeError", "MergeResult", "TileSummary", "TilingError", "TilingInterrupted", "merge_dota", "predict_tiled",
-    "tile_dota",
+    "MergeError", "MergeResult", "MergeTilesResult", "TileSummary", "TilingError", "TilingInterrupted", "merge_dota",
+    "merge_tiles", "predict_tiled", "tile_dota", "tile_yolo",
 ]  # fmt: skip
 
 # Loaded on first use: pool workers import this package for ``.tiling.tile``, and the pipeline's Ultralytics import
 # (torch with it, about a second) would otherwise slow every worker's start.
 _LAZY = {
-    "tile_dota": ".tiling.pipeline", "TileSummary": ".tiling.summary", "TilingInterrupted": ".tiling.summary",
+    "tile_dota": ".tiling.pipeline", "tile_yolo": ".tiling.pipeline", "TileSummary": ".tiling.summary",
+    "TilingInterrupted": ".tiling.summary",
     "merge_dota": ".merge_back.merge_dota", "MergeResult": ".merge_back.merge_dota",
+    "merge_tiles": ".merge_back.merge_tiles", "MergeTilesResult": ".merge_back.merge_tiles",
     "predict_tiled": ".merge_back.predict_tiled",
 }  # fmt: skip
 

@@ -218,17 +218,27 @@ def log_result(r: MergeResult, index: TileIndex, fmt: str, iou: float | None) ->
         f"{PREFIX}{len(index.tiles)} tiles of {r.images} images ({index.split}) -> {r.detections} {fmt} detections "
         f"after class-wise NMS at IoU {NMS_IOU[fmt] if iou is None else iou} -> {r.out}"
     )
-    m = r.metrics
-    if m is None:
-        return
+    if r.metrics is not None:
+        log_ap_table(r.metrics, PREFIX, r.out / EVAL_JSON, r.task)
+
+
+def log_ap_table(m: dict, prefix: str, path: Path, task: str = "Task1") -> None:
+    """DOTA's metric as Ultralytics' validation prints a table: all classes, then each class with its AP50.
+
+    Args:
+        m (dict): ``{"mAP", "AP", "objects"}`` (:func:`.metric.evaluate_task_files`).
+        prefix (str): Log prefix of the calling tool.
+        path (Path): Where the metric was written.
+        task (str): ``Task1`` (obb) or ``Task2`` (detect), for the last line.
+    """
     if math.isnan(m["mAP"]):
-        LOGGER.warning(f"{PREFIX}no non-difficult object in the labels of the split: nothing to score")
+        LOGGER.warning(f"{prefix}no non-difficult object in the labels of the split: nothing to score")
         return
     LOGGER.info(f"{'class':>22}{'objects':>11}{'AP50 (VOC07)':>15}")
     LOGGER.info(f"{'all':>22}{sum(m['objects'].values()):>11}{m['mAP']:>15.4f}")
     for name, n in m["objects"].items():
         LOGGER.info(f"{name:>22}{n:>11}{m['AP'][name]:>15.4f}" if n else f"{name:>22}{0:>11}{'-':>15}")
     LOGGER.info(
-        f"{PREFIX}DOTA {r.task} metric (VOC07 11-point AP at IoU 0.5, difficult objects ignored); mAP over the "
-        f"{len(m['AP'])} classes with objects in these images -> {r.out / EVAL_JSON}"
+        f"{prefix}DOTA {task} metric (VOC07 11-point AP at IoU 0.5, difficult objects ignored); mAP over the "
+        f"{len(m['AP'])} classes with objects in these images -> {path}"
     )

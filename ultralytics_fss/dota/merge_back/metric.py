@@ -31,7 +31,7 @@ import shapely
 from ..errors import MergeError
 from ..geometry import make_polygons
 from ..labels import read_label_file
-from .nms import FORMAT_COLUMNS, polygon_overlaps
+from .nms import FORMAT_COLUMNS, Detections, polygon_overlaps
 
 TASKS = {"obb": "Task1", "detect": "Task2"}  # DOTA's task per label format
 TASK_COLUMNS = {task: FORMAT_COLUMNS[fmt] for fmt, task in TASKS.items()}  # box coordinates per Task-file row
@@ -247,11 +247,32 @@ def evaluate_task_files(folder: Path, task: str, names: tuple[str, ...], gt: dic
         (dict): ``{"mAP": float, "AP": {name: float}}`` over the classes with non-difficult objects (mAP is NaN when
             there are none), plus ``"objects": {name: int}`` (non-difficult objects per class, all classes).
     """
-    ap, objects = {}, {}
-    for c, name in enumerate(names):
+    per_class = []
+    for name in names:
         path = task_file(folder, task, name)
         ids, scores, boxes = read_task_file(path, task) if path.is_file() else (np.zeros(0, str), np.zeros(0), None)
-        boxes = np.zeros((0, TASK_COLUMNS[task])) if boxes is None else boxes
+        per_class.append((ids, scores, np.zeros((0, TASK_COLUMNS[task])) if boxes is None else boxes))
+    return _evaluate_classes(per_class, task, names, gt)
+
+
+def evaluate_detections(dets: dict[str, Detections], task: str, names: tuple[str, ...],
+                        gt: dict[str, GroundTruth]) -> dict:  # fmt: skip
+    """DOTA's metric of in-memory detections (``merge_tiles``); the result of :func:`evaluate_task_files`.
+
+    Args:
+        dets (dict[str, Detections]): Image stem to its detections, boxes as a Task file's (corners or xyxy).
+        task (str), names (tuple[str, ...]), gt (dict[str, GroundTruth]): As for :func:`evaluate_task_files`.
+    """
+    ids = np.array([s for s, d in dets.items() for _ in range(len(d))], dtype=str)
+    all_ = Detections.concat(list(dets.values()), "obb" if task == "Task1" else "detect")
+    per_class = [(ids[all_.cls == c], all_.scores[all_.cls == c], all_.boxes[all_.cls == c]) for c in range(len(names))]
+    return _evaluate_classes(per_class, task, names, gt)
+
+
+def _evaluate_classes(per_class: list[tuple], task: str, names: tuple[str, ...], gt: dict[str, GroundTruth]) -> dict:
+    """AP of each class from its (image ids, scores, boxes), mAP over the classes with objects."""
+    ap, objects = {}, {}
+    for c, (name, (ids, scores, boxes)) in enumerate(zip(names, per_class)):
         value, npos = evaluate_class(ids, scores, boxes, gt, c, task)
         objects[name] = npos
         if npos:

@@ -58,11 +58,14 @@ class TiledResults(list):
         return not self.errors
 
 
-def image_files(source: str | Path) -> list[Path]:
-    """The images of ``source``: one image file, or the image files of a folder (sorted, not recursive).
+def image_files(source: str | Path, split: str = "val") -> list[Path]:
+    """The images of ``source``: one image file, the image files of a folder (sorted, not recursive), an image-list
+    ``.txt`` file (one path per line, relative to the list's folder, as Ultralytics reads xView's lists), or a dataset
+    YAML (the images of its ``split``, found by Ultralytics' own dataset checks, as ``tile`` finds them).
 
     Raises:
-        MergeError: If ``source`` is missing, not an image, or a folder without images.
+        MergeError: If ``source`` is missing, not an image, a folder or list without images, or a YAML that does not
+            resolve or lacks ``split``.
     """
     source = Path(source)
     if source.is_dir():
@@ -72,9 +75,31 @@ def image_files(source: str | Path) -> list[Path]:
         return files
     if not source.is_file():
         raise MergeError(f"--source {source}: no such file or folder")
+    if source.suffix.lower() in {".yaml", ".yml", ".txt"}:
+        return _listed_images(source, split)
     if source.suffix.lower() not in IMAGE_SUFFIXES:
-        raise MergeError(f"--source {source}: not an image ({', '.join(IMAGE_SUFFIXES)})")
+        raise MergeError(f"--source {source}: not an image ({', '.join(IMAGE_SUFFIXES)}), image list (.txt) or "
+                         "dataset YAML")  # fmt: skip
     return [source]
+
+
+def _listed_images(source: Path, split: str) -> list[Path]:
+    """The images an image-list file or a dataset YAML's ``split`` names (Ultralytics' listing)."""
+    from types import SimpleNamespace
+
+    from ultralytics.data.base import BaseDataset
+
+    from ..yolo_labels import resolve_yolo_dataset
+
+    try:
+        if source.suffix.lower() == ".txt":
+            return [Path(f) for f in BaseDataset.get_img_files(SimpleNamespace(prefix="", fraction=1.0), str(source))]
+        images = resolve_yolo_dataset(source, (split,))[1]
+    except (FileNotFoundError, RuntimeError, OSError, SyntaxError) as e:
+        raise MergeError(f"--source {source}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    if split not in images:
+        raise MergeError(f"--source {source}: no {split!r} split (choose one with --split)")
+    return images[split]
 
 
 def window_options(crop: int, stride: int | None, rates: tuple[float, ...] | list[float]) -> TileConfig:
@@ -171,13 +196,15 @@ def predict_tiled(
     save_txt: bool = False,
     project: str | Path = DEFAULT_PROJECT,
     name: str = DEFAULT_NAME,
+    split: str = "val",
     **predict_args,
 ) -> TiledResults:
     """Predict on large images with a YOLO detect or obb model, tile by tile, merged into one ``Results`` per image.
 
     Args:
         model (str | Path | ultralytics.YOLO): Weights or a loaded model.
-        source (str | Path): An image or a folder of images.
+        source (str | Path): An image, a folder of images, an image-list ``.txt`` file, or a dataset YAML (the
+            images of its ``split``).
         crop (int): Tile side, pixels (use the tiler's ``--crop`` of the training tiles).
         stride (int | None): Step between tiles, pixels (the tiler's ``--stride``); None: the tiler's default for
             ``crop`` (:func:`~..tiling.config.default_stride`, 800 for 1024).
@@ -191,6 +218,7 @@ def predict_tiled(
         save_txt (bool): Save ``labels/{stem}.txt`` with confidences, as Ultralytics' ``save_txt=True save_conf=True``.
         project (str | Path): Parent folder of the save folder.
         name (str): Save folder name.
+        split (str): The split of a dataset YAML ``source`` to predict.
         **predict_args: Passed to ``YOLO.predict`` per batch of tiles (device, half, per-tile ``iou``...).
 
     Returns:
@@ -210,12 +238,12 @@ def predict_tiled(
     from ultralytics import YOLO
 
     cfg = window_options(crop, stride, rates)
-    files = image_files(source)
+    files = image_files(source, split)
     yolo = model if isinstance(model, YOLO) else YOLO(model)
     fmt = model_format(yolo)
     save_dir = increment_path(Path(project) / name) if save or save_txt else None
     args = dict(conf=conf, imgsz=imgsz or cfg.crop, max_det=max_det, **predict_args)
-    one_file = Path(source).is_file()  # a single image: its failure is the whole call's (MergeError)
+    one_file = Path(source).suffix.lower() in IMAGE_SUFFIXES  # a single image: its failure is the call's (MergeError)
     results = TiledResults()
     for path in TQDM(files, desc=f"{PREFIX}images", disable=len(files) < 2):
         try:

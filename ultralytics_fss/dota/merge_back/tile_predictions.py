@@ -21,6 +21,7 @@ from ..tiling.output import TileOutput
 from .nms import FORMAT_COLUMNS, Detections, tile_to_image
 
 RESULTS_FIELD = {"detect": "boxes", "obb": "obb"}  # the attribute of an Ultralytics Results holding a format's boxes
+BOX_FORMAT = {"segment": "detect"}  # prediction rows read as another format's boxes (polygons: their bounds)
 
 # How far outside [0, 1] a normalised box centre may lie and still belong to its tile: float rounding of the
 # 6 significant digits Ultralytics writes. A centre further out means the file belongs to another tile.
@@ -81,7 +82,7 @@ class TileIndex:
         if not manifest.is_file() or not options.is_file():
             missing = manifest if not manifest.is_file() else options
             raise MergeError(
-                f"{missing} not found: DST must be an output folder of python -m ultralytics_fss.tile_dota"
+                f"{missing} not found: DST must be an output folder of python -m ultralytics_fss.tile_dota or .tile"
             )
         opts = out.read_options()
         rows = out.read_manifest()
@@ -122,20 +123,21 @@ def parse_prediction_file(path: Path, tile: Tile, fmt: str, nc: int) -> Detectio
 
     Args:
         path (Path): Prediction file, rows ``cls cx cy w h conf`` (detect) or ``cls x1 y1 ... x4 y4 conf`` (obb),
-            coordinates normalised to the tile.
+            coordinates normalised to the tile; ``segment``: rows of a segment model, ``cls x1 y1 ... xn yn conf``
+            (n >= 3), or of a detect model, each read as its bounding box.
         tile (Tile): The tile it belongs to.
-        fmt (str): ``detect`` or ``obb``.
+        fmt (str): ``detect``, ``obb`` or ``segment``.
         nc (int): Number of classes.
 
     Returns:
-        (Detections): The file's detections in full-image pixels (detect boxes as xyxy).
+        (Detections): The file's detections in full-image pixels (detect and segment boxes as xyxy).
 
     Raises:
         MergeError: A row with the wrong number of values, a class outside 0..nc-1, or a box whose centre lies
             outside its tile (file and line in the message).
     """
-    width = FORMAT_COLUMNS[fmt] + 2
-    layout = "cls cx cy w h conf" if fmt == "detect" else "cls x1 y1 x2 y2 x3 y3 x4 y4 conf"
+    layout = {"detect": "cls cx cy w h conf", "obb": "cls x1 y1 x2 y2 x3 y3 x4 y4 conf",
+              "segment": "cls cx cy w h conf' or 'cls x1 y1 ... xn yn conf"}[fmt]  # fmt: skip
     rows, lines = [], []
     for n, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
         values = line.split()
@@ -145,10 +147,15 @@ def parse_prediction_file(path: Path, tile: Tile, fmt: str, nc: int) -> Detectio
             row = [float(v) for v in values]
         except ValueError:
             row = []
-        if len(row) != width or not np.isfinite(row).all():
+        if fmt == "segment" and len(row) >= 8 and len(row) % 2 == 0:  # a polygon: its bounding box, cx cy w h
+            xy = np.array(row[1:-1]).reshape(-1, 2)
+            lo, hi = xy.min(0), xy.max(0)
+            row = [row[0], *((lo + hi) / 2), *(hi - lo), row[-1]]
+        if len(row) != FORMAT_COLUMNS[BOX_FORMAT.get(fmt, fmt)] + 2 or not np.isfinite(row).all():
             raise MergeError(f"{path}:{n}: expected '{layout}' ({fmt} predictions, save_conf=True), got {line!r}")
         rows.append(row)
         lines.append(n)
+    fmt = BOX_FORMAT.get(fmt, fmt)
     if not rows:
         return Detections.empty(fmt)
     a = np.array(rows, dtype=np.float64)  # (N, width)
@@ -178,7 +185,7 @@ def read_prediction_dir(pred_dir: str | Path, index: TileIndex, fmt: str) -> dic
     Args:
         pred_dir (str | Path): Folder of ``{tile}.txt`` files (Ultralytics' ``runs/.../labels``).
         index (TileIndex): The split's tiles.
-        fmt (str): ``detect`` or ``obb``.
+        fmt (str): ``detect``, ``obb`` or ``segment`` (polygon rows read as boxes: :func:`parse_prediction_file`).
 
     Returns:
         (dict[str, Detections]): Image stem to its detections (every image of the split, empty ones included), not
@@ -205,7 +212,7 @@ def read_prediction_dir(pred_dir: str | Path, index: TileIndex, fmt: str) -> dic
     for name, path in files.items():
         tile = index.tiles[name]
         parts[tile.image].append(parse_prediction_file(path, tile, fmt, len(index.names)))
-    return {image: Detections.concat(p, fmt) for image, p in parts.items()}
+    return {image: Detections.concat(p, BOX_FORMAT.get(fmt, fmt)) for image, p in parts.items()}
 
 
 def labels_as_predictions(labels: str | Path, out: str | Path, conf: float = 1.0) -> int:

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from ..errors import TilingError
 
-LABEL_FORMATS = ("detect", "obb")  # what a label row holds: xywh, or four corners
-FORMATS = (*LABEL_FORMATS, "both")  # --format: one label format, or both (obb dataset under DST/obb)
+LABEL_FORMATS = ("detect", "obb")  # what a label row holds: xywh, or four corners ("both" writes these two)
+FORMATS = (*LABEL_FORMATS, "segment", "both")  # --format: one label format (segment: polygons), or both
 KEEP_DROP = ("keep", "drop")  # what to do with difficult objects and with tiles without objects
 EXTS = ("png", "jpg")  # tile formats; None (the default) keeps each source's own
 PAPER_CROP, PAPER_STRIDE = 1024, 800  # FSS paper, section 4.1: the default pair; other crops keep its overlap share
@@ -106,7 +106,7 @@ def label_formats(format: str) -> tuple[str, ...]:
         >>> label_formats("both"), label_formats("obb")
         (('detect', 'obb'), ('obb',))
     """
-    return LABEL_FORMATS if format == "both" else (format,)
+    return LABEL_FORMATS if format == "both" else (format,)  # segment: one outline per piece of each object
 
 
 DEFAULTS = TileConfig()  # the defaults, for signatures and help texts

@@ -7,7 +7,8 @@ Layout of DST::
     data.yaml                           one per dataset root (DST, and DST/obb for ``both``)
     manifest.csv                        one row per tile of every finished image
     .tile_dota/options.json             the options DST was made with; a restart must match them
-    .tile_dota/source.json              where each split's images and DOTA labels are (merge_dota scores against them)
+    .tile_dota/source.json              where each split's images and DOTA labels are, or the YOLO dataset YAML
+                                        (merge_dota and merge_tiles score against them)
     .tile_dota/done/{split}/{stem}.json one record per finished image (restart and shard state)
 
 Imported by worker processes: no Ultralytics import.
@@ -140,25 +141,29 @@ class TileOutput:
         return sorted(records, key=lambda r: (r["split"], r["stem"]))
 
     # ------------------------------------------------------------------------------------------------------ source
-    def write_source(self, src: Path, splits: dict[str, tuple[Path, Path | None]], token: str) -> None:
+    def write_source(self, src: Path, splits: dict[str, tuple[Path, Path | None]], token: str,
+                     data: Path | None = None) -> None:  # fmt: skip
         """Record where each split's images and DOTA label files are, added to what earlier runs recorded.
 
         ``merge_dota`` finds the ground truth of a split through this record (the manifest's image paths are relative
-        to SRC).
+        to SRC); ``merge_tiles`` through the YOLO dataset YAML (``data``).
 
         Args:
             src (Path): Source root, absolute.
             splits (dict[str, tuple[Path, Path | None]]): Split name to (image folder, label folder or None).
             token (str): Run token for the temporary file.
+            data (Path | None): The YOLO dataset YAML a YOLO source was resolved from, absolute; None for DOTA.
         """
         old = self.read_source() or {}
         entry = {n: {"images": str(i), "labels": None if lb is None else str(lb)} for n, (i, lb) in splits.items()}
-        data = {"src": str(src), "splits": {**old.get("splits", {}), **entry}}
+        data = {"src": str(src), "splits": {**old.get("splits", {}), **entry},
+                **({"data": str(data)} if data is not None else {})}  # fmt: skip
         self.state.mkdir(parents=True, exist_ok=True)
         write_atomic(self.state / SOURCE, json.dumps(data, indent=1), token)
 
     def read_source(self) -> dict | None:
-        """The source record ``{"src": str, "splits": {name: {"images": str, "labels": str | None}}}``, or None."""
+        """The source record ``{"src": str, "splits": {name: {"images": str, "labels": str | None}}}`` (and
+        ``"data": str``, the dataset YAML, for YOLO sources), or None."""
         text = _read_text(self.state / SOURCE)
         return None if text is None else json.loads(text)
 

@@ -32,7 +32,7 @@ from .output import DATA_YAML, TileOutput, yaml_splits
 from .prepare import Plan, prepare
 from .records import ImageJob, ImageResult
 from .run import WorkerDied, default_workers, run_jobs
-from .summary import PREFIX, TileSummary, TilingInterrupted, log_summary
+from .summary import TileSummary, TilingInterrupted, log_summary, prefix_of
 
 
 def tile_dota(
@@ -98,13 +98,59 @@ def tile_dota(
     cfg = TileConfig(crop=crop, stride=stride, rates=tuple(float(r) for r in rates), iof=float(iof), format=format,
                      difficult=difficult, empty=empty, ext=ext, keep_16bit=keep_16bit)  # fmt: skip
     plan = prepare(src, dst, cfg, splits=splits, version=version, names=names, shard=shard)
+    return run_plan(plan, dst, t0, overwrite=overwrite, workers=workers, start_method=start_method)
+
+
+def tile_yolo(
+    data: str | Path,
+    dst: str | Path,
+    *,
+    task: str = "detect",
+    splits: list[str] | None = None,
+    crop: int = DEFAULTS.crop,
+    stride: int | None = None,
+    rates: tuple[float, ...] | list[float] = DEFAULTS.rates,
+    iof: float = DEFAULTS.iof,
+    empty: str = DEFAULTS.empty,
+    ext: str | None = DEFAULTS.ext,
+    workers: int | None = None,
+    overwrite: bool = False,
+    shard: str | tuple[int, int] | None = None,
+    start_method: str | None = None,
+) -> TileSummary:
+    """Tile an Ultralytics YOLO dataset (detect, obb or segment labels) with the DOTA path's windows, clipping, IoF
+    rule, output state, restart records and manifest (command line: ``python -m ultralytics_fss.tile``).
+
+    Args:
+        data (str | Path): The dataset YAML, in any form Ultralytics accepts.
+        dst (str | Path): Output root.
+        task (str): ``detect``, ``obb`` or ``segment``: how label lines are read and written.
+        Others: as for :func:`tile_dota`.
+
+    Returns:
+        (TileSummary): Counters, problems and timing.
+    """
+    from .yolo_source import prepare_yolo
+
+    t0 = time.perf_counter()
+    dst = Path(dst).resolve()
+    cfg = TileConfig(crop=crop, stride=stride, rates=tuple(float(r) for r in rates), iof=float(iof), format=task,
+                     empty=empty, ext=ext)  # fmt: skip
+    plan = prepare_yolo(data, dst, cfg, splits=splits, shard=shard)
+    return run_plan(plan, dst, t0, overwrite=overwrite, workers=workers, start_method=start_method)
+
+
+def run_plan(plan: Plan, dst: Path, t0: float, *, overwrite: bool, workers: int | None,
+             start_method: str | None) -> TileSummary:  # fmt: skip
+    """Stages 2-4 of a prepared run, whatever its source: output state and resume, run, finish."""
+    src = plan.src
     out, token = TileOutput(dst, plan.cfg.formats()), f"{os.getpid()}-{secrets.token_hex(3)}"
     found = plan.labels
     summary = TileSummary(dst=dst, images=len(plan.jobs), objects=found.objects,
                           difficult_dropped=found.difficult_dropped, warnings=list(found.warnings))  # fmt: skip
     # 2. check or reset the output state, then resume: skip finished images
     out.check_or_reset(plan.cfg, overwrite=overwrite, sharded=plan.shard[1] > 1, token=token)
-    out.write_source(src, {n: (s.images, s.labels) for n, s in plan.sources.items()}, token)
+    out.write_source(src, {n: (s.images, s.labels) for n, s in plan.sources.items()}, token, data=plan.data)
     todo = _resume(plan, out, summary)
     workers = default_workers(todo, plan.cfg.rates) if workers is None else max(1, min(workers, len(todo) or 1))
     _log_start(plan, summary, len(todo), workers, dst)
@@ -122,7 +168,8 @@ def tile_dota(
 
     # 3. run: inline or in a pool; whatever stops it, this run's temporaries go
     try:
-        run_jobs(todo, plan.cfg, out, token, on_result, workers=workers, start_method=start_method)
+        run_jobs(todo, plan.cfg, out, token, on_result, workers=workers, start_method=start_method,
+                 prefix=prefix_of(plan.layout))
     except WorkerDied as e:
         summary.errors.append(str(e))
         summary.images_failed += len(e.lost)
@@ -133,7 +180,7 @@ def tile_dota(
     # 4. finish: manifest, data.yaml, summary
     _finish(plan, out, summary, [j for j in todo if (j.split, j.stem) not in handled], token)
     summary.seconds = time.perf_counter() - t0
-    log_summary(summary)
+    log_summary(summary, prefix_of(plan.layout))
     if summary.interrupted:
         raise TilingInterrupted(summary)
     return summary
@@ -158,8 +205,9 @@ def _log_start(plan: Plan, summary: TileSummary, todo: int, workers: int, dst: P
     k, n = plan.shard
     shard_text = f", shard {k}/{n}" if n > 1 else ""
     LOGGER.info(
-        f"{PREFIX}{plan.src} ({plan.layout} layout, splits {', '.join(plan.splits)}{shard_text}): {summary.images} "
-        f"images, {summary.images_skipped} already done, {todo} to tile with {workers} worker(s) -> {dst}"
+        f"{prefix_of(plan.layout)}{plan.src} ({plan.layout} layout, splits {', '.join(plan.splits)}{shard_text}): "
+        f"{summary.images} images, {summary.images_skipped} already done, {todo} to tile with {workers} worker(s) "
+        f"-> {dst}"
     )
 
 

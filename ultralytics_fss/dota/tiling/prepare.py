@@ -50,7 +50,8 @@ class Plan:
         shard (tuple[int, int]): ``(K, N)``: this run tiles the K-th of N slices of the images.
         jobs (list[ImageJob]): This shard's images, sorted by split order, then stem.
         labels (LabelReport): What reading their label files found.
-        sources (dict[str, SplitSource]): Where each split of ``splits`` lives.
+        sources (dict[str, SplitSource]): Where each split of ``splits`` lives (DOTA sources).
+        data (Path | None): The dataset YAML of a YOLO source, absolute; None for DOTA sources.
     """
 
     src: Path
@@ -62,6 +63,7 @@ class Plan:
     jobs: list[ImageJob]
     labels: LabelReport
     sources: dict[str, SplitSource] = field(default_factory=dict)
+    data: Path | None = None
 
 
 def prepare(

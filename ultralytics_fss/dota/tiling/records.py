@@ -21,6 +21,8 @@ class ImageJob:
         points (np.ndarray): Object corners, shape (N, 4, 2), float64 source pixels.
         cls (np.ndarray): Class indices, shape (N,), int64.
         has_labels (bool): Whether the split has labels (False for DOTA test: no label files written).
+        outlines (tuple[np.ndarray, ...] | None): YOLO-format sources: each object's (K_i, 2) corners normalised to
+            [0, 1] of the image (its size is known once the worker reads it); ``points`` is then unused.
     """
 
     split: str
@@ -30,6 +32,7 @@ class ImageJob:
     points: np.ndarray
     cls: np.ndarray
     has_labels: bool
+    outlines: tuple[np.ndarray, ...] | None = None
 
 
 @dataclass

@@ -80,6 +80,7 @@ def run_jobs(
     *,
     workers: int,
     start_method: str | None = None,
+    prefix: str = PREFIX,
 ) -> None:
     """Tile ``jobs`` with a progress bar, in this process (one worker) or in a pool; SIGTERM acts as Ctrl-C.
 
@@ -91,6 +92,7 @@ def run_jobs(
         on_result (Callable[[ImageJob, ImageResult], None]): Called in the main process as each image ends.
         workers (int): Worker processes; 1 (or a single job) tiles inline, with no pool start-up cost.
         start_method (str | None): Multiprocessing start method; None: the platform default.
+        prefix (str): Log prefix of the progress bar.
 
     Raises:
         WorkerDied: A worker process died; the images it may have held are unfinished (no record).
@@ -98,7 +100,7 @@ def run_jobs(
     """
     in_main = threading.current_thread() is threading.main_thread()
     old_term = signal.signal(signal.SIGTERM, _signal_to_interrupt) if in_main else None
-    pbar = TQDM(total=len(jobs), desc=f"{PREFIX}images")
+    pbar = TQDM(total=len(jobs), desc=f"{prefix}images")
 
     def finished(job: ImageJob, result: ImageResult) -> None:
         on_result(job, result)

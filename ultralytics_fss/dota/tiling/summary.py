@@ -10,6 +10,12 @@ from ultralytics.utils import LOGGER, colorstr
 from .records import ImageResult, TileStats
 
 PREFIX = colorstr("tile_dota: ")
+YOLO_PREFIX = colorstr("tile: ")  # the log prefix of runs on YOLO-format sources (python -m ultralytics_fss.tile)
+
+
+def prefix_of(layout: str) -> str:
+    """The log prefix of a run: the command the user typed for its source layout."""
+    return YOLO_PREFIX if layout == "yolo" else PREFIX
 
 
 @dataclass
@@ -72,15 +78,15 @@ class TilingInterrupted(KeyboardInterrupt):
         self.summary = summary
 
 
-def log_summary(s: TileSummary) -> None:
-    """Print every problem found and the closing summary through Ultralytics' LOGGER."""
+def log_summary(s: TileSummary, prefix: str = PREFIX) -> None:
+    """Print every problem found and the closing summary through Ultralytics' LOGGER, each line after `prefix`."""
     for w in s.warnings:
-        LOGGER.warning(f"{PREFIX}{w}")
+        LOGGER.warning(f"{prefix}{w}")
     for e in s.errors:
-        LOGGER.error(f"{PREFIX}{e}")
+        LOGGER.error(f"{prefix}{e}")
     state = "interrupted" if s.interrupted else "done" if s.ok else "finished with errors"
     LOGGER.info(
-        f"{PREFIX}{colorstr('bold', state)} in {s.seconds:.1f}s. Images: {s.images} ({s.images_tiled} tiled, "
+        f"{prefix}{colorstr('bold', state)} in {s.seconds:.1f}s. Images: {s.images} ({s.images_tiled} tiled, "
         f"{s.images_skipped} already done, {s.images_failed} failed, {s.images_pending} not reached). "
         f"Tiles: {s.tiles} ({s.tiles_with_objects} with objects, {s.tiles_empty} without). "
         f"Objects: {s.objects} in labels; {s.kept} labels written, {s.truncated} truncated, {s.dropped} dropped "

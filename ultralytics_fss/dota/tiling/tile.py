@@ -15,6 +15,7 @@ from .. import geometry as geo
 from ..errors import ImageError
 from ..files import link_atomic, write_atomic
 from ..images import crop_tile, encode_image, read_image, resize_image
+from ..polygons import build_polygon_objects, format_segments, segment_labels, split_parts
 from .config import TileConfig
 from .output import TileOutput
 from .records import ImageJob, ImageResult, TileStats
@@ -89,7 +90,11 @@ def _tile_at_rate(
     sw, sh = geo.scaled_size(w, h, rate)
     scale = geo.scale_factors(w, h, rate)  # exact per-axis factors of the pixel grid (rate up to rounding of the size)
     scaled = resize_image(im, (sw, sh))
-    objects, repaired, degenerate = geo.build_objects(job.points, job.cls, scale)
+    if job.outlines is None:  # DOTA: quadrilaterals in source pixels
+        objects, repaired, degenerate = geo.build_objects(job.points, job.cls, scale)
+    else:  # YOLO format: outlines of any length, normalised to the image
+        pixels = [o * np.array([w, h], dtype=np.float64) for o in job.outlines]
+        objects, repaired, degenerate = build_polygon_objects(pixels, job.cls, scale)
     stats, messages, rows = TileStats(), [], []
     if first:  # count per source object once, not once per rate
         stats.repaired, stats.degenerate = int(repaired.sum()), int(degenerate.sum())
@@ -106,7 +111,7 @@ def _tile_at_rate(
             continue
         left, top = int(window[0]), int(window[1])
         name = tile_name(job.stem, rate, left, top)
-        _write_tile(job, cfg, out, token, crop_tile(scaled, window), f"{name}.{ext}", objects.cls, wo, (left, top))
+        _write_tile(job, cfg, out, token, crop_tile(scaled, window), f"{name}.{ext}", objects, wo, (left, top))
         n_trunc = 0 if wo is None else int(wo.truncated.sum())
         stats.tiles += 1
         stats.tiles_with_objects += n > 0
@@ -138,7 +143,7 @@ def _write_tile(
     token: str,
     pixels: np.ndarray,
     file: str,
-    cls: np.ndarray,
+    objects: geo.Objects,
     wo: geo.WindowObjects | None,
     origin: tuple[int, int],
 ) -> None:
@@ -151,7 +156,7 @@ def _write_tile(
         token (str): Run token for temporary names.
         pixels (np.ndarray): The tile, shape (crop, crop[, C]).
         file (str): Tile file name, ``{name}.{ext}``.
-        cls (np.ndarray): Class of every usable object of the image, shape (N,), int64.
+        objects (geo.Objects): Every usable object of the image (classes, areas for the IoF of segment pieces).
         wo (geo.WindowObjects | None): Objects kept in this tile; None for a split without labels.
         origin (tuple[int, int]): Tile's top-left corner ``(left, top)``, scaled pixels.
     """
@@ -162,14 +167,16 @@ def _write_tile(
         link_atomic(first, out.images_dir(root, job.split) / file, token)
     if not job.has_labels:
         return
-    label, tile_cls = f"{file.rsplit('.', 1)[0]}.txt", cls[wo.index]  # (K,)
+    label, tile_cls = f"{file.rsplit('.', 1)[0]}.txt", objects.cls[wo.index]  # (K,)
     for root, fmt in zip(out.roots, cfg.formats()):
-        coords = (
-            geo.detect_labels(wo.parts, origin, cfg.crop)
-            if fmt == "detect"
-            else geo.obb_labels(wo.parts, wo.truncated, origin, cfg.crop)
-        )
-        write_atomic(out.labels_dir(root, job.split) / label, geo.format_labels(tile_cls, coords), token)
+        if fmt == "segment":  # one instance per piece the window cuts an object into (each above the IoF rule)
+            owner, pieces = split_parts(wo, objects, cfg.iof)
+            text = format_segments(objects.cls[owner], segment_labels(pieces, origin, cfg.crop))
+        elif fmt == "detect":
+            text = geo.format_labels(tile_cls, geo.detect_labels(wo.parts, origin, cfg.crop))
+        else:
+            text = geo.format_labels(tile_cls, geo.obb_labels(wo.parts, wo.truncated, origin, cfg.crop))
+        write_atomic(out.labels_dir(root, job.split) / label, text, token)
 
 
 # ------------------------------------------------------------------------------------------------ worker processes
