@@ -115,3 +115,55 @@ def test_command_line_and_bad_input(large, tmp_path, capsys):
                                              "as background" for w in summary.warnings)  # fmt: skip
     tiles = list((tmp_path / "u" / "labels" / "val").glob(f"{stem}__*.txt"))
     assert tiles and all(t.read_text() == "" for t in tiles)
+
+
+def shoelace(xy):
+    """Area of a polygon given as (K, 2) corners."""
+    x, y = xy[:, 0], xy[:, 1]
+    return 0.5 * abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
+
+
+@pytest.mark.parametrize("task", ["obb", "segment"])
+def test_obb_and_segment_labels_equal_an_independent_shapely_clipping(large, tmp_path, task):
+    """Rotated boxes and polygons, objects on tile and image borders included: a tile holds each object whose clipped
+    area keeps IoF >= 0.7; obb: its own corners when uncut, else the minimum-area rectangle of the clipped part with
+    its corners clipped to the tile;
+    segment: each polygonal piece of the clipped part (cut objects: each piece above the IoF rule on its own)."""
+    tile_yolo(large[task], tmp_path / "tiles", task=task, crop=256, stride=200, workers=1)
+    names, images = resolve_yolo_dataset(large[task])
+    source = {}
+    for split, paths in images.items():
+        for p in paths:
+            parsed = parse_yolo_label_text(label_path(p).read_text(), p, task, 600, 600, nc=len(names))
+            source[(split, p.stem)] = (parsed.polygons, parsed.cls)
+    with open(tmp_path / "tiles" / "manifest.csv", newline="") as f:
+        manifest = list(csv.DictReader(f))
+    checked = cut = 0
+    for row in manifest:
+        polygons, cls = source[(row["split"], row["tile"].split("__")[0])]
+        left, top = int(row["left"]), int(row["top"])
+        window = shapely.box(left, top, left + 256, top + 256)
+        expected = []  # (cls, area, bounds) in tile-normalised units
+        for poly, c in zip(polygons, cls):
+            whole = shapely.make_valid(shapely.Polygon(poly))
+            part = whole.intersection(window)
+            if part.area <= 0 or part.area < 0.7 * whole.area:
+                continue
+            uncut = shapely.equals(part, whole)
+            pieces = [part] if task == "obb" else [g for g in shapely.get_parts(part) if g.area > 0
+                                                   and (uncut or g.area >= 0.7 * whole.area)]  # fmt: skip
+            for g in pieces:
+                if task == "obb" and not uncut:  # the rectangle, its corners clipped to the tile (Ultralytics
+                    g = shapely.oriented_envelope(g)  # refuses coordinates outside [0, 1])
+                xy = np.clip((shapely.get_coordinates(g.exterior)[:-1] - [left, top]) / 256, 0, 1)
+                expected.append([c, shoelace(xy), *xy.min(0), *xy.max(0)])
+            cut += not uncut
+        label = tmp_path / "tiles" / "labels" / row["split"] / row["tile"].replace(".png", ".txt")
+        got = []
+        for r in read_rows(label) if label.is_file() else []:
+            xy = r[1:].reshape(-1, 2)
+            got.append([r[0], shoelace(xy), *xy.min(0), *xy.max(0)])
+        np.testing.assert_allclose(np.array(sorted(got)).reshape(-1, 6), np.array(sorted(expected)).reshape(-1, 6),
+                                   atol=1e-5)  # fmt: skip
+        checked += len(got)
+    assert checked > 20 and cut >= 3  # objects cut by tile edges were among them
