@@ -41,11 +41,12 @@ def test_inspect_weights_example(tmp_path):
 
 
 def test_demo_main_job_every_task_in_one_project(tmp_path):
-    """The README's main job on tiny settings, for every task, one after the other in the same project (as a user
-    tries the default demo, then `--task segment --images 300`): each task's data is generated into its own folder,
-    both runs train, the table pairs them and counts positives for both, and every earlier result stays."""
+    """The README's main job on tiny settings, for two tasks one after the other in the same project (as a user tries
+    the default demo, then `--task segment --images 300`): each task's data is generated into its own folder, both
+    runs train, the table pairs them and counts positives for both, and every earlier result stays. (obb and pose
+    train through the same demo code with their own model and data: `test_tasks.py` trains every task.)"""
     done = []
-    for task, images in (("detect", 20), ("obb", 20), ("segment", 24), ("pose", 20)):
+    for task, images in (("detect", 20), ("segment", 24)):
         proc = subprocess.run([sys.executable, "-m", "ultralytics_fss.demo", "--epochs", "1", "--images", str(images),
                                "--imgsz", "64", "--batch", "4", "--project", str(tmp_path), "--task", task],
                               cwd=tmp_path, capture_output=True, text=True, timeout=600)  # fmt: skip
@@ -66,6 +67,6 @@ def test_demo_main_job_every_task_in_one_project(tmp_path):
             assert 0 <= m5095 <= m50 <= 1 and s_epoch > 0 and pos > 0  # pos/GT read back from the fss/* columns
             done.append(tmp_path / cells[-1])
         assert (tmp_path / "summary.csv").read_text().startswith("variant,seed,AP,")
-    assert len(done) == 8 and all((d / "results.csv").is_file() and (d / "compare.json").is_file() for d in done)
-    assert len(list((tmp_path / "summaries").glob("*/summary.md"))) == 4  # each task's study kept
-    assert len(list((tmp_path / "data").iterdir())) == 4
+    assert len(done) == 4 and all((d / "results.csv").is_file() and (d / "compare.json").is_file() for d in done)
+    assert len(list((tmp_path / "summaries").glob("*/summary.md"))) == 2  # each task's study kept
+    assert len(list((tmp_path / "data").iterdir())) == 2

@@ -46,14 +46,14 @@ def test_dota_example_default_source_is_in_the_repository(dota_examples):
 
 @pytest.mark.slow
 def test_large_images_example(tmp_path, repo_env):
-    """examples/large_images.py on tiny settings, polygons: generated canvases tiled, the round trip at AP 1.0, a
-    segment model trained with FSS on the tiles, its tile predictions merged and scored on the full images."""
+    """examples/large_images.py on tiny settings, polygons: generated canvases tiled, the round trip at AP 1.0 on the
+    full images (`--epochs 0`: the training and the model's merge are FSSTrainer's and `merge_tiles --model`'s,
+    tested in test_trainer.py and test_merge_tiles.py)."""
     cmd = [sys.executable, str(ROOT / "examples" / "large_images.py"), "--task", "segment", "--out", str(tmp_path),
-           "--images", "3", "--size", "640", "--crop", "320", "--stride", "256", "--epochs", "1"]  # fmt: skip
+           "--images", "3", "--size", "640", "--crop", "320", "--stride", "256", "--epochs", "0"]  # fmt: skip
     proc = subprocess.run(cmd, cwd=tmp_path, env=repo_env, capture_output=True, text=True, timeout=600)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-3000:]
     assert "round trip: COCO AP 1.000, AP50 1.000 on the full images" in out
-    assert "fss_assigner=fss" in out  # FSS installed its criterion on the segment loss
-    assert re.search(r"model: COCO AP \d\.\d{3}, AP50 \d\.\d{3}, APs -?\d\.\d{3} on the 1 full val images", out)
-    assert (tmp_path / "merged-segment" / "coco_metrics.json").is_file()
+    assert (tmp_path / "round-trip" / "coco_metrics.json").is_file()
+    assert (tmp_path / "tiles-segment" / "data.yaml").is_file()

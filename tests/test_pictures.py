@@ -330,12 +330,12 @@ def test_command_line_refuses_bad_input_in_one_line(task_data, tmp_path, capsys,
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("task", ["obb", "pose"])
+@pytest.mark.parametrize("task", ["pose"])
 def test_training_option_draws_every_task(task_data, task, tmp_path):
-    """`fss_plot_assign=1` on obb and pose runs (the tasks whose pictures differ most from detect's; segment draws as
-    detect with the mask overlap, `test_command_line_draws_every_task`): one picture per epoch, listed with
-    Ultralytics' plots; the trained weights are drawn by the command line (a subprocess, as users run it) with their
-    own labels."""
+    """`fss_plot_assign=1` on a pose run (keypoints: the picture that differs most from detect's; obb and segment
+    draw through the same option, their pictures in `test_command_line_draws_every_task`): one picture per epoch,
+    listed with Ultralytics' plots; the trained weights are drawn by the command line (a subprocess, as users run it)
+    with their own labels."""
     cfg = {"obb": "yolo11n-obb.yaml", "segment": "yolo11n-seg.yaml", "pose": "yolo11n-pose.yaml"}[task]
     trainer = FSSTrainer(overrides=dict(model=cfg, data=str(task_data[task] / "data.yaml"), epochs=1, imgsz=128,
                                         batch=4, workers=0, device="cpu", project=str(tmp_path), name="run",
