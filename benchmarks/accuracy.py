@@ -5,6 +5,7 @@
     python benchmarks/accuracy.py --recipe fast --epochs 20     # the demo's tuned recipe, as an extra column only
     python benchmarks/accuracy.py --device 0                    # with a GPU
     python benchmarks/accuracy.py --model yolo26n.yaml --variants tal fss fss-o2o --project runs/fss-accuracy-26
+    python benchmarks/accuracy.py --variants table4 --jobs 2    # the paper's Table 4 settings, u and q, on both sets
 
 A thin call of `python -m ultralytics_fss.compare` (`ultralytics_fss.evidence.compare.run_all`) per dataset: every
 (variant, seed) run trains with identical data, arguments and seed, is scored with COCO metrics (pycocotools) and
@@ -31,6 +32,8 @@ Variants (`fss_*` keys in `ultralytics_fss.train.cfg.FSS_KEYS`):
     rescue      box-wt with `fss_rescue=True` (a GT that lost its positives in conflicts takes a free anchor)
     fss-rescue  fss with `fss_rescue=True`
     fss-o2o     fss with `fss_o2o=fss` (end-to-end heads: FSS at k = 1 on the one-to-one branch too)
+    a1-b10, a1-b8, a0.5-b8, a0.5-b4   the paper's Table 4 (alpha, beta) settings besides the default (0.5, 6)
+    u1, u4, q5, q15                   u and q around the defaults (2 and 10); `--variants table4` runs them all
 """
 
 from __future__ import annotations
@@ -65,7 +68,17 @@ VARIANTS = {  # name: `compare` variant spec
     "rescue": f"rescue:{BOX_WT},fss_rescue=True",
     "fss-rescue": "fss-rescue:fss_rescue=True",
     "fss-o2o": "fss-o2o:fss_o2o=fss",
+    # the paper's Table 4 (alpha, beta) settings, and u, q around the defaults (alpha 0.5, beta 6, u 2, q 10)
+    "a1-b10": "a1-b10:fss_alpha=1.0,fss_beta=10.0",
+    "a1-b8": "a1-b8:fss_alpha=1.0,fss_beta=8.0",
+    "a0.5-b8": "a0.5-b8:fss_alpha=0.5,fss_beta=8.0",
+    "a0.5-b4": "a0.5-b4:fss_alpha=0.5,fss_beta=4.0",
+    "u1": "u1:fss_u=1.0",
+    "u4": "u4:fss_u=4.0",
+    "q5": "q5:fss_q=5",
+    "q15": "q15:fss_q=15",
 }
+TABLE4 = ["tal", "fss", "a1-b10", "a1-b8", "a0.5-b8", "a0.5-b4", "u1", "u4", "q5", "q15"]  # fss = (0.5, 6), u 2, q 10
 DEFAULT_VARIANTS = ["tal", "paper", "fss"]
 
 
@@ -89,10 +102,11 @@ def main(argv: list[str] | None = None) -> str:
     p.add_argument("--recipe", choices=["default", "fast"], default="default")
     p.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--variants", nargs="+", default=DEFAULT_VARIANTS, choices=list(VARIANTS))
+    p.add_argument("--variants", nargs="+", default=DEFAULT_VARIANTS, choices=[*VARIANTS, "table4"])
     p.add_argument("--jobs", type=int, default=1, help="runs trained at once, each in its own process")
     p.add_argument("--project", default="runs/fss-accuracy")
     a = p.parse_args(argv)
+    a.variants = [v for name in a.variants for v in (TABLE4 if name == "table4" else [name])]
     project = Path(a.project).resolve()
     report = []
     for name in a.datasets:

@@ -129,7 +129,8 @@ def test_end_to_end_one2one_branch_options():
     fss = build_fss_criterion(make_model("yolo26n.yaml", fss_o2o="fss"))
     assert fss.one2one.use_fss and fss.one2one.assigner.fixed_k == 1 and fss.one2many.assigner.fixed_k is None
     tal = build_fss_criterion(make_model("yolo26n.yaml", fss_o2o="tal"))
-    assert not tal.one2one.use_fss and type(tal.one2one.assigner).__name__ == "TaskAlignedAssigner"
+    assert not tal.one2one.use_fss and type(tal.one2one.assigner).__name__ == "RecordingAssigner"  # recorded only
+    assert type(tal.one2one.assigner.assigner).__name__ == "TaskAlignedAssigner"
     assert tal.one2many.use_fss
     batch = make_batch()
     model = make_model("yolo26n.yaml", fss_o2o="fss")
@@ -139,6 +140,31 @@ def test_end_to_end_one2one_branch_options():
     assert fg[0].any() and fg[2].any() and not fg[1].any()  # images 0 and 2 have GTs, image 1 none
     for i in (0, 2):  # k = 1: at most one positive per GT
         assert torch.bincount(gt_idx[i][fg[i]]).max() == 1
+
+
+@pytest.mark.parametrize("o2o", ["tal", "fss"])
+def test_end_to_end_statistics_of_both_branches(o2o):
+    """The per-epoch statistics of an end-to-end criterion: the one-to-many branch's as `fss/*`, the one-to-one
+    branch's (FSS at k = 1, or Ultralytics' top-1 recorded) as `fss/o2o_*`, at most one positive per GT there, and the
+    one-to-many weight of Ultralytics' schedule as `fss/o2m_weight`; a criterion without branches publishes neither."""
+    from types import SimpleNamespace
+
+    from ultralytics_fss.train.callbacks import epoch_metrics, on_train_epoch_start
+
+    batch = make_batch()
+    for cfg in ("yolo26n.yaml", "yolo11n.yaml"):
+        model = make_model(cfg, fss_o2o=o2o)
+        model.criterion = build_fss_criterion(model)
+        trainer = SimpleNamespace(model=model)  # what the callbacks read from a trainer
+        on_train_epoch_start(trainer)
+        model.criterion(model(batch["img"]), batch)
+        metrics = epoch_metrics(trainer)
+        assert metrics["fss/pos_per_gt"] > 0 and metrics["fss/k_mean"] >= 1
+        if cfg == "yolo11n.yaml":
+            assert not any("o2o" in k or "o2m" in k for k in metrics)
+            continue
+        assert 0 < metrics["fss/o2o_pos_per_gt"] <= 1 and metrics["fss/o2m_weight"] == model.criterion.o2m == 0.8
+        assert ("fss/o2o_k_mean" in metrics) == (o2o == "fss")  # FSS records its k; Ultralytics' top-1 has none
 
 
 @pytest.mark.parametrize(

@@ -179,7 +179,7 @@ def test_weighted_keypoint_loss_is_stock_outside_its_scope():
 def test_fss_is_installed_on_every_family(task, cfg):
     """Every family's FSS criterion is the stock loss with FSS installed, one way: `FSSLoss` then the stock class;
     the branch FSS drives assigns with FSS and records FSS's k; the one-to-one branch keeps Ultralytics' assigner
-    (`fss_o2o=tal`). The recording criterion is the stock loss with its assigner recorded."""
+    (`fss_o2o=tal`), its positives recorded. The recording criterion is the stock loss with its assigner recorded."""
     model, batch = model_and_batch(task, cfg)
     stock_cls = seam.stock_loss_class(model)
     crit = build_fss_criterion(model)
@@ -188,7 +188,7 @@ def test_fss_is_installed_on_every_family(task, cfg):
     main = seam.main_branch(crit)
     assert type(main.assigner) is (RotatedFSSAssigner if task == "obb" else FSSAssigner) and main.use_fss
     if isinstance(crit, E2ELoss):
-        assert not crit.one2one.use_fss and type(crit.one2one.assigner) is type(crit.one2one.stock_assigner)
+        assert not crit.one2one.use_fss and crit.one2one.assigner.assigner is crit.one2one.stock_assigner  # recorded
     loss, _ = crit(model(batch["img"]), batch)
     assert torch.isfinite(loss).all() and main.stats.summary()["k_mean"] > 0
     recording = seam.main_branch(build_tal_criterion(model))

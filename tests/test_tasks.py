@@ -302,5 +302,5 @@ def test_yolo26_segment_overlap_ranks_pairs_by_the_fss_keys():
                 assert type(branch.assigner) is FSSAssigner
                 assert (stock.topk, stock.topk2, stock.alpha, stock.beta) == (6, 6, 1.0, 4.0)
             else:  # Ultralytics' one-to-one branch: its own settings (tal_topk=7, tal_topk2=1)
-                assert branch.assigner is stock and (stock.topk, stock.topk2, stock.alpha) == (7, 1, 0.5)
+                assert branch.assigner.assigner is stock and (stock.topk, stock.topk2, stock.alpha) == (7, 1, 0.5)
         assert crit.one2one.use_fss == (o2o == "fss")

@@ -166,6 +166,9 @@ def test_resume_continues_with_fss(train_args, model):
         assert resumed.model.criterion.updates >= 1
     rows = read_csv(resumed.csv)
     assert [int(float(r["epoch"])) for r in rows] == [1, 2]
+    if isinstance(resumed.model.criterion, E2ELoss):  # both branches' statistics, and the schedule, per epoch
+        weights = [float(r["fss/o2m_weight"]) for r in rows]
+        assert all(0 < float(r["fss/o2o_pos_per_gt"]) <= 1 for r in rows) and 0.1 <= weights[1] < weights[0] <= 0.8
 
 
 @pytest.mark.slow

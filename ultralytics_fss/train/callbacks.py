@@ -13,22 +13,27 @@ from __future__ import annotations
 from ultralytics.utils import LOGGER, colorstr
 
 from ultralytics_fss.train.seam import ValidatorWithExtras
-from ultralytics_fss.train.stats import criterion_stats
+from ultralytics_fss.train.stats import criterion_stats, o2m_weight
 
 PREFIX = "fss/"  # column prefix of the statistics in results.csv
 
 
 def on_train_epoch_start(trainer) -> None:
-    """Start a fresh statistics window at the start of each training epoch."""
-    stats = criterion_stats(trainer)
-    if stats is not None:
+    """Start a fresh statistics window at the start of each training epoch, with the one-to-many weight of this
+    epoch for end-to-end heads (Ultralytics updates it before the epoch's end)."""
+    found = criterion_stats(trainer)
+    for stats in found.values():
         stats.reset()
+    weight = o2m_weight(trainer)
+    if weight is not None and "" in found:
+        found[""].values["o2m_weight"] = weight
 
 
 def epoch_metrics(trainer) -> dict[str, float]:
-    """The statistics of the epoch so far as `fss/*` metrics; {} when the criterion records none."""
-    stats = criterion_stats(trainer)
-    return {} if stats is None else {f"{PREFIX}{k}": v for k, v in stats.summary().items()}
+    """The statistics of the epoch so far as `fss/*` metrics (end-to-end heads: the one-to-one branch's as
+    `fss/o2o_*`, and `fss/o2m_weight`); {} when the criterion records none."""
+    found = criterion_stats(trainer)
+    return {f"{PREFIX}{prefix}{k}": v for prefix, stats in found.items() for k, v in stats.summary().items()}
 
 
 def on_pretrain_routine_end(trainer) -> None:

@@ -105,6 +105,8 @@ def install_fss(loss: v8DetectionLoss, one2one: bool = False) -> None:
         if isinstance(loss, SegmentLoss26):  # its mask-aware overlap ranks pairs by FSS's q, alpha, beta
             loss.stock_assigner = seam.segment26_overlap_assigner(loss, loss.fss["fss_q"], loss.fss["fss_alpha"],
                                                                   loss.fss["fss_beta"])  # fmt: skip
+    else:  # the one-to-one branch Ultralytics assigns (TAL, top-1): its positives recorded, the assignment unchanged
+        loss.assigner = RecordingAssigner(loss.assigner, loss.stats)
     if isinstance(loss, v8PoseLoss):
         loss.keypoint_loss = seam.WeightedKeypointLoss(loss.keypoint_loss.sigmas)
     if loss.fss["fss_overlap"] == "task" and not isinstance(loss, TASK_OVERLAP_LOSSES):

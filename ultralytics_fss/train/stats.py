@@ -30,6 +30,7 @@ class AssignmentStats:
     def reset(self) -> None:
         """Forget everything accumulated so far."""
         self.sums: dict[str, torch.Tensor] = {}
+        self.values: dict[str, float] = {}  # set once per window (`fss/o2m_weight`), reported as they are
 
     def _add(self, name: str, value: torch.Tensor, reduce: str = "sum") -> None:
         value = value.detach().double()
@@ -88,7 +89,7 @@ class AssignmentStats:
             out.update(w_min=s["w_min"], w_mean=s["w_sum"] / pos, w_max=s["w_max"])
         if "target_sum" in s:
             out["target_mean"] = s["target_sum"] / pos
-        return out
+        return {**out, **self.values}
 
 
 class RecordingAssigner(nn.Module):
@@ -107,8 +108,19 @@ class RecordingAssigner(nn.Module):
         return out
 
 
-def criterion_stats(trainer) -> AssignmentStats | None:
-    """Return the statistics of the trainer's criterion, from the one-to-many branch for end-to-end heads (the branch
-    FSS drives); None when the criterion records none (a stock trainer without `record_tal_stats`, or not built yet).
-    """
-    return getattr(main_branch(getattr(unwrap_model(trainer.model), "criterion", None)), "stats", None)
+def criterion_stats(trainer) -> dict[str, AssignmentStats]:
+    """Return the statistics of the trainer's criterion by column prefix: "" for the one-to-many branch of end-to-end
+    heads (the branch FSS drives) or the only branch, "o2o_" for the one-to-one branch (FSS at k = 1 or Ultralytics'
+    top-1, recorded); {} when the criterion records none (a stock trainer without `record_tal_stats`, or not built)."""
+    crit = getattr(unwrap_model(trainer.model), "criterion", None)
+    found = {"": getattr(main_branch(crit), "stats", None), "o2o_": getattr(getattr(crit, "one2one", None), "stats",
+                                                                            None)}  # fmt: skip
+    return {prefix: stats for prefix, stats in found.items() if stats is not None}
+
+
+def o2m_weight(trainer) -> float | None:
+    """The weight of the one-to-many branch of an end-to-end criterion for the epoch about to train (`E2ELoss.o2m`,
+    which Ultralytics decays from 0.8 to 0.1 over training, updating it before `on_train_epoch_end`; the one-to-one
+    branch weighs 1 - that); None for other criteria."""
+    crit = getattr(unwrap_model(trainer.model), "criterion", None)
+    return float(crit.o2m) if hasattr(crit, "o2m") and hasattr(crit, "one2one") else None
