@@ -196,7 +196,7 @@ def test_tal_loss_is_stock_and_records_positives():
 def test_fss_assigner_selects_the_baselines(name):
     """`fss_assigner` picks the paper's baselines inside the FSS loss (weight 1, the soft target of the loss keys:
     TAL-scaled by default), or Ultralytics' own loss for `tal`; `gfl` is ATSS with QFL on IoU targets."""
-    from ultralytics_fss.assign.baselines import BASELINES
+    from ultralytics_fss.assign import BASELINES
     from ultralytics_fss.evidence.compare import BUILTIN
     from ultralytics_fss.train.loss import TALDetectionLoss
 
