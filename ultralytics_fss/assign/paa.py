@@ -34,6 +34,7 @@ from ultralytics_fss.assign.pairs import Pairs, _order_within_groups, group_size
 PAA_IOU = 0.1  # first pass: MaxIoUAssigner(pos_iou_thr=0.1, neg_iou_thr=0.1, min_pos_iou=0) (PAA's configs)
 PAA_TOPK = 9  # candidates per pyramid level (the paper's K; MMDetection's `topk`)
 FOCAL_ALPHA, FOCAL_GAMMA = 0.25, 2.0  # RetinaNet's focal loss, PAA's classification loss
+BCE_LOG_CAP = 100.0  # torch's binary_cross_entropy caps -log at 100 (p = 0 or 1 exactly)
 GIOU_WORST = 2.0  # GIoU loss of a NaN/inf predicted box: the largest GIoU loss (GIoU = -1)
 GMM_TOL, GMM_REG, GMM_MAX_ITER = 1e-3, 1e-6, 100  # sklearn GaussianMixture's defaults, as PAA calls it
 GMM_EPS = 10 * torch.finfo(torch.float64).eps  # sklearn adds it to each component's responsibility sum
@@ -149,12 +150,13 @@ class PAAAssigner(MaxIoUAssigner):
         if pd_obj is not None:
             probs = probs * pd_obj[bi, ai].float()
         probs = probs.nan_to_num(0.0).clamp(0, 1)
-        onehot = torch.nn.functional.one_hot(x.gt_labels[bi, x.gi[sel]], probs.shape[-1]).float()
-        with torch.autocast(probs.device.type, enabled=False):  # CUDA autocast refuses BCE whatever the dtype
-            bce = torch.nn.functional.binary_cross_entropy(probs, onehot, reduction="none")  # (F1, C)
-        p_t = probs * onehot + (1 - probs) * (1 - onehot)
-        alpha_t = FOCAL_ALPHA * onehot + (1 - FOCAL_ALPHA) * (1 - onehot)
-        focal = (alpha_t * (1 - p_t).pow(FOCAL_GAMMA) * bce).sum(-1)  # (F1,)
+        # Every class as a negative, then the GT's class swapped to its positive term: two (F1, C) passes, no one-hot.
+        # -log is capped at 100 as BCE caps it (p = 0 or 1 exactly stays finite).
+        neg = (1 - FOCAL_ALPHA) * probs.pow(FOCAL_GAMMA) * (-torch.log1p(-probs)).clamp(max=BCE_LOG_CAP)  # (F1, C)
+        p_c = probs.gather(1, x.gt_labels[bi, x.gi[sel]][:, None]).squeeze(1)  # (F1,) at the GT's class
+        pos_c = FOCAL_ALPHA * (1 - p_c).pow(FOCAL_GAMMA) * (-torch.log(p_c)).clamp(max=BCE_LOG_CAP)
+        neg_c = (1 - FOCAL_ALPHA) * p_c.pow(FOCAL_GAMMA) * (-torch.log1p(-p_c)).clamp(max=BCE_LOG_CAP)
+        focal = neg.sum(-1) - neg_c + pos_c  # (F1,) focal loss summed over classes
         giou = bbox_iou(x.gt_boxes[sel], pd_bboxes[bi, ai].float(), xywh=False, GIoU=True).squeeze(-1)
         return focal + self.lam * torch.where(torch.isfinite(giou), 1 - giou, GIOU_WORST)
 
