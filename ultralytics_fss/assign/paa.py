@@ -15,9 +15,9 @@ MMDetection's 'diag' are the same model; the variance is computed centred (sklea
 
 The IoU-prediction branch of the paper (an extra head output trained on the IoU of each positive, multiplied into the
 classification score for NMS and score voting) is out of scope: Ultralytics' heads have no such output. Without it PAA
-is its anchor assignment alone: the score of Eq. (1) from the classification and localisation losses of the current
-predictions, the GMM split of Algorithm 1, and Ultralytics' own NMS on the class score at inference. Positives get
-weight 1 and the soft target of the loss keys, as every baseline here (`assign.baselines`).
+is its anchor assignment alone: the anchor score (Section 3.1) from the classification and localisation losses of the
+current predictions, the GMM split of Algorithm 1, and Ultralytics' own NMS on the class score at inference. Positives
+get weight 1 and the soft target of the loss keys, as every baseline here (`assign.baselines`).
 """
 
 from __future__ import annotations
@@ -102,8 +102,8 @@ class PAAAssigner(MaxIoUAssigner):
        it (`MaxIoUAssigner(pos_iou=0.1, neg_iou=0.1)`, PAA's configs); IoU of the virtual square anchor of side 8
        strides (`baselines.ANCHOR_SCALE`, as for ATSS and Max-IoU here). This pass settles which GT an anchor can
        belong to: a later step never gives an anchor to two GTs.
-    2. Scores, Eq. (1) as its negative log: cost = FL(p, onehot(c_g)) summed over classes (focal loss, alpha 0.25,
-       gamma 2, on p_cls * p_obj) + `lam` (1) * (1 - GIoU(predicted box, g)); lower cost is a better anchor.
+    2. Scores (Section 3.1) as their negative log: cost = FL(p, onehot(c_g)) summed over classes (focal loss,
+       alpha 0.25, gamma 2, on p_cls * p_obj) + `lam` (1) * (1 - GIoU(predicted box, g)); lower cost, better anchor.
     3. Candidates: per pyramid level the `topk` (9) first-pass anchors of g with the lowest cost (ties: lower anchor
        index); sorted by cost (ties: lower anchor index): the candidates in score order.
     4. A two-component 1-D GMM fitted by EM to the candidates' costs (`gmm_em_1d`; component 0 starts at the lowest
