@@ -1,9 +1,11 @@
-"""Speed and peak memory of FSSAssigner vs Ultralytics' TaskAlignedAssigner, on identical inputs.
+"""Speed and peak memory of FSSAssigner vs Ultralytics' TaskAlignedAssigner, on identical inputs; the paper's Table 5
+baselines PAA and DW beside them.
 
     python benchmarks/assigner.py                                   # all shapes, CPU
     python benchmarks/assigner.py --shapes 16x640x8 4x1024x300 --repeats 3
     python benchmarks/assigner.py --device cuda
     python benchmarks/assigner.py --boxes obb                       # RotatedFSSAssigner vs RotatedTaskAlignedAssigner
+    python benchmarks/assigner.py --baselines                       # FSS and TAL only (default: --baselines paa dw)
 
 Method:
     Inputs mimic what `v8DetectionLoss` feeds the assigner: anchor centres in pixels from `make_anchors` over the
@@ -12,7 +14,9 @@ Method:
     unless the shape says otherwise, 1:3 to 3:1), centres uniform over the image; predicted boxes centred near each
     anchor with noise, 1-8 strides wide; sigmoid class scores over 80 classes. TAL is built as `v8DetectionLoss`
     builds it (topk=10, alpha=0.5, beta=6.0) and FSS with its defaults (q=10, alpha=0.5, beta=6.0, u=2.0), called
-    as `FSSDetectionLoss` calls it (with the feature-map grid, so step 1 lists the candidate pairs in O(P)). A shape
+    as `FSSDetectionLoss` calls it (with the feature-map grid, so step 1 lists the candidate pairs in O(P)); the
+    baselines of `--baselines` (axis-aligned boxes only) with their defaults and the default soft target, called
+    the same way, on the same inputs, and reported in a second table with their ratios to TAL (no target). A shape
     is `BxIMGSZxM`, optionally `@LO-HI` for the GT side range in pixels (the DOTA-like case: 8x1024x2000@4-44).
 
     Time: median wall time of `--repeats` calls after one warm-up call each, in this process, TAL and FSS
@@ -45,7 +49,7 @@ import torch
 from ultralytics.utils.ops import xyxy2xywh
 from ultralytics.utils.tal import RotatedTaskAlignedAssigner, TaskAlignedAssigner, make_anchors
 
-from ultralytics_fss.assign import FSSAssigner, RotatedFSSAssigner
+from ultralytics_fss.assign import BASELINES, FSSAssigner, RotatedFSSAssigner
 
 SHAPES = ("16x640x8", "16x640x32", "16x640x128", "4x1024x300", "4x1024x1000", "8x1024x2000@4-44")
 STRIDES = (8, 16, 32)
@@ -106,14 +110,18 @@ def make_inputs(shape: str, device: str, seed: int = 0, boxes: str = "hbb") -> t
 
 
 def build(name: str, imgsz: int, boxes: str = "hbb"):
-    """Return a call of the assigner `name` ('tal' or 'fss') as the training criterion builds and calls it."""
+    """Return a call of the assigner `name` ('tal', 'fss' or a `BASELINES` name) as the training criterion builds and
+    calls it."""
     if name == "tal":
         tal = RotatedTaskAlignedAssigner if boxes == "obb" else TaskAlignedAssigner
         return tal(topk=10, num_classes=NUM_CLASSES, alpha=0.5, beta=6.0, stride=list(STRIDES))
-    fss_class = RotatedFSSAssigner if boxes == "obb" else FSSAssigner
-    fss = fss_class(num_classes=NUM_CLASSES, alpha=0.5, beta=6.0, u=2.0, q=10, stride=list(STRIDES))
+    if name in BASELINES:
+        assigner = BASELINES[name](num_classes=NUM_CLASSES, alpha=0.5, beta=6.0, stride=list(STRIDES))
+    else:
+        fss_class = RotatedFSSAssigner if boxes == "obb" else FSSAssigner
+        assigner = fss_class(num_classes=NUM_CLASSES, alpha=0.5, beta=6.0, u=2.0, q=10, stride=list(STRIDES))
     grid = [(imgsz // s, imgsz // s) for s in STRIDES]
-    return lambda *inputs: fss.assign(*inputs, grid=grid)
+    return lambda *inputs: assigner.assign(*inputs, grid=grid)
 
 
 def _status_kib(field: str) -> int:
@@ -186,11 +194,17 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--repeats", type=int, default=5, help="timed calls per assigner and shape, after one warm-up")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     p.add_argument("--boxes", default="hbb", choices=("hbb", "obb"), help="axis-aligned (detect) or rotated boxes")
+    p.add_argument("--baselines", nargs="*", default=["paa", "dw"], choices=sorted(BASELINES),
+                   help="baselines timed and measured beside TAL and FSS (axis-aligned boxes only)")
     p.add_argument("--case", nargs=2, metavar=("ASSIGNER", "SHAPE"), help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.case:
         print(json.dumps({"peak_mib": run_case(*a.case, a.device, a.boxes)}))
         return
+    extra = tuple(a.baselines) if a.boxes == "hbb" else ()
+    columns = [f"{n.upper()} {what}" for n in extra for what in ("ms", "/TAL time", "peak MiB", "/TAL memory")]
+    base_head = "| shape (b, px, M) | N | " + " | ".join(columns).replace(" /", "/") + " |"
+    base_lines = [base_head, "|---|---:|" + "---:|" * 4 * len(extra)]
 
     head = ("| shape (b, px, M) | N | TAL ms | FSS ms | time FSS/TAL | TAL peak MiB | FSS peak MiB "
             "| memory FSS/TAL | target time / memory |")
@@ -198,9 +212,19 @@ def main(argv: list[str] | None = None) -> None:
     for shape in a.shapes:
         b, n, m, imgsz, _ = parse_shape(shape)
         print(f"{shape}: peak memory in subprocesses...", file=sys.stderr, flush=True)
-        mem = {name: peak_mib(name, shape, a.device, a.boxes) for name in ("tal", "fss")}
+        mem = {name: peak_mib(name, shape, a.device, a.boxes) for name in ("tal", "fss", *extra)}
         print(f"{shape}: timing...", file=sys.stderr, flush=True)
         ms = time_ms(shape, a.device, a.repeats, tuple(k for k, v in mem.items() if v is not None), a.boxes)
+        cells = []
+        for name in extra:  # the baselines' row: their time and memory, and the ratio to TAL's when TAL fitted
+            if mem[name] is None:
+                cells += ["did not fit", "-", "did not fit", "-"]
+                continue
+            t_ratio = f"{ms[name] / ms['tal']:.2f}x" if mem["tal"] is not None else "-"
+            m_ratio = f"{mem[name] / max(mem['tal'], 1e-9):.2f}x" if mem["tal"] is not None else "-"
+            cells += [f"{ms[name]:.1f}", t_ratio, f"{mem[name]:.1f}", m_ratio]
+        base_lines.append(f"| {b}, {imgsz}, {m}{'@' + shape.split('@')[1] if '@' in shape else ''} | {n} | "
+                          + " | ".join(cells) + " |")
         target = TARGETS["many"] if m >= MANY_GTS else TARGETS["few"]
         targets = OBB_TARGETS if a.boxes == "obb" else {"time": target, "memory": target}
         if mem["tal"] is None:  # TAL did not fit: say what it would need
@@ -221,6 +245,9 @@ def main(argv: list[str] | None = None) -> None:
     rule = (f"<= {OBB_TARGETS['time']}x time and <= {OBB_TARGETS['memory']}x memory at every shape"
             if a.boxes == "obb" else f"<= {TARGETS['many']}x from M = {MANY_GTS} on, <= {TARGETS['few']}x below")
     print(f"\nTargets (FSS/TAL): {rule}. " + (f"Exceeded: {'; '.join(misses)}." if misses else "All met."))
+    if extra:
+        print(f"\nThe paper's Table 5 baselines on the same inputs and calls ({', '.join(extra)}; no target):\n")
+        print("\n".join(base_lines))
 
 
 if __name__ == "__main__":

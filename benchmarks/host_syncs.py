@@ -156,8 +156,7 @@ def assigners(imgsz: int) -> dict:
     """Each assigner as the training criterion builds and calls it: name -> callable(*inputs)."""
     from ultralytics.utils.tal import TaskAlignedAssigner
 
-    from ultralytics_fss.assign import FSSAssigner
-    from ultralytics_fss.assign.baselines import BASELINES
+    from ultralytics_fss.assign import BASELINES, FSSAssigner
 
     grid = [(imgsz // s, imgsz // s) for s in STRIDES]
     kw = dict(num_classes=NUM_CLASSES, alpha=0.5, beta=6.0, stride=list(STRIDES))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from ultralytics.utils.metrics import bbox_iou
 
@@ -45,25 +46,34 @@ def _result(b, n, num_classes, chosen, pd_bboxes, gt_labels, gt_bboxes, ignore=N
 
 def reference_maxiou(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt, *, num_classes, stride, grid):
     b, n, _ = pd_scores.shape
+    chosen, ignore = _maxiou_choice(b, n, anc_points, gt_bboxes, mask_gt, stride, grid, 0.5, 0.4)
+    return _result(b, n, num_classes, chosen, pd_bboxes, gt_labels, gt_bboxes, ignore)
+
+
+def _maxiou_choice(b, n, anc_points, gt_bboxes, mask_gt, stride, grid, pos_iou, neg_iou):
+    """Max-IoU's {(image, anchor): gt} and ignored (image, anchor)s, thresholds `pos_iou`, `neg_iou`."""
     st = _strides(stride, grid)
+    boxes = torch.stack([_anchor_box(anc_points[a], st[a]) for a in range(n)])  # (N, 4) the virtual anchors
     chosen, ignore = {}, []
     for i in range(b):
         gts = [j for j in range(gt_bboxes.shape[1]) if mask_gt[i, j, 0]]
-        iou = {(a, j): _iou(gt_bboxes[i, j], _anchor_box(anc_points[a], st[a])) for a in range(n) for j in gts}
+        # the GT's IoU with every anchor box: one element-wise bbox_iou call per GT, the values of one call per pair
+        rows = {j: bbox_iou(gt_bboxes[i, j].float(), boxes.float(), xywh=False).clamp(0).view(-1).tolist() for j in gts}
+        iou = {(a, j): rows[j][a] for a in range(n) for j in gts}
         for a in range(n):
             if not gts:
                 continue
             j = max(gts, key=lambda j: (iou[a, j], -j))
-            if iou[a, j] >= 0.5:
+            if iou[a, j] >= pos_iou:
                 chosen[i, a] = j
-            elif iou[a, j] >= 0.4:
+            elif iou[a, j] >= neg_iou:
                 ignore.append((i, a))
         for j in gts:  # every anchor with each GT's max IoU, in GT order (later GTs win)
             best = max(iou[a, j] for a in range(n))
             for a in range(n):
                 if best > 0 and iou[a, j] == best:
                     chosen[i, a] = j
-    return _result(b, n, num_classes, chosen, pd_bboxes, gt_labels, gt_bboxes, ignore)
+    return chosen, ignore
 
 
 def reference_atss(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt, *, num_classes, stride, grid,
@@ -147,3 +157,122 @@ def reference_simota(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mas
         for a, js in takers.items():
             chosen[i, a] = js[0] if len(js) == 1 else min(gts, key=lambda j: (cost[a, j], j))  # over ALL GTs
     return _result(b, n, num_classes, chosen, pd_bboxes, gt_labels, gt_bboxes)
+
+
+# ---------------------------------------------------------------------------------------------------------- PAA, DW
+def reference_gmm(values: list[float], max_iter=100, tol=1e-3, reg=1e-6) -> tuple[list[int], list[float]]:
+    """sklearn's GaussianMixture(2, weights_init=[.5, .5], means_init=[min, max], precisions_init=[1, 1]) on one GT's
+    values (1-D), EM step by step in numpy float64: each value's component (`predict`) and log density
+    (`score_samples`)."""
+    x = np.asarray(values, dtype=np.float64)
+    eps = 10 * np.finfo(np.float64).eps
+    mean, var, weight = np.array([x.min(), x.max()]), np.ones(2), np.full(2, 0.5)
+
+    def weighted_log_prob():  # (K, 2)
+        return np.stack([-0.5 * (np.log(2 * np.pi) + (x - mean[c]) ** 2 / var[c] + np.log(var[c])) + np.log(weight[c])
+                         for c in range(2)], 1)  # fmt: skip
+
+    bound = -np.inf
+    for _ in range(max_iter):
+        wlp = weighted_log_prob()
+        lpn = np.logaddexp(wlp[:, 0], wlp[:, 1])
+        resp = np.exp(wlp - lpn[:, None])
+        nk = resp.sum(0) + eps
+        mean = (resp * x[:, None]).sum(0) / nk
+        var = np.array([(resp[:, c] * (x - mean[c]) ** 2).sum() / nk[c] + reg for c in range(2)])
+        weight = nk / nk.sum()
+        prev, bound = bound, lpn.mean()
+        if abs(bound - prev) < tol:
+            break
+    wlp = weighted_log_prob()
+    return [int(np.argmax(row)) for row in wlp], list(np.logaddexp(wlp[:, 0], wlp[:, 1]))
+
+
+def reference_paa(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt, *, num_classes, stride, grid,
+                  topk=9):  # fmt: skip
+    """PAA as `PAAAssigner` states it, one image and GT at a time: Max-IoU (0.1) first pass, cost = focal loss over
+    classes + GIoU loss, 9 cheapest per level, GMM per GT (`reference_gmm`), the prefix up to the densest fg sample."""
+    b, n, _ = pd_scores.shape
+    first, _ = _maxiou_choice(b, n, anc_points, gt_bboxes, mask_gt, stride, grid, 0.1, 0.1)
+    level_of = [lv for lv, (h, w) in enumerate(grid) for _ in range(h * w)]
+    chosen, costs = {}, {}
+    for (i, a), j in first.items():
+        c = int(gt_labels[i, j, 0])
+        cost = 0.0
+        for k in range(num_classes):
+            p, y = min(max(float(pd_scores[i, a, k]), 0.0), 1.0), float(k == c)
+            p_t = p if y else 1 - p
+            alpha_t = 0.25 if y else 0.75
+            cost += alpha_t * (1 - p_t) ** 2 * -max(math.log(p_t) if p_t > 0 else -math.inf, -100.0)
+        giou = float(bbox_iou(gt_bboxes[i, j].float(), pd_bboxes[i, a].float(), xywh=False, GIoU=True))
+        costs[i, a] = cost + (1 - giou)
+    for i in range(b):
+        for j in range(gt_bboxes.shape[1]):
+            mine = [a for (ii, a), jj in first.items() if ii == i and jj == j]
+            cand = []
+            for lv in range(len(grid)):
+                cand += sorted((a for a in mine if level_of[a] == lv), key=lambda a: (costs[i, a], a))[:topk]
+            cand.sort(key=lambda a: (costs[i, a], a))
+            if len(cand) < 2:
+                keep = cand
+            else:
+                comp, dens = reference_gmm([costs[i, a] for a in cand])
+                fg = [r for r in range(len(cand)) if comp[r] == 0]
+                if fg:
+                    top = max(dens[r] for r in fg)
+                    keep = cand[: min(r for r in fg if dens[r] == top) + 1]
+                else:
+                    keep = cand
+            for a in keep:
+                chosen[i, a] = j
+    return _result(b, n, num_classes, chosen, pd_bboxes, gt_labels, gt_bboxes)
+
+
+def reference_dw(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt, *, num_classes, stride, grid):
+    """DW as `DWAssigner` states it, one image, GT and anchor at a time. Returns the six result fields and the
+    (b, N, C) P_neg."""
+    b, n, _ = pd_scores.shape
+    st = _strides(stride, grid)
+    labels = torch.full((b, n), num_classes, dtype=torch.long)
+    bboxes = torch.zeros(b, n, 4, dtype=gt_bboxes.dtype)
+    scores = torch.zeros(b, n, num_classes)
+    fg = torch.zeros(b, n, dtype=torch.bool)
+    gt_idx = torch.zeros(b, n, dtype=torch.long)
+    weights = torch.zeros(b, n)
+    p_neg = torch.ones(b, n, num_classes)
+    for i in range(b):
+        best = {}  # anchor -> (w_pos, j) of its best GT
+        for j in range(gt_bboxes.shape[1]):
+            if not mask_gt[i, j, 0]:
+                continue
+            box = [float(v) for v in gt_bboxes[i, j].float()]
+            c = int(gt_labels[i, j, 0])
+            cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+            cand = []
+            for a in range(n):  # strictly inside, TAL's 1e-9 px margin
+                ax, ay = float(anc_points[a, 0]), float(anc_points[a, 1])
+                if min(ax - box[0], ay - box[1], box[2] - ax, box[3] - ay) > 1e-9:
+                    cand.append(a)
+            if not cand:
+                continue
+            t, prior, iou = {}, {}, {}
+            for a in cand:
+                dx, dy = (float(anc_points[a, 0]) - cx) / st[a], (float(anc_points[a, 1]) - cy) / st[a]
+                prior[a] = math.exp(-(dx * dx + dy * dy) / (2 * 1.11**2))
+                giou = float(bbox_iou(gt_bboxes[i, j].float(), pd_bboxes[i, a].float(), xywh=False, GIoU=True))
+                t[a] = float(pd_scores[i, a, c]) * math.exp(-5.0 * (1 - giou))
+                iou[a] = _iou(gt_bboxes[i, j], pd_bboxes[i, a])
+            den = max(sum(math.exp(3 * t[a]) * t[a] * prior[a] for a in cand), 1e-12)
+            u_max = max(iou.values())
+            for a in cand:
+                w = math.exp(5 * t[a]) * t[a] * prior[a] / den
+                if a not in best or w > best[a][0]:  # GTs in increasing order: ties keep the lower GT
+                    best[a] = (w, j)
+                u = iou[a]
+                pn = 1.0 if u < 0.5 else 0.0 if u >= u_max else (u**2 - u_max**2) / (0.25 - u_max**2)
+                p_neg[i, a, c] = min(float(p_neg[i, a, c]), pn)
+        for a, (w, j) in best.items():
+            c = int(gt_labels[i, j, 0])
+            labels[i, a], bboxes[i, a], fg[i, a], gt_idx[i, a], weights[i, a] = c, gt_bboxes[i, j], True, j, w
+            scores[i, a, c] = 1.0
+    return labels, bboxes, scores, fg, gt_idx, weights, p_neg

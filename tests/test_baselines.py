@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from conftest import grid_of
-from reference_baselines import reference_atss, reference_maxiou, reference_simota
+from reference_baselines import reference_atss, reference_dw, reference_maxiou, reference_paa, reference_simota
 from test_assigner import random_case
 
 from ultralytics_fss.assign.baselines import ATSSAssigner, MaxIoUAssigner, SimOTAAssigner
+from ultralytics_fss.assign.dw import DWAssigner
+from ultralytics_fss.assign.paa import PAAAssigner
 
 CASES = [
     dict(b=2, m=6),
@@ -18,10 +22,13 @@ CASES = [
     # large boxes: Max-IoU positives by threshold, and ignored anchors (slow loops)
     pytest.param(dict(b=2, m=5, imgsz=128, max_wh=0.8), marks=pytest.mark.slow),
 ]
-ASSIGNERS = [(MaxIoUAssigner, reference_maxiou), (ATSSAssigner, reference_atss), (SimOTAAssigner, reference_simota)]
+ASSIGNERS = [(MaxIoUAssigner, reference_maxiou), (ATSSAssigner, reference_atss), (SimOTAAssigner, reference_simota),
+             (PAAAssigner, reference_paa), (DWAssigner, reference_dw)]  # fmt: skip
+BASELINE_CLASSES = [cls for cls, _ in ASSIGNERS]
+DW_W_MAX = math.exp(2)  # DW's positive weights lie in [0, e^2] (`DWAssigner`, step 3)
 
 
-@pytest.mark.parametrize("cls, reference", ASSIGNERS, ids=["maxiou", "atss", "simota"])
+@pytest.mark.parametrize("cls, reference", ASSIGNERS, ids=["maxiou", "atss", "simota", "paa", "dw"])
 @pytest.mark.parametrize("params", CASES)
 def test_matches_loop_reference(cls, reference, params):
     gen = torch.Generator().manual_seed(2)
@@ -36,9 +43,11 @@ def test_matches_loop_reference(cls, reference, params):
                 assert torch.equal(got, ref), name
             else:
                 torch.testing.assert_close(got.float(), ref.float(), atol=2e-5, rtol=1e-4, msg=name)
+        if cls is DWAssigner:  # and the negative side: P_neg of every (anchor, class)
+            torch.testing.assert_close(result.neg_weights, want[6], atol=2e-5, rtol=1e-4)
 
 
-@pytest.mark.parametrize("cls", [MaxIoUAssigner, ATSSAssigner, SimOTAAssigner])
+@pytest.mark.parametrize("cls", BASELINE_CLASSES)
 def test_invariants_and_grid_required(cls):
     gen = torch.Generator().manual_seed(4)
     case = random_case(gen, b=3, m=15, imgsz=96, max_wh=0.3)[:6]
@@ -46,8 +55,12 @@ def test_invariants_and_grid_required(cls):
     bi, ai = r.fg_mask.nonzero(as_tuple=True)
     gi = r.gt_idx[bi, ai]
     assert bi.numel() > 0 and case[5][bi, gi, 0].bool().all()  # positives belong to real GTs
-    assert (r.weights[r.fg_mask] == 1).all() and (r.weights[~r.fg_mask] == 0).all()
+    w_max = DW_W_MAX if cls is DWAssigner else 1.0  # DW's positive weights, 1 for the others
+    w = r.weights[r.fg_mask]
+    assert torch.isfinite(w).all() and (w >= 0).all() and (w <= w_max).all() and (r.weights[~r.fg_mask] == 0).all()
+    assert cls is DWAssigner or (w == 1).all()
     assert ((r.scores.sum(-1) >= 0) & (r.scores.sum(-1) <= 1)).all()
+    assert (r.neg_weights is not None) == (cls is DWAssigner)
     if cls is SimOTAAssigner:
         assert k is not None and (k[case[5][..., 0].bool()] >= 1).all()
     with pytest.raises(ValueError, match="grid"):
@@ -138,7 +151,7 @@ def test_simota_contested_anchor_goes_to_the_cheapest_gt_of_all():
     assert torch.equal(result.fg_mask, want[3]) and torch.equal(result.gt_idx, want[4])
 
 
-@pytest.mark.parametrize("cls", [MaxIoUAssigner, ATSSAssigner, SimOTAAssigner])
+@pytest.mark.parametrize("cls", [MaxIoUAssigner, ATSSAssigner, SimOTAAssigner, PAAAssigner])
 def test_baselines_take_the_soft_target_of_the_loss_keys(cls):
     """With `soft_target="tal"` a baseline's positives keep the same anchors and GTs, and their targets are TAL's
     scale on FSS's score: s / max s * max IoU over the GT's positives, s = p^alpha * IoU^beta (Eq. 3)."""
@@ -165,9 +178,9 @@ def test_baselines_are_pair_assigners_beside_fss_with_their_own_arguments():
 
     from ultralytics_fss.assign import FSSAssigner, PairAssigner, RotatedFSSAssigner
 
-    for cls in (MaxIoUAssigner, ATSSAssigner, SimOTAAssigner, FSSAssigner, RotatedFSSAssigner):
+    for cls in (*BASELINE_CLASSES, FSSAssigner, RotatedFSSAssigner):
         assert issubclass(cls, PairAssigner) and not issubclass(cls, (torch.nn.Module, TaskAlignedAssigner))
-    for cls in (MaxIoUAssigner, ATSSAssigner, SimOTAAssigner):
+    for cls in BASELINE_CLASSES:
         assert not issubclass(cls, FSSAssigner)
         for fss_only in ("u", "q", "prior", "fixed_k", "rescue"):
             with pytest.raises(TypeError):
@@ -183,3 +196,108 @@ def test_baselines_are_pair_assigners_beside_fss_with_their_own_arguments():
     pairs = lambda a: set(zip(*(t.tolist() for t in a.candidates(anc, gt, valid, grid_of(96)))))  # noqa: E731
     assert pairs(ATSSAssigner(num_classes=3, topk=4)) < pairs(ATSSAssigner(num_classes=3))
     assert pairs(SimOTAAssigner(num_classes=3, radius=1.0)) < pairs(SimOTAAssigner(num_classes=3))
+
+
+# ------------------------------------------------------------------------------------------------------ PAA and DW
+def test_paa_positives_are_a_prefix_of_each_gts_candidates_in_score_order():
+    """Per GT, the GMM candidates (9 cheapest first-pass anchors per level) sorted by cost, ties to the lower anchor:
+    the positives are the first n of them (Fig. 3(c) of the paper), at least one when the GT has a candidate."""
+    gen = torch.Generator().manual_seed(7)
+    for _ in range(3):
+        case = random_case(gen, b=2, m=10, imgsz=128, max_wh=0.5)[:6]
+        trace = {}
+        r, _ = PAAAssigner(num_classes=3, stride=[8, 16, 32]).assign(*case, grid=grid_of(128), trace=trace)
+        pos = set(trace["pos"].tolist())
+        assert len(pos) == int(r.fg_mask.sum())  # one GT per anchor: no positive lost to a conflict
+        for i, j in {(int(i), int(j)) for i, j in zip(trace["bi"], trace["gi"])}:
+            mine = ((trace["bi"] == i) & (trace["gi"] == j) & trace["gmm"]).nonzero().squeeze(1).tolist()
+            ranked = sorted(mine, key=lambda q: (float(trace["cost"][q]), int(trace["ai"][q])))
+            flags = [q in pos for q in ranked]
+            n = sum(flags)
+            assert flags == [True] * n + [False] * (len(flags) - n) and (n >= 1 or not ranked)
+            assert all(math.isfinite(float(trace["cost"][q])) for q in ranked)
+        assert pos <= set(trace["gmm"].nonzero().squeeze(1).tolist())
+
+
+def test_paa_gmm_separates_two_clusters_and_matches_its_reference():
+    """`gmm_em_1d` on rows of costs: two clear clusters split at the gap (component 0 the cheap one), the mixture's
+    log density and components as the numpy step-by-step EM computes them, rows of any length in one call."""
+    from reference_baselines import reference_gmm
+
+    from ultralytics_fss.assign.paa import gmm_em_1d
+
+    gen = torch.Generator().manual_seed(8)
+    rows = [[0.2, 0.25, 0.22, 1.9, 2.0, 2.1, 2.3], [0.5, 0.5, 0.5], [1.0, 3.0]]
+    rows += [(torch.rand(int(k), generator=gen) * 3).tolist() for k in torch.randint(2, 28, (20,), generator=gen)]
+    rows += [(torch.randn(20, generator=gen).abs() + 4 * (torch.arange(20) > 12)).tolist()]
+    width = max(map(len, rows))
+    values = torch.zeros(len(rows), width)
+    valid = torch.zeros(len(rows), width, dtype=torch.bool)
+    for g, row in enumerate(rows):
+        values[g, : len(row)], valid[g, : len(row)] = torch.tensor(row), True
+    component, density = gmm_em_1d(values, valid)
+    assert component[0, :7].tolist() == [0, 0, 0, 1, 1, 1, 1]
+    assert component[1, :3].tolist() == [0, 0, 0]  # equal values: one component, ties to 0
+    for g, row in enumerate(rows):
+        want_c, want_d = reference_gmm(torch.tensor(row).double().tolist())
+        assert component[g, : len(row)].tolist() == want_c, g
+        torch.testing.assert_close(density[g, : len(row)], torch.tensor(want_d, dtype=torch.float64), rtol=1e-9,
+                                   atol=1e-9)  # fmt: skip
+
+
+def test_paa_gmm_is_sklearns_gaussian_mixture():
+    """The EM is scikit-learn's `GaussianMixture` as PAA's code calls it (skipped without scikit-learn)."""
+    skm = pytest.importorskip("sklearn.mixture")
+    from ultralytics_fss.assign.paa import gmm_em_1d
+
+    gen = torch.Generator().manual_seed(9)
+    for k in (2, 5, 9, 27):
+        x = (torch.rand(k, generator=gen) * 2 + 3 * (torch.arange(k) % 3 == 0)).double()
+        gmm = skm.GaussianMixture(2, weights_init=[0.5, 0.5], means_init=[[float(x.min())], [float(x.max())]],
+                                  precisions_init=[[[1.0]], [[1.0]]])  # fmt: skip
+        gmm.fit(x.numpy()[:, None])
+        component, density = gmm_em_1d(x[None], torch.ones(1, k, dtype=torch.bool))
+        assert component[0].tolist() == gmm.predict(x.numpy()[:, None]).tolist()
+        torch.testing.assert_close(density[0], torch.from_numpy(gmm.score_samples(x.numpy()[:, None])), rtol=1e-6,
+                                   atol=1e-6)  # fmt: skip
+
+
+def test_dw_weights_are_finite_and_in_their_ranges():
+    """w_pos in [0, e^2] on DW's positives (every anchor strictly inside some GT), P_neg in [0, 1], 1 off the
+    candidates' classes, 0 at each GT's best-IoU candidate (when its IoU reaches 0.5), targets 1; the trace's per-pair
+    weights are the result's."""
+    gen = torch.Generator().manual_seed(10)
+    case = random_case(gen, b=2, m=12, imgsz=96, max_wh=0.4)[:6]
+    trace = {}
+    r, k = DWAssigner(num_classes=3, stride=[8, 16, 32]).assign(*case, grid=grid_of(96), trace=trace)
+    assert k is None
+    w = r.weights[r.fg_mask]
+    assert torch.isfinite(w).all() and (w >= 0).all() and (w <= DW_W_MAX).all() and (w > 0).any()
+    neg = r.neg_weights
+    assert neg.shape == r.scores.shape and torch.isfinite(neg).all() and ((neg >= 0) & (neg <= 1)).all()
+    touched = torch.zeros_like(neg, dtype=torch.bool)
+    touched[trace["bi"], trace["ai"], case[3][trace["bi"], trace["gi"], 0].long()] = True
+    assert (neg[~touched] == 1).all() and (neg[touched] < 1).any()
+    inside = torch.zeros_like(r.fg_mask).index_put_((trace["bi"], trace["ai"]), torch.tensor(True))
+    assert torch.equal(r.fg_mask, inside)  # every candidate anchor is a positive (of one GT)
+    assert (r.scores.sum(-1)[r.fg_mask] == 1).all()
+    pos = trace["pos"]
+    torch.testing.assert_close(r.weights[trace["bi"][pos], trace["ai"][pos]], trace["w_pos"][pos])
+    for g in set((trace["bi"] * 100 + trace["gi"]).tolist()):  # each GT: its best-IoU candidate is no negative
+        mine = (trace["bi"] * 100 + trace["gi"]) == g
+        best = trace["ious"][mine].argmax()
+        if trace["ious"][mine][best] >= 0.5:
+            assert float(trace["p_neg"][mine][best]) == 0.0
+
+
+@pytest.mark.parametrize("cls", BASELINE_CLASSES)
+def test_empty_scenes(cls):
+    """No GT row at all (M = 0) and only padding rows: no positive, defined dtypes, DW's P_neg all 1."""
+    gen = torch.Generator().manual_seed(11)
+    ps, pd, anc, labels, gt, mask = random_case(gen, b=2, m=3)[:6]
+    for m in (0, 3):
+        case = (ps, pd, anc, labels[:, :m], gt[:, :m], torch.zeros(2, m, 1))
+        r, k = cls(num_classes=3, stride=[8, 16, 32]).assign(*case, grid=grid_of(64))
+        assert not r.fg_mask.any() and (r.labels == 3).all() and r.labels.dtype == r.gt_idx.dtype == torch.long
+        assert r.scores.shape == (2, ps.shape[1], 3) and (r.weights == 0).all()
+        assert cls is not DWAssigner or (r.neg_weights == 1).all()

@@ -21,7 +21,8 @@ def test_variants_parse_and_bad_ones_are_named():
                         ("x:fss_q=0", "fss_q=0"), ("x:fss_nope=1", "fss_nope")]:  # fmt: skip
         with pytest.raises(ValueError, match=words):
             parse_variant(spec)
-    assert set(BUILTIN) == {"tal", "fss", "sel", "sel+prior", "maxiou", "atss", "simota", "gfl"}
+    assert set(BUILTIN) == {"tal", "fss", "sel", "sel+prior", "maxiou", "atss", "simota", "gfl", "paa", "dw"}
+    assert parse_variant("paa")[1] == {"fss_assigner": "paa"} and parse_variant("dw")[1] == {"fss_assigner": "dw"}
     assert parse_variant("gfl")[1] == {"fss_assigner": "atss", "fss_cls": "qfl", "fss_target": "iou"}
 
 
@@ -116,6 +117,7 @@ def test_other_arguments_never_reuse_a_run_and_nothing_is_lost(tiny_data, tmp_pa
         (["fss_q=3"], "fss_\\* keys go in a variant"),
         (["--model", "yolo11n-cls.yaml"], "is a classify model; FSS trains detect, obb, segment and pose"),
         (["--model", "yolo11n-obb.yaml", "--variants", "tal", "atss"], "\\['atss'\\] assign axis-aligned boxes"),
+        (["--model", "yolo11n-obb.yaml", "--variants", "paa", "dw"], "\\['paa', 'dw'\\] assign axis-aligned"),
         (["--model", "missing/model.yaml"], "--model missing/model.yaml does not exist"),
         (["--model", "nope.pt"], "--model nope.pt does not exist and is not a model Ultralytics downloads"),
         (["--epochs", "0"], "--epochs 0: expected an integer >= 1"),

@@ -218,11 +218,11 @@ def test_tal_loss_is_stock_and_records_positives():
     assert out["pos_per_gt"] > 0 and 0 < out["target_mean"] <= 1 and "k_mean" not in out
 
 
-@pytest.mark.parametrize("name", ["maxiou", "atss", "simota", "tal", "gfl"])
+@pytest.mark.parametrize("name", ["maxiou", "atss", "simota", "paa", "dw", "tal", "gfl"])
 def test_fss_assigner_selects_the_baselines(name):
     """`fss_assigner` picks the paper's baselines inside the FSS loss (weight 1, the soft target of the loss keys:
     TAL-scaled by default), or Ultralytics' own loss for `tal`; `gfl` is ATSS with QFL on IoU targets."""
-    from ultralytics_fss.assign.baselines import BASELINES
+    from ultralytics_fss.assign import BASELINES
     from ultralytics_fss.evidence.compare import BUILTIN
     from ultralytics_fss.train.loss import TALDetectionLoss
 
@@ -279,3 +279,82 @@ def test_quality_focal_loss_matches_loop_reference():
     assert float(got) == pytest.approx(total / 2.5, rel=1e-5)
     loss.fss = {"fss_cls": "bce"}  # and plain BCE is larger: the modulating factor is < 1
     assert float(loss.fss_cls_loss(logits, result, weights, torch.tensor(2.5))) > float(got)
+
+
+def dw_scene(gen, b=2, n=7, c=3):
+    """Logits, and a DW result by hand: positives with target 1 and weights in [0, e^2], P_neg in [0, 1]."""
+    from ultralytics_fss.assign.dw import DWAssignResult
+
+    logits = torch.randn(b, n, c, generator=gen) * 2
+    fg = torch.rand(b, n, generator=gen) < 0.5
+    labels = torch.where(fg, torch.randint(0, c, (b, n), generator=gen), torch.full((b, n), c))
+    scores = torch.zeros(b, n, c)
+    scores[fg, labels[fg]] = 1.0
+    weights = torch.where(fg, torch.rand(b, n, generator=gen) * 7, torch.zeros(b, n))
+    p_neg = torch.where(torch.rand(b, n, c, generator=gen) < 0.5, torch.rand(b, n, c, generator=gen), 1.0)
+    result = DWAssignResult(labels, torch.zeros(b, n, 4), scores, fg, torch.zeros(b, n, dtype=torch.long), weights,
+                            neg_weights=p_neg, neg_gamma=2.0)  # fmt: skip
+    return logits, result
+
+
+def bare_loss(**fss):
+    """An FSSDetectionLoss with just what `fss_cls_loss` reads."""
+    from ultralytics_fss.train.loss import FSSDetectionLoss
+
+    loss = FSSDetectionLoss.__new__(FSSDetectionLoss)
+    loss.bce, loss.class_weights, loss.fss = torch.nn.BCEWithLogitsLoss(reduction="none"), None, {"fss_cls": "bce"}
+    loss.fss.update(fss)
+    return loss
+
+
+def test_dw_classification_term_matches_loop_reference():
+    """DW's two weights on the classification term (`fss_assigner=dw`): w_pos * -log(sigma) at the positive's class,
+    P_neg * sigma^2 * -log(1 - sigma) at every (anchor, class), over D; sigma^2 carries its gradient (a focal term)."""
+    import math
+
+    gen = torch.Generator().manual_seed(3)
+    logits, result = dw_scene(gen)
+    logits.requires_grad_(True)
+    got = bare_loss().fss_cls_loss(logits, result, result.weights, torch.tensor(1.7))
+    total = 0.0
+    b, n, c = logits.shape
+    for i in range(b):
+        for a in range(n):
+            for k in range(c):
+                sig = 1 / (1 + math.exp(-float(logits[i, a, k].detach())))
+                if result.fg_mask[i, a] and result.labels[i, a] == k:
+                    total += float(result.weights[i, a]) * -math.log(sig)
+                total += float(result.neg_weights[i, a, k]) * sig**2 * -math.log(1 - sig)
+    assert float(got) == pytest.approx(total / 1.7, rel=1e-5)
+    got.backward()
+    sig = logits.detach().sigmoid()
+    neg = result.neg_weights * (2 * sig * -torch.log1p(-sig) * sig * (1 - sig) + sig**2 * sig)  # d/dx of the focal term
+    pos = result.scores * result.weights[..., None] * -(1 - sig)
+    torch.testing.assert_close(logits.grad, (pos + neg) / 1.7, rtol=1e-4, atol=1e-6)
+
+
+def test_other_results_keep_the_plain_classification_term():
+    """Results without negative weights (every assigner but DW: `neg_weights` None) take the unchanged branch, bit for
+    bit the plain formula: w_i * BCE(sigma, t) for positives, BCE(sigma, 0) for background, 0 for ignored anchors."""
+    from ultralytics_fss.assign.pairs import FSSAssignResult
+
+    gen = torch.Generator().manual_seed(4)
+    logits, dw = dw_scene(gen)
+    labels = dw.labels.clone()
+    labels[0, -1] = -1  # an ignored anchor
+    plain = FSSAssignResult(labels, *dw[1:])
+    assert plain.neg_weights is None and tuple(plain) == (labels, *dw[1:]) and len(dw) == 6  # six fields unpack
+    loss = bare_loss()
+    got = loss.fss_cls_loss(logits, plain, plain.weights, torch.tensor(1.7))
+    cls_weights = torch.where(plain.fg_mask, plain.weights, (labels >= 0).float())
+    want = (torch.nn.BCEWithLogitsLoss(reduction="none")(logits, plain.scores).sum(-1) * cls_weights).sum() / 1.7
+    assert torch.equal(got, want)
+    assert not torch.equal(loss.fss_cls_loss(logits, dw, dw.weights, torch.tensor(1.7)), got)  # DW's differs
+
+
+def test_dw_does_not_combine_with_quality_focal_loss():
+    from ultralytics_fss import check_fss_args
+
+    with pytest.raises(ValueError, match="fss_cls=qfl with fss_assigner=dw"):
+        check_fss_args({"fss_assigner": "dw", "fss_cls": "qfl"})
+    assert check_fss_args({"fss_assigner": "paa", "fss_cls": "qfl"})["fss_cls"] == "qfl"

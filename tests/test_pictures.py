@@ -109,16 +109,21 @@ def test_python_function_and_command_line(trained, tiny_data, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("assigner", ["atss", "simota", "maxiou"])
+@pytest.mark.parametrize("assigner", ["atss", "simota", "maxiou", "paa", "dw"])
 def test_baseline_assigners_are_drawn_too(trained, tiny_data, tmp_path, assigner):
-    """Any `fss_assigner` but tal is drawn beside TAL: its positives are among its candidates, weight 1, no prior."""
+    """Any `fss_assigner` but tal is drawn beside TAL: its positives are among its candidates, weight 1 and no prior
+    (DW: its positive weights in [0, e^2] and its centre prior in (0, 1])."""
     image_file = sorted((tiny_data.parent / "images" / "val").glob("*.png"))[0]
     labels = np.loadtxt(str(image_file).replace("images", "labels").replace(".png", ".txt"), ndmin=2)
     view = assignment_view(trained.ema.ema, cv2.imread(str(image_file)), labels, imgsz=64, num_gts=len(labels),
                            fss_assigner=assigner)  # fmt: skip
     assert view.assigner == assigner and sum(len(g.fss_pos) for g in view.gts) > 0
     for gt in view.gts:
-        assert (gt.fss_weights == 1).all() and gt.best == -1 and (gt.prior == 0).all()
+        if assigner == "dw":
+            assert ((gt.fss_weights >= 0) & (gt.fss_weights <= np.exp(2))).all() and gt.best == -1
+            assert ((gt.prior > 0) & (gt.prior <= 1)).all()
+        else:
+            assert (gt.fss_weights == 1).all() and gt.best == -1 and (gt.prior == 0).all()
         if assigner != "simota":  # no k: the count drawn is the positives'
             assert len(gt.fss_pos) == gt.k
     if assigner == "simota":  # every positive was taken by some GT's dynamic k (a contested anchor may go to a GT

@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> str:
     p.add_argument("--imgsz", type=int, default=640, help="image size the model sees")
     p.add_argument("--gt", type=int, default=4, help="ground truths drawn")
     p.add_argument("--order", choices=["largest", "crowded"], default="largest", help="which ground truths first")
-    p.add_argument("--assigner", choices=["fss", "maxiou", "atss", "simota"],
+    p.add_argument("--assigner", choices=["fss", "maxiou", "atss", "simota", "paa", "dw"],
                    help="drawn beside TAL (default: the model's fss_assigner, else fss)")
     p.add_argument("--device", default="cpu", help="device, e.g. cpu, 0")
     p.add_argument("--out", default="assign.png", help="picture file")

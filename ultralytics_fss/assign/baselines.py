@@ -79,7 +79,7 @@ class BaselineAssigner(PairAssigner):
         self.require_grid(grid)
         x = self.pairs(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt, pd_obj, grid)
         strides = anchor_strides(grid, self.stride, anc_points.device)
-        pos, k, ignore = self.choose(x, strides, pd_scores, pd_obj)
+        pos, k, ignore = self.choose(x, strides, pd_scores, pd_bboxes, pd_obj, trace)
         scores = self.pair_scores(x.p[pos], x.ious[pos])  # (F,) s of Eq. (3), for TAL-scaled targets only
         result = self.targets(x, pos, gt_bboxes, scores, torch.ones_like(scores))
         if ignore is not None:
@@ -88,8 +88,11 @@ class BaselineAssigner(PairAssigner):
             trace.update(bi=x.bi, gi=x.gi, ai=x.ai, p=x.p, ious=x.ious, pos=pos)
         return result, None if k is None else k.view(x.b, x.m)
 
-    def choose(self, x: Pairs, strides: torch.Tensor, pd_scores: torch.Tensor, pd_obj: torch.Tensor | None):
-        """Return (pos (F,) pair indices of the positives, k (b*M,) or None, ignore (b*N,) bool or None)."""
+    def choose(self, x: Pairs, strides: torch.Tensor, pd_scores: torch.Tensor, pd_bboxes: torch.Tensor,
+               pd_obj: torch.Tensor | None, trace: dict | None = None):  # fmt: skip
+        """The baseline's rule on the pairs `x` (`strides` (N,) of each anchor; the predictions as `assign` got them;
+        `trace` for any per-pair values of its own). Return (pos (F,) pair indices of the positives, k (b*M,) or None,
+        ignore (b*N,) bool or None)."""
         raise NotImplementedError
 
     @staticmethod
@@ -115,7 +118,7 @@ class MaxIoUAssigner(BaselineAssigner):
         self.require_grid(grid)
         return in_box_pairs(anc_points, gt_bboxes, valid, self.stride, grid, 0.0, grow=ANCHOR_SCALE / 2)
 
-    def choose(self, x, strides, pd_scores, pd_obj):
+    def choose(self, x, strides, pd_scores, pd_bboxes, pd_obj, trace=None):
         a_iou = bbox_iou(x.gt_boxes, anchor_boxes(x.anchors, strides[x.ai]), xywh=False).squeeze(-1).clamp_(0)
         # Per anchor: its max IoU over GTs and the GT holding it.
         best_of_anchor = self.keep_best_per_anchor(x, torch.arange(len(a_iou), device=a_iou.device), a_iou)
@@ -163,7 +166,7 @@ class ATSSAssigner(BaselineAssigner):
         keep = keep.nonzero().squeeze(1)  # one host sync for the three index tensors
         return bi[keep], gi[keep], ai[keep]  # in the (image, GT, anchor) order of `in_box_pairs`
 
-    def choose(self, x, strides, pd_scores, pd_obj):
+    def choose(self, x, strides, pd_scores, pd_bboxes, pd_obj, trace=None):
         a_iou = bbox_iou(x.gt_boxes, anchor_boxes(x.anchors, strides[x.ai]), xywh=False).squeeze(-1).clamp_(0)
         count = torch.zeros(x.num_groups, device=a_iou.device).index_add_(0, x.group, torch.ones_like(a_iou))
         mean = torch.zeros_like(count).index_add_(0, x.group, a_iou) / count.clamp(min=1)
@@ -217,7 +220,7 @@ class SimOTAAssigner(BaselineAssigner):
         in_centre = strictly_inside(anchors, *centre_region(gt_boxes, self.radius, strides[:, None]))
         return in_box, in_centre
 
-    def choose(self, x, strides, pd_scores, pd_obj):
+    def choose(self, x, strides, pd_scores, pd_bboxes, pd_obj, trace=None):
         in_box, in_centre = self.regions(x.anchors, x.gt_boxes, strides[x.ai])
         probs = pd_scores[x.bi, x.ai].float()  # (P, C)
         if pd_obj is not None:
@@ -238,5 +241,3 @@ class SimOTAAssigner(BaselineAssigner):
         pos = torch.cat([single, self.keep_best_per_anchor(x, contested, -cost)])
         return pos[torch.sort(pos).indices], k, None
 
-
-BASELINES = {"maxiou": MaxIoUAssigner, "atss": ATSSAssigner, "simota": SimOTAAssigner}

@@ -43,7 +43,10 @@ class FSSAssignResult(NamedTuple):
             at the assigned class, else 0.
         fg_mask (torch.Tensor): (b, N) bool, True for positives.
         gt_idx (torch.Tensor): (b, N) int64 0-based index of the assigned GT; 0 for background (read with fg_mask).
-        weights (torch.Tensor): (b, N) float32 Eq. (8) weight of each positive (1 for the baselines); 0 for background.
+        weights (torch.Tensor): (b, N) float32 Eq. (8) weight of each positive (1 for most baselines, DW's positive
+            weight for DW); 0 for background.
+        neg_weights (None): Not a field: the negative weights of the classification term, None here (the loss's
+            plain BCE towards 0); DW's result (`assign.dw.DWAssignResult`) carries them.
     """
 
     labels: torch.Tensor
@@ -52,6 +55,7 @@ class FSSAssignResult(NamedTuple):
     fg_mask: torch.Tensor
     gt_idx: torch.Tensor
     weights: torch.Tensor
+    neg_weights = None  # not a field (no annotation): positional unpacking stays six; see `assign.dw.DWAssignResult`
 
 
 class Pairs(NamedTuple):

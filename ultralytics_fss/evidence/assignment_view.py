@@ -21,7 +21,7 @@ import torch
 from ultralytics.utils.metrics import box_iou
 from ultralytics.utils.ops import xywhr2xyxyxyxy
 
-from ultralytics_fss.assign.baselines import BASELINES
+from ultralytics_fss.assign import BASELINES
 from ultralytics_fss.assign.rotated import floor_rotated_sides
 from ultralytics_fss.evidence.gt_labels import GTLabels, checked, from_rows, letterboxed
 from ultralytics_fss.evidence.replay import Recorded, Traced, replay
@@ -243,7 +243,8 @@ def _fss_settings(model, task: str, fss: dict[str, Any]) -> tuple[dict[str, Any]
     values = check_fss_args({**{k: v for k, v in args.items() if k.startswith("fss_")}, **fss})
     name = values["fss_assigner"]
     if name == "tal":
-        raise ValueError("fss_assigner=tal: TAL is drawn beside the assigner anyway; pick fss, maxiou, atss or simota")
+        raise ValueError("fss_assigner=tal: TAL is drawn beside the assigner anyway; pick fss or a baseline: "
+                         f"{', '.join(BASELINES)}")
     if task == "obb" and name in BASELINES:
         raise ValueError(f"fss_assigner={name} assigns axis-aligned boxes; an obb model is drawn with fss beside "
                          f"Ultralytics' RotatedTaskAlignedAssigner")  # fmt: skip

@@ -31,6 +31,8 @@ BUILTIN: dict[str, dict[str, Any] | None] = {
     "atss": dict(fss_assigner="atss"),
     "simota": dict(fss_assigner="simota"),
     "gfl": dict(fss_assigner="atss", fss_cls="qfl", fss_target="iou"),  # ATSS + Quality Focal Loss on the IoU
+    "paa": dict(fss_assigner="paa"),
+    "dw": dict(fss_assigner="dw"),
 }
 
 
@@ -208,7 +210,7 @@ def plan_runs(project: Path, data: str, variants: list[str], seeds: list[int], t
     return jobs
 
 
-AXIS_ALIGNED = {"maxiou", "atss", "simota"}  # baselines that assign axis-aligned boxes only
+AXIS_ALIGNED = {"maxiou", "atss", "simota", "paa", "dw"}  # baselines that assign axis-aligned boxes only
 
 
 def run_study(p: CommandLine, data: str, variants: list[str], seeds: list[int], train_args: dict, project: str,

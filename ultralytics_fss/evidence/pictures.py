@@ -23,6 +23,7 @@ from ultralytics.utils.plotting import colors
 from ultralytics_fss.evidence.assignment_view import AssignmentView, GTView
 
 MAPS = (("p", "class score p"), ("ious", "IoU"), ("prior", "Gaussian prior g"))
+PRIORS = {"fss": "Gaussian prior g", "dw": "centre prior (DW)"}  # assigners with a prior map, and its title
 STOCK_TITLES = {  # the right-hand panel, by Ultralytics' assigner class
     "TaskAlignedAssigner": "TAL (Ultralytics)",
     "RotatedTaskAlignedAssigner": "RotatedTaskAlignedAssigner (Ultralytics)",
@@ -214,17 +215,18 @@ def _add_legend(fig, view: AssignmentView) -> None:
 
 
 def _draw_map_row(fig, grid, row: int, view: AssignmentView, gt: GTView, window: tuple[int, int, int, int]) -> None:
-    """Row `row` of `grid`: the GT's class-score, IoU and prior maps (`MAPS`; baselines have no prior) over the
+    """Row `row` of `grid`: the GT's class-score, IoU and prior maps (`MAPS`; `PRIORS` have a prior) over the
     greyscale image cropped to `window` (xyxy), each with the GT (`_mark_gt`), its star and its FSS positives."""
     x1, y1, x2, y2 = window
     colour = gt_colour(row - 1)
     for col, (key, name) in enumerate(MAPS):
         ax = fig.add_subplot(grid[row, col])
-        mapped = key != "prior" or view.assigner == "fss"  # the baselines have no Eq. (6) prior
+        mapped = key != "prior" or view.assigner in PRIORS  # the other baselines have no prior
         ax.imshow(view.image[y1:y2, x1:x2].mean(-1), cmap="gray", vmin=0, vmax=255, extent=(x1, x2, y2, y1))
         if mapped:
             _overlay_map(fig, ax, cell_map(gt, getattr(gt, key), view.image.shape[:2])[y1:y2, x1:x2], window)
         _mark_gt(ax, gt, colour)
+        name = PRIORS.get(view.assigner, name) if key == "prior" else name
         label = _map_name(view, key, name) if mapped else f"(no prior: {view.assigner})"
         _frame(ax, window, f"{_label(view, gt)}, {label}" if col == 0 else label)
 

@@ -13,8 +13,9 @@ from typing import Any
 
 # name: (default, type, check, description of the valid range)
 FSS_KEYS: dict[str, tuple[Any, type, Any, str]] = {
-    "fss_assigner": ("fss", str, lambda v: v in {"fss", "tal", "maxiou", "atss", "simota"},
-                     "'fss', 'tal' (Ultralytics' own), 'maxiou', 'atss' or 'simota' (the paper's baselines)"),
+    "fss_assigner": ("fss", str, lambda v: v in {"fss", "tal", "maxiou", "atss", "simota", "paa", "dw"},
+                     "'fss', 'tal' (Ultralytics' own), 'maxiou', 'atss', 'simota', 'paa' or 'dw' (the paper's "
+                     "baselines)"),
     "fss_alpha": (0.5, float, lambda v: v >= 0, "a number >= 0 (Eq. 3 exponent of p_cls * p_obj)"),
     "fss_beta": (6.0, float, lambda v: v >= 0, "a number >= 0 (Eq. 3 exponent of IoU)"),
     "fss_u": (2.0, float, lambda v: v > 0, "a number > 0 (Eq. 8 smoothing factor)"),
@@ -133,4 +134,7 @@ def check_fss_args(args: dict[str, Any]) -> dict[str, Any]:
         out[key] = value
     if out["fss_alpha"] + out["fss_beta"] <= 0:
         raise ValueError("fss_alpha + fss_beta must be > 0 (Eq. 8 divides by u * (alpha + beta)).")
+    if out["fss_assigner"] == "dw" and out["fss_cls"] == "qfl":
+        raise ValueError("fss_cls=qfl with fss_assigner=dw: DW weights the classification term itself (its positive "
+                         "and negative weights); use fss_cls=bce.")
     return out

@@ -31,8 +31,7 @@ import torch
 from ultralytics.utils import LOGGER
 from ultralytics.utils.loss import PoseLoss26, SegmentLoss26, v8DetectionLoss, v8OBBLoss, v8PoseLoss, v8SegmentationLoss
 
-from ultralytics_fss.assign import FSSAssigner, RotatedFSSAssigner
-from ultralytics_fss.assign.baselines import BASELINES
+from ultralytics_fss.assign import BASELINES, FSSAssigner, RotatedFSSAssigner
 from ultralytics_fss.train import seam
 from ultralytics_fss.train.cfg import check_fss_args
 from ultralytics_fss.train.seam import LossInputs, stock_loss_class
@@ -234,8 +233,19 @@ class FSSLoss:
 
         With `fss_cls=qfl` each BCE element is GFL's Quality Focal Loss (Li et al., NeurIPS 2020, Eq. 5):
         QFL(sigma) = |y - sigma|^beta * BCE(sigma, y), beta = 2, for every class of every anchor (y = 0 off target).
+
+        A result with negative weights (DW, `assign.dw.DWAssignResult`) weights the two parts of each element
+        apart: w_i * t * BCE(sigma, 1) + P_neg * sigma^gamma2 * BCE(sigma, 0), sigma^gamma2 with its gradient.
+        Every other result has `neg_weights` None and takes the branch above it, unchanged.
         """
         target = result.scores.to(pred_scores.dtype)  # (b, N, C)
+        if result.neg_weights is not None:  # DW: its positive and negative weights on the two parts of the BCE
+            pos = self.bce(pred_scores, torch.ones_like(pred_scores)) * target * weights.unsqueeze(-1)  # (b, N, C)
+            neg = self.bce(pred_scores, torch.zeros_like(pred_scores)) * result.neg_weights
+            bce = pos + neg * pred_scores.sigmoid().pow(result.neg_gamma)
+            if self.class_weights is not None:
+                bce = bce * self.class_weights
+            return bce.sum() / norm
         bce = self.bce(pred_scores, target)  # (b, N, C)
         if self.fss["fss_cls"] == "qfl":
             bce = bce * (target - pred_scores.sigmoid()).abs().pow(QFL_BETA)
