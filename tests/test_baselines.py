@@ -245,23 +245,6 @@ def test_paa_gmm_separates_two_clusters_and_matches_its_reference():
                                    atol=1e-9)  # fmt: skip
 
 
-def test_paa_gmm_is_sklearns_gaussian_mixture():
-    """The EM is scikit-learn's `GaussianMixture` as PAA's code calls it (skipped without scikit-learn)."""
-    skm = pytest.importorskip("sklearn.mixture")
-    from ultralytics_fss.assign.paa import gmm_em_1d
-
-    gen = torch.Generator().manual_seed(9)
-    for k in (2, 5, 9, 27):
-        x = (torch.rand(k, generator=gen) * 2 + 3 * (torch.arange(k) % 3 == 0)).double()
-        gmm = skm.GaussianMixture(2, weights_init=[0.5, 0.5], means_init=[[float(x.min())], [float(x.max())]],
-                                  precisions_init=[[[1.0]], [[1.0]]])  # fmt: skip
-        gmm.fit(x.numpy()[:, None])
-        component, density = gmm_em_1d(x[None], torch.ones(1, k, dtype=torch.bool))
-        assert component[0].tolist() == gmm.predict(x.numpy()[:, None]).tolist()
-        torch.testing.assert_close(density[0], torch.from_numpy(gmm.score_samples(x.numpy()[:, None])), rtol=1e-6,
-                                   atol=1e-6)  # fmt: skip
-
-
 def test_dw_weights_are_finite_and_in_their_ranges():
     """w_pos in [0, e^2] on DW's positives (every anchor strictly inside some GT), P_neg in [0, 1], 1 off the
     candidates' classes, 0 at each GT's best-IoU candidate (when its IoU reaches 0.5), targets 1; the trace's per-pair
