@@ -325,7 +325,7 @@ def test_dw_classification_term_matches_loop_reference():
                 if result.fg_mask[i, a] and result.labels[i, a] == k:
                     total += float(result.weights[i, a]) * -math.log(sig)
                 total += float(result.neg_weights[i, a, k]) * sig**2 * -math.log(1 - sig)
-    assert float(got) == pytest.approx(total / 1.7, rel=1e-5)
+    assert float(got.detach()) == pytest.approx(total / 1.7, rel=1e-5)
     got.backward()
     sig = logits.detach().sigmoid()
     neg = result.neg_weights * (2 * sig * -torch.log1p(-sig) * sig * (1 - sig) + sig**2 * sig)  # d/dx of the focal term
