@@ -233,15 +233,9 @@ def reference_dw(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt
     (b, N, C) P_neg."""
     b, n, _ = pd_scores.shape
     st = _strides(stride, grid)
-    labels = torch.full((b, n), num_classes, dtype=torch.long)
-    bboxes = torch.zeros(b, n, 4, dtype=gt_bboxes.dtype)
-    scores = torch.zeros(b, n, num_classes)
-    fg = torch.zeros(b, n, dtype=torch.bool)
-    gt_idx = torch.zeros(b, n, dtype=torch.long)
-    weights = torch.zeros(b, n)
     p_neg = torch.ones(b, n, num_classes)
+    best = {}  # (image, anchor) -> (w_pos, j) of its best GT
     for i in range(b):
-        best = {}  # anchor -> (w_pos, j) of its best GT
         for j in range(gt_bboxes.shape[1]):
             if not mask_gt[i, j, 0]:
                 continue
@@ -266,13 +260,13 @@ def reference_dw(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt
             u_max = max(iou.values())
             for a in cand:
                 w = math.exp(5 * t[a]) * t[a] * prior[a] / den
-                if a not in best or w > best[a][0]:  # GTs in increasing order: ties keep the lower GT
-                    best[a] = (w, j)
+                if (i, a) not in best or w > best[i, a][0]:  # GTs in increasing order: ties keep the lower GT
+                    best[i, a] = (w, j)
                 u = iou[a]
                 pn = 1.0 if u < 0.5 else 0.0 if u >= u_max else (u**2 - u_max**2) / (0.25 - u_max**2)
                 p_neg[i, a, c] = min(float(p_neg[i, a, c]), pn)
-        for a, (w, j) in best.items():
-            c = int(gt_labels[i, j, 0])
-            labels[i, a], bboxes[i, a], fg[i, a], gt_idx[i, a], weights[i, a] = c, gt_bboxes[i, j], True, j, w
-            scores[i, a, c] = 1.0
+    chosen = {key: j for key, (_, j) in best.items()}
+    labels, bboxes, scores, fg, gt_idx, weights = _result(b, n, num_classes, chosen, pd_bboxes, gt_labels, gt_bboxes)
+    for (i, a), (w, j) in best.items():  # DW's positives: weight w_pos, target 1 (the label)
+        weights[i, a], scores[i, a, labels[i, a]] = w, 1.0
     return labels, bboxes, scores, fg, gt_idx, weights, p_neg

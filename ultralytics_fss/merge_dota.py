@@ -26,11 +26,11 @@ from ultralytics.utils import LOGGER
 
 from ultralytics_fss.dota import MergeError, merge_dota
 from ultralytics_fss.dota.merge_back.merge_dota import (
-    DEFAULT_BATCH,
     DEFAULT_CONF,
-    DEFAULT_MAX_DET,
     DEFAULT_SPLIT,
     PREFIX,
+    add_predict_arguments,
+    predict_arguments,
 )
 from ultralytics_fss.dota.merge_back.nms import FORMAT_COLUMNS, NMS_IOU
 
@@ -59,13 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--labels", type=Path, help="DOTA label folder to score against (default: the split's source labels)"
     )
-    g = p.add_argument_group("with --model")
-    g.add_argument("--imgsz", type=int, help="inference size (default: the tile side)")
-    g.add_argument("--batch", type=int, default=DEFAULT_BATCH, help=f"tiles per batch (default: {DEFAULT_BATCH})")
-    g.add_argument("--device", help="device, e.g. cpu, 0 (default: Ultralytics' choice)")
-    g.add_argument(
-        "--max-det", type=int, default=DEFAULT_MAX_DET, help=f"detections per tile (default: {DEFAULT_MAX_DET})"
-    )
+    add_predict_arguments(p)
     return p
 
 
@@ -79,11 +73,9 @@ def main(argv: list[str] | None = None) -> int:
         (int): The exit status.
     """
     a = build_parser().parse_args(argv)
-    predict = {"imgsz": a.imgsz, "batch": a.batch, "device": a.device, "max_det": a.max_det} if a.model else {}
-    predict = {k: v for k, v in predict.items() if v is not None}
     try:
         merge_dota(a.dst, a.out, model=a.model, pred_dir=a.pred_dir, split=a.split, format=a.format, conf=a.conf,
-                   iou=a.iou, labels=a.labels, **predict)  # fmt: skip
+                   iou=a.iou, labels=a.labels, **predict_arguments(a))  # fmt: skip
     except MergeError as e:
         LOGGER.error(f"{PREFIX}{e}")
         return 2

@@ -20,7 +20,12 @@ from pathlib import Path
 from ultralytics.utils import LOGGER
 
 from ultralytics_fss.dota import MergeError, merge_tiles
-from ultralytics_fss.dota.merge_back.merge_dota import DEFAULT_BATCH, DEFAULT_CONF, DEFAULT_MAX_DET, DEFAULT_SPLIT
+from ultralytics_fss.dota.merge_back.merge_dota import (
+    DEFAULT_CONF,
+    DEFAULT_SPLIT,
+    add_predict_arguments,
+    predict_arguments,
+)
 from ultralytics_fss.dota.merge_back.merge_tiles import PREFIX
 from ultralytics_fss.dota.merge_back.nms import NMS_IOU
 
@@ -38,23 +43,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default=DEFAULT_SPLIT, help=f"split to merge (default: {DEFAULT_SPLIT})")
     p.add_argument("--conf", type=float, default=DEFAULT_CONF, help=f"confidence threshold (default: {DEFAULT_CONF})")
     p.add_argument("--iou", type=float, help=f"merge NMS IoU (default: obb {NMS_IOU['obb']}, else {NMS_IOU['detect']})")
-    g = p.add_argument_group("with --model")
-    g.add_argument("--imgsz", type=int, help="inference size (default: the tile side)")
-    g.add_argument("--batch", type=int, default=DEFAULT_BATCH, help=f"tiles per batch (default: {DEFAULT_BATCH})")
-    g.add_argument("--device", help="device, e.g. cpu, 0 (default: Ultralytics' choice)")
-    g.add_argument("--max-det", type=int, default=DEFAULT_MAX_DET, help=f"detections per tile (default: "
-                   f"{DEFAULT_MAX_DET})")  # fmt: skip
+    add_predict_arguments(p)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; exits 0 on success, 2 on bad arguments or input."""
     a = build_parser().parse_args(argv)
-    predict = {"imgsz": a.imgsz, "batch": a.batch, "device": a.device, "max_det": a.max_det} if a.model else {}
-    predict = {k: v for k, v in predict.items() if v is not None}
     try:
         merge_tiles(a.dst, a.out, model=a.model, pred_dir=a.pred_dir, split=a.split, conf=a.conf, iou=a.iou,
-                    **predict)  # fmt: skip
+                    **predict_arguments(a))  # fmt: skip
     except MergeError as e:
         LOGGER.error(f"{PREFIX}{e}")
         return 2

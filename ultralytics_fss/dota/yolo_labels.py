@@ -181,17 +181,24 @@ def resolve_yolo_dataset(data: str | Path, splits: tuple[str, ...] = ("train", "
         FileNotFoundError | RuntimeError: As Ultralytics raises them, for a YAML that does not resolve or a split
             without images.
     """
-    from ultralytics.data.base import BaseDataset
     from ultralytics.data.utils import check_det_dataset
 
     info = check_det_dataset(str(data), autodownload=False)
     names = [info["names"][i] for i in range(len(info["names"]))]
-    lister = SimpleNamespace(prefix="", fraction=1.0)  # what `BaseDataset.get_img_files` reads of its dataset
-    images = {}
-    for split in splits:
-        if info.get(split):
-            images[split] = [Path(p) for p in BaseDataset.get_img_files(lister, info[split])]
-    return names, images
+    return names, {split: list_images(info[split]) for split in splits if info.get(split)}
+
+
+def list_images(source: str | Path | list) -> list[Path]:
+    """The image files of a split entry as Ultralytics' datasets list them (`BaseDataset.get_img_files`): a folder, an
+    image-list ``.txt`` file (paths relative to its folder), or a list of either.
+
+    Raises:
+        FileNotFoundError: As Ultralytics raises it, for a missing source or one without images.
+    """
+    from ultralytics.data.base import BaseDataset
+
+    lister = SimpleNamespace(prefix="", fraction=1.0)  # what `get_img_files` reads of its dataset
+    return [Path(p) for p in BaseDataset.get_img_files(lister, source if isinstance(source, list) else str(source))]
 
 
 def label_path(image: str | Path) -> Path:

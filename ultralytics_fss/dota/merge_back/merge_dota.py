@@ -104,11 +104,7 @@ def merge_dota(
         >>> r = merge_dota("DOTA-tiles", "runs/dota-val", model="best.pt", split="val")  # doctest: +SKIP
         >>> r.metrics["mAP"]  # doctest: +SKIP
     """
-    if (model is None) == (pred_dir is None):
-        raise MergeError("give exactly one of --model (weights) and --pred-dir (a folder of tile predictions)")
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise MergeError(f"--out {out}: exists and is not a folder")
+    out = check_merge_args(model, pred_dir, out)
     dst, root_format = TileOutput.dst_of(Path(dst))  # DST/obb of a ``--format both`` DST: same tiles, one manifest
     if root_format is not None:
         format = format or root_format
@@ -136,6 +132,39 @@ def merge_dota(
     result = _write(out, merged, index.names, fmt, gt)
     log_result(result, index, fmt, iou)
     return result
+
+
+def check_merge_args(model, pred_dir, out: str | Path) -> Path:
+    """The checks every merge makes before reading anything: exactly one prediction source, OUT a folder or absent.
+
+    Raises:
+        MergeError: Naming the argument.
+    """
+    if (model is None) == (pred_dir is None):
+        raise MergeError("give exactly one of --model (weights) and --pred-dir (a folder of tile predictions)")
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise MergeError(f"--out {out}: exists and is not a folder")
+    return out
+
+
+def add_predict_arguments(p) -> None:
+    """The ``--model`` options of the merge command lines (``merge_dota``, ``merge_tiles``): imgsz, batch, device,
+    max-det, in their own argparse group of `p`."""
+    g = p.add_argument_group("with --model")
+    g.add_argument("--imgsz", type=int, help="inference size (default: the tile side)")
+    g.add_argument("--batch", type=int, default=DEFAULT_BATCH, help=f"tiles per batch (default: {DEFAULT_BATCH})")
+    g.add_argument("--device", help="device, e.g. cpu, 0 (default: Ultralytics' choice)")
+    g.add_argument("--max-det", type=int, default=DEFAULT_MAX_DET, help=f"detections per tile (default: "
+                   f"{DEFAULT_MAX_DET})")  # fmt: skip
+
+
+def predict_arguments(a) -> dict:
+    """The ``YOLO.predict`` arguments the options of `add_predict_arguments` give (none without ``--model``)."""
+    if not a.model:
+        return {}
+    return {k: v for k, v in {"imgsz": a.imgsz, "batch": a.batch, "device": a.device, "max_det": a.max_det}.items()
+            if v is not None}  # fmt: skip
 
 
 def _check_format(asked: str | None, actual: str, source: str) -> str:

@@ -34,8 +34,8 @@ from ultralytics.utils import LOGGER, colorstr
 
 from ..errors import MergeError
 from ..images import image_header
-from ..yolo_labels import label_path, parse_yolo_label_text
-from .merge_dota import DEFAULT_CONF, DEFAULT_MAX_DET, DEFAULT_SPLIT, EVAL_JSON, log_ap_table
+from ..yolo_labels import label_path, parse_yolo_label_text, resolve_yolo_dataset
+from .merge_dota import DEFAULT_CONF, DEFAULT_MAX_DET, DEFAULT_SPLIT, EVAL_JSON, check_merge_args, log_ap_table
 from .metric import TASKS, GroundTruth, evaluate_detections
 from .nms import NMS_IOU, Detections, merge_image
 from .tile_predictions import TileIndex, predict_tiles, read_prediction_dir
@@ -104,11 +104,7 @@ def merge_tiles(
         >>> r = merge_tiles("xView-tiles", "runs/xview-val", model="best.pt", split="val")  # doctest: +SKIP
         >>> r.metrics["AP"]  # doctest: +SKIP
     """
-    if (model is None) == (pred_dir is None):
-        raise MergeError("give exactly one of --model (weights) and --pred-dir (a folder of tile predictions)")
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise MergeError(f"--out {out}: exists and is not a folder")
+    out = check_merge_args(model, pred_dir, out)
     index = TileIndex.load(dst, split)
     data = (index.output.read_source() or {}).get("data")
     if data is None:
@@ -124,8 +120,9 @@ def merge_tiles(
     for im, d in per_image.items():
         d = d.select(d.scores >= conf)
         merged[im] = merge_image(d.select(larger_first(d, fmt)), fmt, index.sizes[im], iou)
-    metrics = score(merged, images, index, fmt)
-    result = _write(out, merged, images, index, fmt, metrics)
+    rows = coco_results(merged, images, fmt)
+    metrics = score(merged, rows, images, index, fmt)
+    result = _write(out, merged, rows, index, fmt, metrics)
     _log(result, index, iou)
     return result
 
@@ -171,17 +168,18 @@ class SourceImage:
 
 
 def source_images(data: Path, split: str, index: TileIndex) -> dict[str, SourceImage]:
-    """The full images of the source split, by stem, as Ultralytics lists them (``evidence.coco.split_images``).
+    """The full images of the source split, by stem, listed as the tiler listed them (`resolve_yolo_dataset`: the
+    file order `evaluate` numbers them in).
 
     Raises:
         MergeError: When the recorded dataset YAML no longer resolves, lacks the split or an image that was tiled.
     """
-    from ultralytics_fss.evidence.coco import split_images
-
     try:
-        files, _ = split_images(data, split)
-    except (FileNotFoundError, RuntimeError, ValueError, OSError) as e:
+        files = resolve_yolo_dataset(data, (split,))[1].get(split)
+    except (FileNotFoundError, RuntimeError, OSError, SyntaxError) as e:
         raise MergeError(f"{data} (the source recorded by the tiler): {str(e).splitlines()[0]}") from None
+    if files is None:
+        raise MergeError(f"{data} (the source recorded by the tiler): no {split!r} split")
     images = {}
     for i, f in enumerate(files, start=1):
         size = index.sizes.get(f.stem) or image_header(f)[:2]
@@ -212,8 +210,10 @@ def source_objects(images: dict[str, SourceImage], task: str, nc: int) -> dict[s
     return objects if found else None
 
 
-def score(merged: dict[str, Detections], images: dict[str, SourceImage], index: TileIndex, fmt: str) -> dict | None:
-    """COCO's twelve numbers (detect) or DOTA's metric (obb) of the merged detections on the whole source split."""
+def score(merged: dict[str, Detections], rows: list[dict], images: dict[str, SourceImage], index: TileIndex,
+          fmt: str) -> dict | None:  # fmt: skip
+    """COCO's twelve numbers (detect: of the COCO results `rows`) or DOTA's metric (obb: of `merged`) on the whole
+    source split."""
     objects = source_objects(images, index.format, len(index.names))
     if objects is None:
         LOGGER.info(f"{PREFIX}split {index.split!r} of the source has no label files: writing results without scores")
@@ -224,7 +224,7 @@ def score(merged: dict[str, Detections], images: dict[str, SourceImage], index: 
         return evaluate_detections({s: merged.get(s, empty) for s in images}, TASKS[fmt], index.names, gt)
     from ultralytics_fss.evidence.coco import coco_metrics
 
-    return coco_metrics(coco_ground_truth(images, objects, index.names), coco_results(merged, images, fmt))
+    return coco_metrics(coco_ground_truth(images, objects, index.names), rows)
 
 
 def coco_ground_truth(images: dict[str, SourceImage], objects: dict[str, tuple], names: tuple[str, ...]) -> dict:
@@ -271,7 +271,7 @@ def label_lines(d: Detections, size: tuple[int, int], fmt: str) -> str:
                    for c, row, s in zip(d.cls.tolist(), coords.tolist(), d.scores.tolist()))  # fmt: skip
 
 
-def _write(out: Path, merged: dict[str, Detections], images: dict[str, SourceImage], index: TileIndex, fmt: str,
+def _write(out: Path, merged: dict[str, Detections], rows: list[dict], index: TileIndex, fmt: str,
            metrics: dict | None) -> MergeTilesResult:  # fmt: skip
     """Write labels, predictions and metrics into a temporary folder beside OUT, then move them into OUT."""
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -281,7 +281,7 @@ def _write(out: Path, merged: dict[str, Detections], images: dict[str, SourceIma
         for stem, d in merged.items():
             if len(d):  # no file for an image without detections, as Ultralytics' save_txt
                 (tmp / LABELS / f"{stem}.txt").write_text(label_lines(d, index.sizes[stem], fmt), encoding="utf-8")
-        (tmp / PREDICTIONS_JSON).write_text(json.dumps(coco_results(merged, images, fmt)), encoding="utf-8")
+        (tmp / PREDICTIONS_JSON).write_text(json.dumps(rows), encoding="utf-8")
         if metrics is not None and fmt == "obb" and not math.isnan(metrics["mAP"]):
             (tmp / EVAL_JSON).write_text(json.dumps({"mAP": metrics["mAP"], "AP": metrics["AP"]}, indent=1))
         elif metrics is not None and fmt == "detect":

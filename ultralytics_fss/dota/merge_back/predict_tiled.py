@@ -85,15 +85,11 @@ def image_files(source: str | Path, split: str = "val") -> list[Path]:
 
 def _listed_images(source: Path, split: str) -> list[Path]:
     """The images an image-list file or a dataset YAML's ``split`` names (Ultralytics' listing)."""
-    from types import SimpleNamespace
-
-    from ultralytics.data.base import BaseDataset
-
-    from ..yolo_labels import resolve_yolo_dataset
+    from ..yolo_labels import list_images, resolve_yolo_dataset
 
     try:
         if source.suffix.lower() == ".txt":
-            return [Path(f) for f in BaseDataset.get_img_files(SimpleNamespace(prefix="", fraction=1.0), str(source))]
+            return list_images(source)
         images = resolve_yolo_dataset(source, (split,))[1]
     except (FileNotFoundError, RuntimeError, OSError, SyntaxError) as e:
         raise MergeError(f"--source {source}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
