@@ -4,6 +4,7 @@ are drawn from real tiny training runs and real files (generated data, the shipp
 
 from __future__ import annotations
 
+import copy
 import os
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import read_csv
+from conftest import read_csv, untrained_model
 from ultralytics import YOLO
 from ultralytics.nn.tasks import DetectionModel, OBBModel, PoseModel, SegmentationModel, yaml_model_load
 from ultralytics.utils import YAML
@@ -23,7 +24,14 @@ from ultralytics_fss.assign.rotated import inside_rotated
 from ultralytics_fss.dota import tile_dota
 from ultralytics_fss.evidence.assignment_view import assignment_view, choose_gts, letterbox
 from ultralytics_fss.evidence.gt_labels import letterboxed, read_labels
-from ultralytics_fss.evidence.pictures import plot_assignment, visualize_assignment
+from ultralytics_fss.evidence.gt_labels import from_dataset_label
+from ultralytics_fss.evidence.pictures import (
+    AssignmentPictures,
+    load_model,
+    picture_title,
+    plot_assignment,
+    visualize_assignment,
+)
 from ultralytics_fss.synthetic import make_dataset
 from ultralytics_fss.train import seam
 from ultralytics_fss.train.loss import build_fss_criterion
@@ -32,11 +40,12 @@ from ultralytics_fss.visualize import main as visualize_main
 
 @pytest.fixture(scope="module")
 def trained(tiny_data, tmp_path_factory):
-    """Two FSS epochs on the tiny data with the picture option on; returns the trainer."""
+    """Two FSS epochs on the tiny data with the picture option on and a non-default beta; returns the trainer."""
     project = tmp_path_factory.mktemp("pictures")
     trainer = FSSTrainer(overrides=dict(model="yolo11n.yaml", data=str(tiny_data), epochs=2, imgsz=64, batch=4,
                                         workers=0, device="cpu", project=str(project), name="run", exist_ok=True,
-                                        plots=True, pretrained=False, seed=0, fss_plot_assign=1))  # fmt: skip
+                                        plots=True, pretrained=False, seed=0, fss_plot_assign=1,
+                                        fss_beta=4.0))  # fmt: skip
     trainer.train()
     return trainer
 
@@ -75,6 +84,60 @@ def test_view_agrees_with_the_assigners(trained, tiny_data):
         drawn_pos += len(gt.fss_pos)
     assert drawn_pos > 0
     assert model.training is False and model.args is args  # the model is handed back as it was
+
+
+@pytest.mark.slow
+def test_weights_are_replayed_with_their_own_fss_values(trained, caplog):
+    """A finished checkpoint keeps its `fss_*` values only in the pickled model's args (Ultralytics trims
+    `train_args` and overwrites the loaded model's args): they are read back from the file, so last.pt replays the
+    training-time picture of its last epoch: the same values, title and positives."""
+    at_training = next(f for f in trained.callbacks["on_fit_epoch_end"] if isinstance(f, AssignmentPictures)).drawn[2]
+    dataset = trained.train_loader.dataset
+    i = next(i for i, label in enumerate(dataset.labels) if len(label["cls"]))
+    model = load_model(trained.last)
+    assert "fss_beta" not in model.args  # what Ultralytics leaves on the loaded model
+    labels = from_dataset_label(dataset.labels[i], "detect")
+    view = assignment_view(model, cv2.imread(dataset.im_files[i]), labels, imgsz=64)
+    assert view.fss == at_training.fss and view.fss["fss_beta"] == 4.0 and view.settings.startswith("the model's")
+    assert picture_title(view, "t") == picture_title(at_training, "t").replace("training args", f"training args "
+                                                                                f"({trained.last})")  # fmt: skip
+    assert "beta=4.0" in picture_title(view, "t")
+    # The checkpoint holds the EMA in fp16 (`save_model`): the training-time EMA at that precision, drawn with the
+    # trainer's own args, is what last.pt must replay (in fp32 a near-tie between two anchors may go the other way).
+    as_saved = copy.deepcopy(trained.ema.ema).half().float()
+    drawn = assignment_view(as_saved, cv2.imread(dataset.im_files[i]), labels, imgsz=64)
+    assert drawn.fss == at_training.fss and [g.k for g in drawn.gts] == [g.k for g in at_training.gts]
+    assert [g.index for g in view.gts] == [g.index for g in drawn.gts] == [g.index for g in at_training.gts]
+    for replayed, shown in zip(view.gts, drawn.gts):
+        assert replayed.k == shown.k and sorted(replayed.fss_pos.tolist()) == sorted(shown.fss_pos.tolist())
+        np.testing.assert_allclose(replayed.fss_weights, shown.fss_weights, rtol=1e-5)
+    with caplog.at_level("INFO", logger="ultralytics"):
+        visualize_assignment(trained.last, dataset.im_files[i], imgsz=64)
+    assert "fss_beta=4.0" in caplog.text and "training args" in caplog.text
+
+
+@pytest.mark.slow
+def test_weights_of_a_baseline_run_draw_that_baseline(trained, tmp_path):
+    """A checkpoint trained with `fss_assigner=atss` (as `compare`'s atss runs are) is drawn as ATSS, not FSS."""
+    ckpt = torch.load(trained.best, weights_only=False)
+    ckpt["model"].args = {**ckpt["model"].args, "fss_assigner": "atss"}
+    torch.save(ckpt, tmp_path / "atss.pt")
+    view = assignment_view(load_model(tmp_path / "atss.pt"), np.full((64, 64, 3), 90, np.uint8),
+                           np.array([[0, 0.5, 0.5, 0.4, 0.4]]), imgsz=64)  # fmt: skip
+    assert view.assigner == "atss" and view.fss["fss_beta"] == 4.0
+
+
+def test_a_stock_model_says_which_values_are_drawn(tiny_data, tmp_path, caplog):
+    """Weights trained without FSS carry no `fss_*` values: the picture and the log say that the defaults stand in."""
+    weights = untrained_model(tmp_path, "yolo11n.yaml", ["a", "b", "c"])
+    image_file = sorted((tiny_data.parent / "images" / "val").glob("*.png"))[0]
+    labels = np.loadtxt(str(image_file).replace("images", "labels").replace(".png", ".txt"), ndmin=2)
+    view = assignment_view(load_model(weights), cv2.imread(str(image_file)), labels, imgsz=64)
+    assert view.settings == f"the package defaults: {weights} was trained without FSS"
+    assert view.settings in picture_title(view, "t")
+    with caplog.at_level("INFO", logger="ultralytics"):
+        visualize_assignment(weights, image_file, imgsz=64, fss_beta=5.0)
+    assert "was trained without FSS; given: fss_beta=5.0" in caplog.text
 
 
 def test_letterbox_and_choice():

@@ -14,6 +14,7 @@ OKS variants for YOLO26 segment and pose).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -26,7 +27,7 @@ from ultralytics_fss.assign.rotated import floor_rotated_sides
 from ultralytics_fss.evidence.gt_labels import GTLabels, checked, from_rows, letterboxed
 from ultralytics_fss.evidence.replay import Recorded, Traced, replay
 from ultralytics_fss.train.cfg import check_fss_args
-from ultralytics_fss.train.seam import args_dict, loss_args, model_task, one_image_batch
+from ultralytics_fss.train.seam import args_dict, loss_args, model_task, one_image_batch, saved_model_args
 
 
 @dataclass
@@ -92,6 +93,9 @@ class AssignmentView:
         stock (str): Class name of Ultralytics' assigner drawn beside it (`TaskAlignedAssigner`, ...).
         overlap (str): What Eq. (3) scored: `IoU`, `probiou` (rotated boxes), `OKS` or `mask IoU` (YOLO26 pose and
             segment with `fss_overlap`).
+        settings (str): Where the `fss_*` values come from: `the model's training args` (read back from the
+            checkpoint file for loaded weights), or why the package defaults stand in (a model trained without FSS,
+            a model without training args); values given explicitly are named.
     """
 
     image: np.ndarray
@@ -103,6 +107,7 @@ class AssignmentView:
     task: str = "detect"
     stock: str = "TaskAlignedAssigner"
     overlap: str = "IoU"
+    settings: str = "the model's training args"
 
 
 def letterbox(image: np.ndarray, labels: np.ndarray, imgsz: int) -> tuple[np.ndarray, np.ndarray]:
@@ -202,7 +207,8 @@ def assignment_view(
         imgsz (int): Square input size (a multiple of the largest stride).
         num_gts (int): Ground truths to keep (see `choose_gts`).
         order (str): `largest` or `crowded`.
-        **fss (Any): `fss_*` values; missing ones come from the model's training args, else the defaults.
+        **fss (Any): `fss_*` values; missing ones come from the model's training args (for weights: as saved in the
+            file), else the defaults (`AssignmentView.settings` says which).
 
     Returns:
         (AssignmentView): The image as the model saw it and one `GTView` per chosen GT.
@@ -218,7 +224,7 @@ def assignment_view(
         raise ValueError(f"imgsz={imgsz} is not a multiple of the model's largest stride {stride}")
     gt = labels if isinstance(labels, GTLabels) else from_rows(labels, task, getattr(model, "kpt_shape", None))
     gt = checked(gt, len(model.names))
-    args, values = _fss_settings(model, task, fss)
+    args, values, settings = _fss_settings(model, task, fss)
     bgr, px = letterboxed(image, gt, imgsz)
     batch, rows = one_image_batch(task, bgr, px.cls, px.boxes, px.polygons, px.keypoints)
     fss_loss, traced, recorded = replay(model, batch, loss_args({**args, **values}))
@@ -229,18 +235,33 @@ def assignment_view(
     gts = [_gt_view(j, rows, px, boxes, decisions) for j in choose_gts(boxes, num_gts, order, areas)]
     return AssignmentView(np.ascontiguousarray(batch["img"][0].permute(1, 2, 0).numpy()), gts, dict(model.names),
                           values, num_gts=len(gt), assigner=values["fss_assigner"], task=task,
-                          stock=type(recorded.assigner).__name__, overlap=_overlap_name(task, fss_loss))  # fmt: skip
+                          stock=type(recorded.assigner).__name__, overlap=_overlap_name(task, fss_loss),
+                          settings=settings)  # fmt: skip
 
 
-def _fss_settings(model, task: str, fss: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The model's training args as a dict ({} for a bare model), and the checked `fss_*` values: `fss` over those
-    args, else defaults.
+def _fss_settings(model, task: str, fss: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """The model's training args as a dict ({} for a bare model), the checked `fss_*` values (`fss` over those args,
+    else the defaults) and where they come from (`AssignmentView.settings`).
+
+    A model loaded from weights (`pt_path`) has lost its `fss_*` keys from `model.args` (`seam.saved_model_args` says
+    why): they are read back from its file.
 
     Raises:
         ValueError: If `fss_assigner=tal` (TAL is the one drawn beside it anyway), or a baseline on rotated boxes.
     """
     args = args_dict(getattr(model, "args", None) or {})
-    values = check_fss_args({**{k: v for k, v in args.items() if k.startswith("fss_")}, **fss})
+    weights = getattr(model, "pt_path", None)
+    if not _fss_keys(args) and weights and Path(weights).is_file():
+        args = {**args, **saved_model_args(weights)}
+    trained = _fss_keys(args)
+    values = check_fss_args({**trained, **fss})
+    if trained:
+        settings = "the model's training args" + (f" ({weights})" if weights else "")
+    else:
+        what = f"{weights} was trained without FSS" if weights else "the model carries no training args"
+        settings = f"the package defaults: {what}"
+    if fss:
+        settings += "; given: " + ", ".join(f"{k}={v}" for k, v in fss.items())
     name = values["fss_assigner"]
     if name == "tal":
         raise ValueError("fss_assigner=tal: TAL is drawn beside the assigner anyway; pick fss or a baseline: "
@@ -248,7 +269,12 @@ def _fss_settings(model, task: str, fss: dict[str, Any]) -> tuple[dict[str, Any]
     if task == "obb" and name in BASELINES:
         raise ValueError(f"fss_assigner={name} assigns axis-aligned boxes; an obb model is drawn with fss beside "
                          f"Ultralytics' RotatedTaskAlignedAssigner")  # fmt: skip
-    return args, values
+    return args, values, settings
+
+
+def _fss_keys(args: dict[str, Any]) -> dict[str, Any]:
+    """The `fss_*` items of a model's args."""
+    return {k: v for k, v in args.items() if k.startswith("fss_")}
 
 
 def _gather_scene(traced: Traced) -> _Scene:

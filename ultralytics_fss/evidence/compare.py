@@ -160,17 +160,16 @@ def run_one(run_dir: Path, data: str, name: str, fss: dict | None, seed: int, tr
             coco: bool = True) -> dict:  # fmt: skip
     """Train (or resume) one run into `run_dir`, score best.pt with COCO metrics (detect models), store its record
     and result in `run_dir/compare.json` and return the result row."""
-    from ultralytics.nn.tasks import guess_model_task
-
     from ultralytics_fss.evidence.coco import evaluate
     from ultralytics_fss.evidence.runs import STOCK_TRAINERS, train_run
     from ultralytics_fss.train import FSSTrainer
+    from ultralytics_fss.train.seam import model_file_task
 
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run_dir / RECORD, {"record": record, "result": None})  # before training: the folder is claimed
     last = run_dir / "weights" / "last.pt"
     extra = {"resume": str(last)} if resumable(last) else {}  # an interrupted run resumes from its last.pt
-    task = guess_model_task(train_args["model"])
+    task = model_file_task(train_args["model"])  # the model's own task, as `yolo train` reads it
     cls = STOCK_TRAINERS[task] if fss is None else FSSTrainer
     row = train_run(run_dir, cls, Path(data), seed, **train_args, **(fss or {}), **extra)
     if coco and task == "detect":  # COCO box metrics; other tasks report their own mAP (mask, pose, obb)
@@ -223,10 +222,10 @@ def run_study(p: CommandLine, data: str, variants: list[str], seeds: list[int], 
     Returns:
         (Path): The project folder.
     """
-    from ultralytics.nn.tasks import guess_model_task
     from ultralytics.utils import LOGGER, colorstr
 
     from ultralytics_fss.evidence.identity import DataError, model_fingerprint
+    from ultralytics_fss.train.seam import model_file_task
 
     try:
         parsed = [parse_variant(v) for v in variants]
@@ -238,7 +237,7 @@ def run_study(p: CommandLine, data: str, variants: list[str], seeds: list[int], 
         model_info = model_fingerprint(train_args["model"])  # a missing model file, before its task is guessed
     except DataError as e:
         p.error(str(e))
-    task = guess_model_task(train_args["model"])
+    task = model_file_task(train_args["model"])  # a YAML's head or the weights' model, not the file's name
     if task not in {"detect", "obb", "segment", "pose"}:
         p.error(f"--model {train_args['model']} is a {task} model; FSS trains detect, obb, segment and pose models")
     baselines = [v for v, (_, fss) in zip(variants, parsed) if (fss or {}).get("fss_assigner") in AXIS_ALIGNED]

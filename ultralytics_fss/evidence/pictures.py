@@ -17,7 +17,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from ultralytics.utils import plt_settings
+from ultralytics.utils import LOGGER, colorstr, plt_settings
 from ultralytics.utils.plotting import colors
 
 from ultralytics_fss.evidence.assignment_view import AssignmentView, GTView
@@ -30,6 +30,7 @@ STOCK_TITLES = {  # the right-hand panel, by Ultralytics' assigner class
     "SegTaskAlignedAssigner": "TAL, mask-aware (Ultralytics)",
     "PoseTaskAlignedAssigner": "TAL, OKS (Ultralytics)",
 }
+PREFIX = colorstr("visualize: ")
 PALETTE = (0, 6, 7, 9, 1, 18, 5, 13, 4, 17)  # Ultralytics' colours in a contrasting order, without near-white ones
 
 
@@ -277,10 +278,16 @@ def _frame(ax, window: tuple[int, int, int, int], title: str) -> None:
 
 
 def _add_title(fig, view: AssignmentView, title: str) -> None:
-    """`title`, how many GTs are drawn, and the `fss_*` values the assigner ran with (six per line)."""
+    """The picture's title: `picture_title`."""
+    fig.suptitle(picture_title(view, title), fontsize=10)
+
+
+def picture_title(view: AssignmentView, title: str) -> str:
+    """`title`, how many GTs are drawn, the `fss_*` values the assigner ran with (six per line) and where they come
+    from (`AssignmentView.settings`)."""
     shown = [f"{k[4:]}={v}" for k, v in view.fss.items() if k not in {"fss_o2o", "fss_plot_assign", "fss_coco"}]
     fss = ", ".join(shown[:6]) + "\n" + ", ".join(shown[6:])
-    fig.suptitle(f"{title}; {len(view.gts)} of {view.num_gts} GTs\nfss: {fss}", fontsize=10)
+    return f"{title}; {len(view.gts)} of {view.num_gts} GTs\nfss: {fss}\nvalues: {view.settings}"
 
 
 def label_file(source: Path, labels: str | Path | None = None) -> Path:
@@ -364,6 +371,9 @@ def visualize_assignment(
         raise FileNotFoundError(f"cannot read image {source}")
     gt = read_labels(label_file(source, labels), model_task(model), getattr(model, "kpt_shape", None))
     view = assignment_view(model, image, gt, imgsz, num_gts, order, **fss)
+    shown = ", ".join(f"{k}={v}" for k, v in view.fss.items() if k not in {"fss_plot_assign", "fss_coco"})
+    log = LOGGER.warning if view.settings.startswith("the package defaults") else LOGGER.info
+    log(f"{PREFIX}drawing {shown}; values: {view.settings}")
     return plot_assignment(view, title=f"{name} on {source.name} ({imgsz} px)", save=out)
 
 
@@ -377,7 +387,7 @@ class AssignmentPictures:
     def __init__(self, every: int):
         """Draw every `every` epochs (>= 1)."""
         self.every = every
-        self.drawn: set[int] = set()
+        self.drawn: dict[int, AssignmentView] = {}  # epoch: what its picture shows
 
     def add_to(self, trainer) -> None:
         """Register once on `trainer`."""
@@ -398,14 +408,14 @@ class AssignmentPictures:
         last = epoch >= trainer.epochs or trainer.stop
         if RANK not in {-1, 0} or epoch in self.drawn or (epoch % self.every and not last):
             return
-        self.drawn.add(epoch)
         dataset = trainer.train_loader.dataset
         i = next((i for i, label in enumerate(dataset.labels) if len(label["cls"])), None)
         if i is None:
             return  # no training image has a label: nothing to assign
         model = trainer.ema.ema if trainer.ema else unwrap_model(trainer.model)
         labels = from_dataset_label(dataset.labels[i], model_task(model))  # normalised, as in the label file
-        view = assignment_view(model, cv2.imread(dataset.im_files[i]), labels, imgsz=trainer.args.imgsz)
+        view = self.drawn[epoch] = assignment_view(model, cv2.imread(dataset.im_files[i]), labels,
+                                                   imgsz=trainer.args.imgsz)  # fmt: skip
         path = Path(trainer.save_dir) / f"assign_epoch{epoch}.png"
         plot_assignment(view, title=f"epoch {epoch}, EMA model on {Path(dataset.im_files[i]).name}", save=path)
         if last:

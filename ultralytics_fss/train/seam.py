@@ -26,6 +26,8 @@ for every model family. When Ultralytics changes, this file and that test are wh
 | `ValidatorWithExtras`         | engine/trainer.py: validation replaces `trainer.metrics`, 647-685 (test_loggers) |
 | `unsupported_model`           | models/yolo/model.py `YOLO.__init__`'s routing by head, class and asset name     |
 | `args_dict`                   | `model.args`: a namespace while training, a dict once loaded from a checkpoint   |
+| `saved_model_args`            | nn/tasks.py `load_checkpoint` (2036, 2050), utils/torch_utils.py `strip_optimizer`|
+| `model_file_task`             | engine/model.py `Model._new`/`_load`: the task of a YAML's head or of weights    |
 | `route_tune`, `stock_tune`    | engine/model.py `Model.tune`, lines 915-967: the one method patched (see below)  |
 | `tuner_command`               | engine/trainer.py `MultiTrainer.train`'s `yolo train` subprocess, 1347-1357      |
 
@@ -450,6 +452,43 @@ def args_dict(args) -> dict[str, Any]:
     """`model.args` or `trainer.args` as a new dict: Ultralytics keeps a namespace while training and a dict in
     models loaded from checkpoints."""
     return dict(args) if isinstance(args, dict) else dict(vars(args))
+
+
+def saved_model_args(weights: str | Path) -> dict[str, Any]:
+    """The arguments a checkpoint's model was trained with, `fss_*` and `trainer` included, read from the file.
+
+    A finished run's `best.pt`/`last.pt` keeps them only in the pickled model's own `args`: `strip_optimizer` trims
+    `train_args` to Ultralytics' keys (utils/torch_utils.py, lines 939-952), and `load_checkpoint` then replaces
+    `model.args` of every loaded model by those trimmed `train_args` (nn/tasks.py, lines 2036 and 2050). An
+    unfinished run's checkpoint still has them in `train_args` too.
+
+    Returns:
+        (dict[str, Any]): `train_args` under the model's (EMA's) `args`; {} for a file without either.
+    """
+    from ultralytics.nn.tasks import torch_safe_load
+
+    ckpt, _ = torch_safe_load(str(weights))
+    model = (ckpt.get("ema") or ckpt.get("model")) if isinstance(ckpt, dict) else ckpt
+    return {**(ckpt.get("train_args") or {}), **args_dict(getattr(model, "args", None) or {})}
+
+
+def model_file_task(model: str | Path) -> str:
+    """The task of a `model=` value as `YOLO(model)` gives it (engine/model.py `_new` and `_load`), never from a guess
+    on the file name of a local file: a model YAML's head (`guess_model_task` of the YAML dict), the model pickled in
+    local weights, and only for an asset name Ultralytics downloads, the name (`yolo11n-obb.pt` is obb).
+
+    Raises:
+        FileNotFoundError: If a model YAML is neither a file nor one Ultralytics ships (`yaml_model_load`).
+    """
+    from ultralytics.nn.tasks import torch_safe_load, yaml_model_load
+
+    path = Path(model)
+    if path.suffix.lower() in {".yaml", ".yml"}:
+        return guess_model_task(yaml_model_load(path))
+    if path.is_file():
+        ckpt, _ = torch_safe_load(str(path))
+        return guess_model_task((ckpt.get("ema") or ckpt.get("model")) if isinstance(ckpt, dict) else ckpt)
+    return guess_model_task(path)
 
 
 # ----------------------------------------------------------------------------------------------------- batches

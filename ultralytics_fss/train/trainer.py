@@ -17,7 +17,7 @@ from ultralytics.models.yolo.detect import DetectionTrainer
 from ultralytics.models.yolo.obb import OBBTrainer
 from ultralytics.models.yolo.pose import PoseTrainer
 from ultralytics.models.yolo.segment import SegmentationTrainer
-from ultralytics.nn.tasks import guess_model_task, yaml_model_load
+from ultralytics.nn.tasks import guess_model_task
 from ultralytics.utils import DEFAULT_CFG, LOGGER, IterableSimpleNamespace, colorstr
 from ultralytics.utils.torch_utils import unwrap_model
 
@@ -27,6 +27,7 @@ from ultralytics_fss.train.loss import build_fss_criterion, build_tal_criterion
 from ultralytics_fss.train.seam import (
     UNSUPPORTED_HEADS,
     args_dict,
+    model_file_task,
     refusal,
     resumed_train_args,
     stock_loss_class,
@@ -100,18 +101,18 @@ class InstallCriterion:
 
 def resolve_task(cfg, overrides: dict[str, Any]) -> str:
     """The task a trainer built from these arguments trains: `task=`, else the task recorded in the checkpoint a
-    resume continues, else the model's (Ultralytics' `guess_model_task`: `yolo11n-obb.yaml` is obb), else `cfg`'s."""
+    resume continues, else the model's (`seam.model_file_task`: a YAML's head, the model in weights), else `cfg`'s."""
     if overrides.get("task"):
         return overrides["task"]
     task = resumed_train_args(overrides).get("task")
     if task:
         return task
     model = overrides.get("model")
-    if isinstance(model, (str, Path)) and str(model).endswith((".yaml", ".yml")):
-        try:  # from the YAML's head, as `YOLO(model)` does (a name alone warns for yolo11n.yaml)
-            return guess_model_task(yaml_model_load(model))
+    if isinstance(model, (str, Path)) and str(model):
+        try:  # from the YAML's head or the weights' model, as `YOLO(model)` does (a name alone warns for yolo11n.yaml)
+            return model_file_task(model)
         except Exception:
-            pass  # a YAML Ultralytics cannot read: its own error comes when the model is built
+            pass  # a file Ultralytics cannot read: its own error comes when the model is built
     if model:
         return guess_model_task(model)
     return cfg2dict(cfg).get("task") or "detect"
