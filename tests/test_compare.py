@@ -66,6 +66,31 @@ def test_tiny_comparison_writes_summary_and_resumes(tiny_data, tmp_path):
 
 
 @pytest.mark.slow
+def test_the_task_comes_from_the_model_not_its_file_name(tmp_path):
+    """An obb model YAML saved as `aerial.yaml` trains its `tal` run with Ultralytics' obb trainer (and its `fss`
+    run with the rotated assigner): the task is read from the YAML's head, as `yolo train` reads it, and nothing
+    warns that the task had to be guessed."""
+    from ultralytics.nn.tasks import yaml_model_load
+    from ultralytics.utils import YAML
+
+    from ultralytics_fss.synthetic import make_dataset
+
+    data = make_dataset(tmp_path / "data", images=6, imgsz=64, objects=(2, 4), size=(0.2, 0.4), task="obb")
+    cfg = tmp_path / "aerial.yaml"
+    YAML.save(cfg, {k: v for k, v in yaml_model_load("yolo11n-obb.yaml").items() if k != "yaml_file"} | {"nc": 3})
+    proc = subprocess.run([sys.executable, "-m", "ultralytics_fss.compare", "--data", str(data), "--model", str(cfg),
+                           "--variants", "tal", "fss", "--seeds", "0", "--epochs", "1", "--imgsz", "64", "--batch",
+                           "2", "--project", str(tmp_path / "p"), "workers=0"],
+                          capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Unable to automatically guess" not in proc.stdout + proc.stderr
+    for run in ("tal-seed0", "fss-seed0"):
+        stored = json.loads((tmp_path / "p" / run / "compare.json").read_text())
+        assert stored["result"] is not None and stored["result"]["mAP50-95"] >= 0
+        assert (tmp_path / "p" / run / "args.yaml").read_text().count("task: obb") == 1
+
+
+@pytest.mark.slow
 def test_other_arguments_never_reuse_a_run_and_nothing_is_lost(tiny_data, tmp_path, caplog):
     """The issue's scenario: the same command with another schedule trains new runs into their own folders, names
     what differs, and keeps the earlier runs, their files and the earlier study's summary; a changed label file is a

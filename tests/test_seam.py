@@ -268,6 +268,50 @@ def test_args_dict_of_namespace_and_dict():
     assert ns.epochs != -1 and seam.args_dict({"a": 1}) == {"a": 1}
 
 
+def test_saved_model_args_read_what_a_finished_checkpoint_keeps(tmp_path):
+    """Ultralytics trims a finished checkpoint's `train_args` to its own keys (`strip_optimizer`) and gives every
+    loaded model those trimmed args (`load_checkpoint`): `fss_*` survive only in the pickled model's args, where
+    `saved_model_args` reads them. Checked on a checkpoint saved and stripped by Ultralytics' own functions."""
+    import copy
+
+    from ultralytics.nn.tasks import load_checkpoint
+    from ultralytics.utils.torch_utils import strip_optimizer
+
+    args = get_cfg(overrides={"epochs": 3})
+    vars(args).update(fss_beta=4.0, trainer="ultralytics_fss.FSSTrainer")  # as FSSTrainer's args carry them
+    model = DetectionModel("yolo11n.yaml", nc=2, verbose=False)
+    model.args = args  # as `set_model_attributes` leaves it, shared with the EMA copy
+    ckpt = {"epoch": 2, "model": None, "ema": copy.deepcopy(model).half(), "updates": 1, "optimizer": {},
+            "train_args": vars(args), "date": "", "version": ""}  # `BaseTrainer._get_checkpoint`'s keys
+    torch.save(ckpt, tmp_path / "last.pt")
+    assert seam.saved_model_args(tmp_path / "last.pt")["fss_beta"] == 4.0  # an unfinished run: both places
+    strip_optimizer(tmp_path / "last.pt")  # what `final_eval` does to best.pt and last.pt
+    loaded, _ = load_checkpoint(tmp_path / "last.pt")
+    assert "fss_beta" not in loaded.args and "trainer" not in loaded.args  # upstream drops them on loading
+    saved = seam.saved_model_args(tmp_path / "last.pt")
+    assert saved["fss_beta"] == 4.0 and saved["trainer"] == "ultralytics_fss.FSSTrainer" and saved["epochs"] == 3
+
+
+@pytest.mark.parametrize("base, task", [("yolo11n-obb.yaml", "obb"), ("yolo11n-seg.yaml", "segment"),
+                                        ("yolo11n-pose.yaml", "pose"), ("yolo11n.yaml", "detect")])  # fmt: skip
+def test_model_file_task_is_the_task_yolo_gives(tmp_path, caplog, base, task):
+    """The task of a model YAML or weights saved under a name that says nothing (`aerial.yaml`), as `YOLO(model)`
+    reads it (the head, the pickled model), with no 'Unable to automatically guess' warning; the same for the names
+    Ultralytics ships."""
+    from ultralytics.nn.tasks import yaml_model_load
+    from ultralytics.utils import YAML
+
+    cfg = tmp_path / "aerial.yaml"
+    YAML.save(cfg, {k: v for k, v in yaml_model_load(base).items() if k != "yaml_file"})
+    weights = tmp_path / "aerial.pt"
+    YOLO(cfg).save(weights)
+    with caplog.at_level("WARNING", logger="ultralytics"):
+        found = [seam.model_file_task(m) for m in (base, cfg, weights)]
+    assert found == [task, task, task] == [YOLO(cfg).task, YOLO(weights).task, task]
+    assert "Unable to automatically guess" not in caplog.text
+    assert guess_model_task(str(cfg)) == "detect" or task == "detect"  # the name-based guess the seam avoids
+
+
 # ------------------------------------------------------------------------------------------------------ batches
 @pytest.fixture(scope="module")
 def task_data(tmp_path_factory) -> dict[str, Path]:
