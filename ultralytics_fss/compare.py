@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ultralytics_fss.dota.files import unwritable
 from ultralytics_fss.evidence.compare import BUILTIN, CommandLine, run_study
 
 
@@ -51,6 +52,8 @@ def main(argv: list[str] | None = None) -> Path:
                              ("--jobs", a.jobs, 1), ("--cpus-per-run", a.cpus_per_run, 1)):  # fmt: skip
         if value < low:
             p.error(f"{flag} {value}: expected an integer >= {low}")
+    if why := unwritable(a.project):
+        p.error(f"--project {a.project}: cannot write there: {why}")
     if a.ray is not None and (a.devices or a.jobs > 1):
         p.error("--ray schedules the runs itself: give it without --jobs and --devices")
     train_args = dict(model=a.model, epochs=a.epochs, imgsz=a.imgsz, batch=a.batch, device=a.device)

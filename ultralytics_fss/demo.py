@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ultralytics.utils import LOGGER, colorstr
 
+from ultralytics_fss.dota.files import unwritable
 from ultralytics_fss.evidence.compare import CommandLine, run_study
 from ultralytics_fss.evidence.runs import add_arguments, fast_recipe
 from ultralytics_fss.synthetic import dataset_name, make_dataset
@@ -40,6 +41,8 @@ def main(argv: list[str] | None = None) -> Path:
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="one TAL run and one FSS run per seed")
     p.add_argument("--project", default="runs/fss-demo", help="output directory")
     a = p.parse_args(argv)
+    if why := unwritable(a.project):
+        p.error(f"--project {a.project}: cannot write there: {why}")
 
     larger = a.task in {"segment", "pose"}  # masks and keypoints of 10-px objects are not learnt in minutes
     objects, size = a.objects or ((4, 10) if larger else (8, 20)), a.size or ((0.15, 0.3) if larger else (0.08, 0.2))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from ultralytics.utils import LOGGER, colorstr
 
+from ultralytics_fss.dota.files import unwritable
 from ultralytics_fss.evidence.coco import evaluate, format_metrics
 from ultralytics_fss.evidence.compare import CommandLine
 
@@ -33,6 +34,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     p.add_argument("--device", help="device, e.g. cpu, 0, with --model (default: Ultralytics' choice)")
     p.add_argument("--out", default="runs/coco", help="output folder")
     a = p.parse_args(argv)
+    if why := unwritable(a.out):
+        p.error(f"--out {a.out}: cannot write there: {why}")
     val_args = dict(imgsz=a.imgsz, batch=a.batch, device=a.device) if a.model else {}
     try:
         metrics = evaluate(a.data, a.model, a.predictions, a.split, a.out, **val_args)

@@ -11,8 +11,11 @@ Examples:
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ultralytics.utils import LOGGER, colorstr
 
+from ultralytics_fss.dota.files import unwritable
 from ultralytics_fss.evidence.compare import CommandLine
 from ultralytics_fss.evidence.pictures import visualize_assignment
 
@@ -32,6 +35,8 @@ def main(argv: list[str] | None = None) -> str:
     p.add_argument("--device", default="cpu", help="device, e.g. cpu, 0")
     p.add_argument("--out", default="assign.png", help="picture file")
     a = p.parse_args(argv)
+    if why := unwritable(Path(a.out).parent):
+        p.error(f"--out {a.out}: cannot write there: {why}")
     try:
         fss = {"fss_assigner": a.assigner} if a.assigner else {}
         visualize_assignment(a.model, a.source, a.labels, a.imgsz, a.gt, a.order, out=a.out, device=a.device, **fss)

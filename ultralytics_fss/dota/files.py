@@ -6,6 +6,7 @@ Imported by worker processes: standard library only (numpy for type hints).
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -123,6 +124,29 @@ def list_files(folder: Path | None, suffixes: tuple[str, ...]) -> dict[str, Path
 
 
 # ------------------------------------------------------------------------------------------------------ atomic files
+def unwritable(folder: str | Path) -> str | None:
+    """Why a command could not write its output into ``folder`` (made when missing), or None when it can.
+
+    Checked before any work and without leaving anything behind: the nearest existing folder on the way must be a
+    folder, and an anonymous temporary file must open in it (so root, whom permissions do not stop, is refused only by
+    what refuses root: a read-only or special filesystem).
+
+    Examples:
+        >>> unwritable("/etc/hostname/runs")
+        '/etc/hostname is a file, not a folder'
+    """
+    existing = Path(folder)
+    while not existing.exists() and existing != existing.parent:  # a path under a file does not "exist" either
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    try:
+        tempfile.TemporaryFile(dir=existing).close()
+    except OSError as e:
+        return f"{existing} is not writable ({e.strerror or e})"
+    return None
+
+
 def tmp_path(path: Path, token: str) -> Path:
     """Temporary name for ``path``: hidden, tagged with the run token, in the same folder (so rename is atomic)."""
     return path.with_name(f".{path.name}.{token}{TMP_SUFFIX}")

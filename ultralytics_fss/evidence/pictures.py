@@ -83,6 +83,7 @@ def plot_assignment(view: AssignmentView, title: str = "", save: str | Path | No
     fig.canvas.draw()
     picture = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()  # (H, W, 3) uint8 RGB
     if save is not None:
+        Path(save).parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(save, dpi=100)
     plt.close(fig)
     return picture

@@ -28,7 +28,7 @@ import numpy as np
 from ultralytics.utils import LOGGER, colorstr
 
 from ..errors import MergeError
-from ..files import list_files
+from ..files import list_files, unwritable
 from ..tiling.config import label_formats
 from ..tiling.output import TileOutput
 from .metric import TASKS, GroundTruth, evaluate_task_files, read_ground_truth, task_file
@@ -135,7 +135,8 @@ def merge_dota(
 
 
 def check_merge_args(model, pred_dir, out: str | Path) -> Path:
-    """The checks every merge makes before reading anything: exactly one prediction source, OUT a folder or absent.
+    """The checks every merge makes before reading anything: exactly one prediction source, OUT a folder or absent,
+    and writable (`files.unwritable`).
 
     Raises:
         MergeError: Naming the argument.
@@ -145,6 +146,8 @@ def check_merge_args(model, pred_dir, out: str | Path) -> Path:
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise MergeError(f"--out {out}: exists and is not a folder")
+    if why := unwritable(out):
+        raise MergeError(f"--out {out}: cannot write there: {why}")
     return out
 
 

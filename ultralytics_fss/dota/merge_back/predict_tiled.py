@@ -21,7 +21,7 @@ from ultralytics.utils import LOGGER, TQDM, colorstr, ops
 from ultralytics.utils.files import increment_path
 
 from ..errors import ImageError, MergeError, TilingError
-from ..files import IMAGE_SUFFIXES, list_files
+from ..files import IMAGE_SUFFIXES, list_files, unwritable
 from ..geometry import get_windows, scale_factors, scaled_size
 from ..images import crop_tile, read_image, resize_image
 from ..tiling.config import DEFAULTS, TileConfig
@@ -234,6 +234,8 @@ def predict_tiled(
     from ultralytics import YOLO
 
     cfg = window_options(crop, stride, rates)
+    if (save or save_txt) and (why := unwritable(project)):
+        raise MergeError(f"--project {project}: cannot write there: {why}")
     files = image_files(source, split)
     yolo = model if isinstance(model, YOLO) else YOLO(model)
     fmt = model_format(yolo)

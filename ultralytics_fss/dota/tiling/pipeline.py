@@ -26,6 +26,8 @@ from pathlib import Path
 
 from ultralytics.utils import LOGGER
 
+from ..errors import TilingError
+from ..files import unwritable
 from ..labels import DEFAULT_VERSION
 from .config import DEFAULTS, TileConfig
 from .output import DATA_YAML, TileOutput, yaml_splits
@@ -97,6 +99,7 @@ def tile_dota(
     # 1. prepare: options first (TileConfig validates itself), then source, class names, this shard's jobs
     cfg = TileConfig(crop=crop, stride=stride, rates=tuple(float(r) for r in rates), iof=float(iof), format=format,
                      difficult=difficult, empty=empty, ext=ext, keep_16bit=keep_16bit)  # fmt: skip
+    writable(dst)
     plan = prepare(src, dst, cfg, splits=splits, version=version, names=names, shard=shard)
     return run_plan(plan, dst, t0, overwrite=overwrite, workers=workers, start_method=start_method)
 
@@ -136,8 +139,19 @@ def tile_yolo(
     dst = Path(dst).resolve()
     cfg = TileConfig(crop=crop, stride=stride, rates=tuple(float(r) for r in rates), iof=float(iof), format=task,
                      empty=empty, ext=ext)  # fmt: skip
+    writable(dst)
     plan = prepare_yolo(data, dst, cfg, splits=splits, shard=shard)
     return run_plan(plan, dst, t0, overwrite=overwrite, workers=workers, start_method=start_method)
+
+
+def writable(dst: Path) -> None:
+    """Refuse an output root nothing can be written into, before the source is read.
+
+    Raises:
+        TilingError: Naming DST and why (`files.unwritable`).
+    """
+    if why := unwritable(dst):
+        raise TilingError(f"DST {dst}: cannot write there: {why}")
 
 
 def run_plan(plan: Plan, dst: Path, t0: float, *, overwrite: bool, workers: int | None,
