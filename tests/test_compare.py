@@ -11,7 +11,16 @@ import sys
 
 import pytest
 
-from ultralytics_fss.evidence.compare import BUILTIN, means_table, paired, parse_variant, run_all, summary_table
+from ultralytics_fss.evidence.compare import (
+    BUILTIN,
+    differences_line,
+    means_table,
+    paired,
+    parse_variant,
+    run_all,
+    summary_table,
+    summary_text,
+)
 
 
 def test_variants_parse_and_bad_ones_are_named():
@@ -35,11 +44,24 @@ def test_paired_difference_and_interval():
     assert math.isnan(paired({0: 0.4}, base)[1]) and paired({5: 0.4}, base) is None
     rows = [dict(variant=v, seed=s, AP=vals[s]) for v, vals in (("tal", base), ("fss", other)) for s in vals]
     table = summary_table(rows, "AP")
-    assert "| fss | 0.330 | 0.340 | 0.340 | 0.337 +- 0.006 | +2.7 +- 1.4 |" in table
+    assert "| fss | 0.330 | 0.340 | 0.340 | 0.337 +- 0.006 | +2.7 | +- 1.4 |" in table
+    assert table.splitlines()[0] == ("| variant | seed 0 | seed 1 | seed 2 | mean +- std | vs tal, points (mean of "
+                                     "paired differences) | 95% interval, points (t over seeds) |")  # fmt: skip
+    one = summary_table([r for r in rows if r["seed"] == 0], "AP")  # one seed: no spread, no interval
+    assert one.splitlines()[0] == "| variant | seed 0 | vs tal, points |" and "| fss | 0.330 | +3.0 |" in one
+    assert "interval" not in one and "+-" not in one
+    assert differences_line(rows[::3][:1] + rows[3:4]) == ("COCO AP of best.pt (fraction of 1): tal 0.300; fss 0.330, "
+                                                           "+3.0 points (1 seed: no interval; more --seeds give one)")
+    assert differences_line(rows).endswith("fss 0.337, +2.7 points +- 1.4 (95% interval, 3 seeds)")
     for r in rows:
         r.update({"AP50": 2 * r["AP"], "AP75": r["AP"] / 2, "mAP50": 0.5, "mAP50-95": r["AP"],
                   "pos/GT": 3.0 + r["seed"], "s/epoch": 1.0})  # fmt: skip
     assert "| fss | 3 | 0.337 | 0.673 | 0.168 | 0.500 | 0.337 | 4.00 | 1.0 |" in means_table(rows)
+    text = summary_text([{**r, "task": "detect", "folder": "f"} for r in rows])
+    titles = [line for line in text.splitlines() if line.startswith("### ")]  # every table named, in summary.md too
+    assert titles[0].startswith("### COCO AP (pycocotools: boxes, IoU 0.50:0.95) of best.pt on the val split")
+    assert titles[1].startswith("### Ultralytics mAP50-95 (boxes) of best.pt") and len(titles) == 4
+    assert all("fraction" in t for t in titles[:3]) and len(set(titles)) == 4
 
 
 def summary_rows(path):

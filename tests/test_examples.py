@@ -52,6 +52,11 @@ def test_demo_main_job_every_task_in_one_project(tmp_path):
                               cwd=tmp_path, capture_output=True, text=True, timeout=600)  # fmt: skip
         out = proc.stdout + proc.stderr
         assert proc.returncode == 0, out[-3000:]
+        tail = [line for line in proc.stdout.splitlines() if line.strip()][-6:]  # the answer is printed last
+        assert tail[-1] == "=" * 100 and "Result:" in tail[-2]
+        assert "fss " in tail[-2] and " points (1 seed: no interval" in tail[-2]
+        assert tail[-3].startswith("Reproducibility:") and "8 minutes" in tail[-4] and tail[-5].startswith("Time: ")
+        assert "TAL assignment:" in out and "FSS assignment:" in out and "FSS: pos_per_gt" not in out
         suffix = {"detect": "", "obb": "-obb", "segment": "-seg", "pose": "-pose"}[task]
         assert f"task={task}, yolo11n{suffix}.yaml" in out
         shape = "obj4-10-size0.15-0.3" if task in {"segment", "pose"} else "obj8-20-size0.08-0.2"

@@ -335,6 +335,8 @@ def test_cli_end_to_end(obb_tiles, tmp_path, repo_env):
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-3000:]
     assert "ship" in log and "mAP over the 4 classes" in log
+    closing = [line for line in log.splitlines() if line.strip()][-1]  # after the AP table: the threshold, named
+    assert "obb detections with confidence >= 0.001, after class-wise NMS at IoU 0.1 -> " in closing, closing
     assert sorted(p.name for p in out.glob("Task1_*.txt")) == sorted(f"Task1_{n}.txt" for n in V15)
     with zipfile.ZipFile(out / "Task1.zip") as z:
         assert sorted(z.namelist()) == sorted(f"Task1_{n}.txt" for n in V15)  # at the archive root

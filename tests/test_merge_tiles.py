@@ -97,10 +97,14 @@ def round_trip(data, tmp_path, task: str, rates=(1.0,), name="rt"):
 
 
 @pytest.mark.parametrize("task", ["detect", "segment"])
-def test_round_trip_scores_coco_ap_1(tmp_path, task):
+def test_round_trip_scores_coco_ap_1(tmp_path, task, caplog):
     """Every object fits whole in some tile at rate 1: the merged tile labels are the source's boxes (AP 1.0), written
-    as Ultralytics txt files on the full images and as COCO results that the twelve numbers were computed from."""
-    r = round_trip(write_dataset(tmp_path / "src", task), tmp_path, task)
+    as Ultralytics txt files on the full images and as COCO results that the twelve numbers were computed from; the
+    closing line, after the metrics, names the confidence threshold."""
+    with caplog.at_level("INFO", logger="ultralytics"):
+        r = round_trip(write_dataset(tmp_path / "src", task), tmp_path, task)
+    closing = caplog.records[-1].getMessage()
+    assert "24 detect detections with confidence >= 0.001, after class-wise NMS at IoU 0.5 -> " in closing, closing
     out = r.out
     assert r.format == "detect" and r.images == 2 and r.detections == 24
     metrics = json.loads((out / "coco_metrics.json").read_text())

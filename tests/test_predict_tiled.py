@@ -99,6 +99,8 @@ def test_cli_saves_pictures_and_labels(obb_model, dota_examples, tmp_path, repo_
            "--max-det", "20", "--save", "--save-txt", "--project", str(tmp_path), "--name", "run"]  # fmt: skip
     proc = subprocess.run(cmd, cwd=ROOT, env=repo_env, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    closing = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()][-1]
+    assert "detections with confidence >= 1e-06 (--conf)" in closing, closing  # the threshold, named
     assert (tmp_path / "run" / "P1888.jpg").is_file()
     rows = np.loadtxt(tmp_path / "run" / "labels" / "P1888.txt", ndmin=2)
     assert rows.shape[1] == 10 and len(rows) > 0

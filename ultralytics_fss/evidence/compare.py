@@ -12,6 +12,7 @@ import io
 import json
 import math
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -213,11 +214,13 @@ AXIS_ALIGNED = {"maxiou", "atss", "simota", "paa", "dw"}  # baselines that assig
 
 
 def run_study(p: CommandLine, data: str, variants: list[str], seeds: list[int], train_args: dict, project: str,
-              jobs: int = 1, devices: list[str] | None = None, ray: str | None = None,
-              cpus_per_run: int = 1) -> Path:  # fmt: skip
+              jobs: int = 1, devices: list[str] | None = None, ray: str | None = None, cpus_per_run: int = 1,
+              notes: tuple[str, ...] = ()) -> Path:  # fmt: skip
     """The command lines' study (`python -m ultralytics_fss.compare`, `python -m ultralytics_fss.demo`): check
     everything (variants, model task, data, model file) before anything is written, then train what is missing,
     print the tables and write the outputs; every problem found before training stops with `p.error` (exit 2).
+    The answer comes last, after the training logs and the tables: where the outputs are, `notes` (lines the caller
+    adds), and one line with each variant's paired difference to the first (`differences_line`).
 
     Returns:
         (Path): The project folder.
@@ -227,6 +230,7 @@ def run_study(p: CommandLine, data: str, variants: list[str], seeds: list[int], 
     from ultralytics_fss.evidence.identity import DataError, model_fingerprint
     from ultralytics_fss.train.seam import model_file_task
 
+    t0 = time.perf_counter()
     try:
         parsed = [parse_variant(v) for v in variants]
     except ValueError as e:
@@ -253,14 +257,19 @@ def run_study(p: CommandLine, data: str, variants: list[str], seeds: list[int], 
         except DataError as e:
             p.error(str(e))
         rows = train_planned(root, data, planned, train_args, jobs, devices, task == "detect", gpus, cpus_per_run)
-    table = (root / "summary.md").read_text()
-    what = "COCO AP, then Ultralytics mAP50-95" if task == "detect" else f"Ultralytics mAP50-95 of the task ({task})"
-    LOGGER.info(f"\n{colorstr('bold', what)}\n{table}")
+    rule = "=" * 100
+    LOGGER.info(f"\n{rule}\n{colorstr('bold', 'Summary')} ({root / 'summary.md'})\n\n{summary_text(rows)}\n")
     missing = len(planned) - len(rows)
     if missing:
         LOGGER.warning(f"{missing} of {len(planned)} runs did not finish (see {root / 'logs'}); rerun to resume them")
     LOGGER.info(f"Saved summary.csv, summary.md, compare.png to {colorstr('bold', root)} (this study's copies: "
                 f"{colorstr('bold', root / 'summaries')})")  # fmt: skip
+    trained = sum(not (job["stored"] and job["stored"].get("result")) for job in planned)
+    LOGGER.info(f"Time: {(time.perf_counter() - t0) / 60:.1f} min, {trained} of {len(planned)} runs trained by this "
+                "call (the others were done before with the same arguments)")  # fmt: skip
+    for note in notes:
+        LOGGER.info(note)
+    LOGGER.info(f"{colorstr('bold', 'Result:')} {differences_line(rows)}\n{rule}")
     return root
 
 
@@ -313,24 +322,51 @@ def study_id(records: list[dict]) -> str:
 
 
 def write_outputs(project: Path, rows: list[dict], records: list[dict]) -> Path:
-    """Write this call's `summary.csv`, `summary.md` and `compare.png` into `project/summaries/{study}/` (one folder
-    per set of runs, kept) and as the latest copies at the top of `project`, each file atomically.
+    """Write this call's `summary.csv`, `summary.md` (`summary_text`) and `compare.png` into
+    `project/summaries/{study}/` (one folder per set of runs, kept) and as the latest copies at the top of `project`,
+    each file atomically.
 
     Returns:
         (Path): The study folder.
     """
     study = project / "summaries" / study_id(records)
     study.mkdir(parents=True, exist_ok=True)
-    coco = any("AP" in r for r in rows)  # detect runs carry the COCO numbers
-    table = (summary_table(rows, "AP") + "\n\n" if coco else "") + summary_table(rows, "mAP50-95")
-    table += "\n\n" + means_table(rows) + "\n\n" + runs_table(rows) if rows else ""
+    text = summary_text(rows)
     for folder in (study, project):
         write_summary(folder / "summary.csv", rows)
-        write_text(folder / "summary.md", table + "\n")
+        write_text(folder / "summary.md", text + "\n")
         if rows:
             plot_compare(rows, folder / "compare.png")
     write_json(study / "study.json", records)
     return study
+
+
+def summary_text(rows: list[dict]) -> str:
+    """Markdown of a study: each table under a heading that names its metric, what it was measured on and its unit
+    (the per-seed tables of COCO AP for detect runs and of the task's mAP50-95, the means over seeds, one line per
+    run)."""
+    if not rows:
+        return "(no finished runs)"
+    blocks = [(metric_title(rows, "AP"), summary_table(rows, "AP"))] if all("AP" in r for r in rows) else []
+    blocks += [(metric_title(rows, "mAP50-95"), summary_table(rows, "mAP50-95")),
+               ("Means over seeds: metrics of best.pt on the val split (fractions of 1); pos/GT: positives per ground "
+                "truth in the last epoch; s/epoch: seconds of training per epoch", means_table(rows)),
+               ("Per run", runs_table(rows))]  # fmt: skip
+    return "\n\n".join(f"### {title}\n\n{table}" for title, table in blocks)
+
+
+TASK_METRICS = {"detect": "boxes", "obb": "oriented boxes", "segment": "masks", "pose": "keypoints"}
+
+
+def metric_title(rows: list[dict], metric: str) -> str:
+    """The heading of `summary_table(rows, metric)`: the metric, what it was computed on, its unit."""
+    if metric == "AP":
+        what = "COCO AP (pycocotools: boxes, IoU 0.50:0.95)"
+    else:
+        tasks = {r.get("task") for r in rows}
+        kind = TASK_METRICS.get(tasks.pop(), "the task's own") if len(tasks) == 1 else "the task's own"
+        what = f"Ultralytics mAP50-95 ({kind})"
+    return f"{what} of best.pt on the val split, per seed (a fraction of 1; differences in percentage points)"
 
 
 def write_summary(path: Path, rows: list[dict]) -> None:
@@ -381,25 +417,55 @@ def paired(values: dict[int, float], base: dict[int, float]) -> tuple[float, flo
 
 
 def summary_table(rows: list[dict], metric: str = "mAP50-95") -> str:
-    """Markdown: per variant each seed's `metric`, mean +- std, and the paired difference to the first variant with
-    its 95% interval over seeds (points)."""
+    """Markdown: per variant each seed's `metric` (a fraction) and its difference to the first variant in percentage
+    points, paired by seed; with two or more seeds also the mean +- std over seeds and the 95% t interval of the
+    paired difference (one seed gives no interval, so none is shown)."""
     if not rows:
         return "(no finished runs)"
     variants = list(dict.fromkeys(r["variant"] for r in rows))
     seeds = sorted({r["seed"] for r in rows})
     by = {v: {r["seed"]: r[metric] for r in rows if r["variant"] == v} for v in variants}
-    lines = ["| variant | " + " | ".join(f"seed {s}" for s in seeds)
-             + f" | mean +- std | vs {variants[0]} (paired, 95% interval) |",
-             "|" + "---|" * (len(seeds) + 3)]  # fmt: skip
+    several = len(seeds) > 1
+    head = ["variant", *(f"seed {s}" for s in seeds)]
+    head += ["mean +- std", f"vs {variants[0]}, points (mean of paired differences)",
+             "95% interval, points (t over seeds)"] if several else [f"vs {variants[0]}, points"]  # fmt: skip
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for v in variants:
         vals = list(by[v].values())
-        std = np.std(vals, ddof=1) if len(vals) > 1 else 0.0
-        cells = [f"{by[v][s]:.3f}" if s in by[v] else "-" for s in seeds]
-        diff = "-"
-        if v != variants[0] and (p := paired(by[v], by[variants[0]])) is not None:
-            diff = f"{100 * p[0]:+.1f}" + ("" if math.isnan(p[1]) else f" +- {100 * p[1]:.1f}")
-        lines.append(f"| {v} | " + " | ".join(cells) + f" | {np.mean(vals):.3f} +- {std:.3f} | {diff} |")
+        cells = [v, *(f"{by[v][s]:.3f}" if s in by[v] else "-" for s in seeds)]
+        p = paired(by[v], by[variants[0]]) if v != variants[0] else None
+        diff = "-" if p is None else f"{100 * p[0]:+.1f}"
+        if several:
+            std = f"{np.std(vals, ddof=1):.3f}" if len(vals) > 1 else "-"
+            interval = "-" if p is None or math.isnan(p[1]) else f"+- {100 * p[1]:.1f}"
+            cells += [f"{np.mean(vals):.3f} +- {std}", diff, interval]
+        else:
+            cells.append(diff)
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def differences_line(rows: list[dict]) -> str:
+    """One line for the end of a study's output: each variant's paired difference to the first in percentage points
+    of its headline metric (COCO AP for detect, else mAP50-95), with its 95% interval where two or more seeds pair."""
+    if not rows:
+        return "no finished runs"
+    metric = "AP" if all("AP" in r for r in rows) else "mAP50-95"
+    name = "COCO AP" if metric == "AP" else "mAP50-95"
+    variants = list(dict.fromkeys(r["variant"] for r in rows))
+    by = {v: {r["seed"]: r[metric] for r in rows if r["variant"] == v} for v in variants}
+    base = variants[0]
+    parts = [f"{base} {np.mean(list(by[base].values())):.3f}"]
+    for v in variants[1:]:
+        p = paired(by[v], by[base])
+        if p is None:
+            parts.append(f"{v}: no seed paired with {base}")
+            continue
+        n = sum(s in by[base] for s in by[v])
+        spread = f" +- {100 * p[1]:.1f} (95% interval, {n} seeds)" if not math.isnan(p[1]) else \
+            " (1 seed: no interval; more --seeds give one)"  # fmt: skip
+        parts.append(f"{v} {np.mean(list(by[v].values())):.3f}, {100 * p[0]:+.1f} points{spread}")
+    return f"{name} of best.pt (fraction of 1): " + "; ".join(parts)
 
 
 def plot_compare(rows: list[dict], path: Path) -> None:

@@ -67,6 +67,7 @@ def train_run(run_dir: Path, trainer_cls: type, data: Path, seed: int, **args: A
     metrics, suffix = trainer.metrics, METRIC_SUFFIX[trainer.args.task]  # final validation of best.pt
     return {
         "seed": seed,
+        "task": trainer.args.task,
         "mAP50": metrics[f"metrics/mAP50({suffix})"],
         "mAP50-95": metrics[f"metrics/mAP50-95({suffix})"],
         "s/epoch": float(np.mean(epoch_times)) if epoch_times else float("nan"),

@@ -44,13 +44,20 @@ def on_pretrain_routine_end(trainer) -> None:
 
 def on_train_epoch_end(trainer) -> None:
     """Publish the epoch's statistics: in `trainer.metrics` (kept as they are when no validation follows) and one
-    console line."""
+    console line, headed by the assigner that made them (`FSS assignment:`, `TAL assignment:` for a stock run)."""
     metrics = epoch_metrics(trainer)
     if not metrics:
         return
     if trainer.metrics is not None:  # None on DDP ranks other than 0, which write no results
         trainer.metrics.update(metrics)
-    LOGGER.info(f"{colorstr('FSS:')} " + ", ".join(f"{k.removeprefix(PREFIX)} {v:.3g}" for k, v in metrics.items()))
+    head = colorstr(f"{assigner_name(trainer)} assignment:")
+    LOGGER.info(f"{head} " + ", ".join(f"{k.removeprefix(PREFIX)} {v:.3g}" for k, v in metrics.items()))
+
+
+def assigner_name(trainer) -> str:
+    """The assigner a trainer's statistics describe, as users name it: `fss_assigner` of an FSS trainer (`FSS`,
+    `ATSS`, ...), `TAL` for a stock trainer recording Ultralytics' own."""
+    return str(getattr(trainer.args, "fss_assigner", "tal")).upper()
 
 
 callbacks = {

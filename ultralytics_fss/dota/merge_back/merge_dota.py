@@ -130,7 +130,7 @@ def merge_dota(
         per_image = read_prediction_dir(pred_dir, index, fmt)
     merged = {im: merge_image(d.select(d.scores >= conf), fmt, index.sizes[im], iou) for im, d in per_image.items()}
     result = _write(out, merged, index.names, fmt, gt)
-    log_result(result, index, fmt, iou)
+    log_result(result, index, fmt, iou, conf)
     return result
 
 
@@ -244,14 +244,21 @@ def _write(
     return MergeResult(out=out, task=task, images=len(merged), detections=n, metrics=metrics)
 
 
-def log_result(r: MergeResult, index: TileIndex, fmt: str, iou: float | None) -> None:
-    """Print the merge and, with labels, the per-class AP table (Ultralytics' validation style)."""
-    LOGGER.info(
-        f"{PREFIX}{len(index.tiles)} tiles of {r.images} images ({index.split}) -> {r.detections} {fmt} detections "
-        f"after class-wise NMS at IoU {NMS_IOU[fmt] if iou is None else iou} -> {r.out}"
-    )
+def log_result(r: MergeResult, index: TileIndex, fmt: str, iou: float | None, conf: float) -> None:
+    """Print, with labels, the per-class AP table (Ultralytics' validation style), then the closing line
+    (`merge_line`)."""
     if r.metrics is not None:
         log_ap_table(r.metrics, PREFIX, r.out / EVAL_JSON, r.task)
+    LOGGER.info(merge_line(PREFIX, index, r.images, r.detections, fmt, iou, conf, r.out))
+
+
+def merge_line(prefix: str, index: TileIndex, images: int, detections: int, fmt: str, iou: float | None,
+               conf: float, out: Path) -> str:  # fmt: skip
+    """The closing line of a merge: what was merged, how many detections it kept and under which thresholds (the
+    confidence threshold says why the same model gives far fewer detections through `predict_tiled`, whose default
+    is Ultralytics' predict default, than through a merge, whose default is for scoring)."""
+    return (f"{prefix}{len(index.tiles)} tiles of {images} images ({index.split}) -> {detections} {fmt} detections "
+            f"with confidence >= {conf}, after class-wise NMS at IoU {NMS_IOU[fmt] if iou is None else iou} -> {out}")
 
 
 def log_ap_table(m: dict, prefix: str, path: Path, task: str = "Task1") -> None:

@@ -35,7 +35,15 @@ from ultralytics.utils import LOGGER, colorstr
 from ..errors import MergeError
 from ..images import image_header
 from ..yolo_labels import label_path, parse_yolo_label_text, resolve_yolo_dataset
-from .merge_dota import DEFAULT_CONF, DEFAULT_MAX_DET, DEFAULT_SPLIT, EVAL_JSON, check_merge_args, log_ap_table
+from .merge_dota import (
+    DEFAULT_CONF,
+    DEFAULT_MAX_DET,
+    DEFAULT_SPLIT,
+    EVAL_JSON,
+    check_merge_args,
+    log_ap_table,
+    merge_line,
+)
 from .metric import TASKS, GroundTruth, evaluate_detections
 from .nms import NMS_IOU, Detections, merge_image
 from .tile_predictions import TileIndex, predict_tiles, read_prediction_dir
@@ -123,7 +131,7 @@ def merge_tiles(
     rows = coco_results(merged, images, fmt)
     metrics = score(merged, rows, images, index, fmt)
     result = _write(out, merged, rows, index, fmt, metrics)
-    _log(result, index, iou)
+    _log(result, index, iou, conf)
     return result
 
 
@@ -303,18 +311,14 @@ def _write(out: Path, merged: dict[str, Detections], rows: list[dict], index: Ti
     return MergeTilesResult(out, fmt, len(merged), sum(len(d) for d in merged.values()), metrics)
 
 
-def _log(r: MergeTilesResult, index: TileIndex, iou: float | None) -> None:
-    """Print the merge and its score (COCO's twelve numbers, or DOTA's per-class AP table)."""
-    LOGGER.info(
-        f"{PREFIX}{len(index.tiles)} tiles of {r.images} images ({index.split}) -> {r.detections} {r.format} "
-        f"detections after class-wise NMS at IoU {NMS_IOU[r.format] if iou is None else iou} -> {r.out}"
-    )
-    if r.metrics is None:
-        return
-    if r.format == "obb":
+def _log(r: MergeTilesResult, index: TileIndex, iou: float | None, conf: float) -> None:
+    """Print the score (COCO's twelve numbers, or DOTA's per-class AP table), then the closing line
+    (`merge_line`)."""
+    if r.metrics is not None and r.format == "obb":
         log_ap_table(r.metrics, PREFIX, r.out / EVAL_JSON)
-        return
-    from ultralytics_fss.evidence.coco import format_metrics
+    elif r.metrics is not None:
+        from ultralytics_fss.evidence.coco import format_metrics
 
-    LOGGER.info(f"{PREFIX}COCO metrics on the full images (pycocotools, bbox) -> {r.out / COCO_JSON}\n"
-                f"{format_metrics(r.metrics)}")  # fmt: skip
+        LOGGER.info(f"{PREFIX}COCO metrics on the full images (pycocotools, bbox) -> {r.out / COCO_JSON}\n"
+                    f"{format_metrics(r.metrics)}")  # fmt: skip
+    LOGGER.info(merge_line(PREFIX, index, r.images, r.detections, r.format, iou, conf, r.out))

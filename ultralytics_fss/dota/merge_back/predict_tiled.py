@@ -266,6 +266,6 @@ def predict_tiled(
         results.append(r)
     n = sum(len(getattr(r, RESULTS_FIELD[fmt])) for r in results)
     failed = f", {len(results.errors)} failed (see above)" if results.errors else ""
-    LOGGER.info(f"{PREFIX}{len(files)} image(s){failed}, {n} {fmt} detections"
+    LOGGER.info(f"{PREFIX}{len(files)} image(s){failed}, {n} {fmt} detections with confidence >= {conf} (--conf)"
                 + (f" -> {save_dir}" if save_dir else ""))  # fmt: skip
     return results
