@@ -165,6 +165,18 @@ def test_errors_are_one_line(train_args, tmp_path, words, expected):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("text, expected", [("epochs: 1\nfss_u: 2.0\nfss_beta: -1\n", [":3: fss_beta=-1.0", "out of range"]),
+                                            ("fss_assigner: dw\nfss_cls: qfl\n", [": fss_cls=qfl with fss_assigner=dw"])])
+def test_a_bad_value_in_a_cfg_yaml_names_the_file(train_args, tmp_path, text, expected):
+    """A bad `fss_*` value brought by `cfg=` names the file and the key's line (values bad only together: the file)."""
+    user = tmp_path / "my_fss.yaml"
+    user.write_text(text)
+    proc = yolo("detect", "train", f"cfg={user}", "trainer=ultralytics_fss.FSSTrainer", *cli_args(train_args),
+                cwd=tmp_path)  # fmt: skip
+    check_error(proc, run_dir(train_args), f"{user}{expected[0]}", *expected[1:])
+
+
+@pytest.mark.slow
 def test_other_modes_reject_trainer(train_args, tmp_path):
     proc = yolo("val", "trainer=ultralytics_fss.FSSTrainer", f"data={train_args['data']}", cwd=tmp_path)
     check_error(proc, run_dir(train_args), "trainer=", "mode=val")

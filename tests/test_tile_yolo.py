@@ -167,3 +167,26 @@ def test_obb_and_segment_labels_equal_an_independent_shapely_clipping(large, tmp
                                    atol=1e-5)  # fmt: skip
         checked += len(got)
     assert checked > 20 and cut >= 3  # objects cut by tile edges were among them
+
+
+def test_a_self_intersecting_outline_stays_one_instance(tmp_path):
+    """A segment outline that crosses itself (a bow tie, as an outline clipped at the image edge can be) is repaired
+    into two triangles; the object stays one instance, its larger triangle, and the summary counts it once."""
+    import cv2
+
+    root = tmp_path / "src"
+    for sub in ("images/train", "labels/train"):
+        (root / sub).mkdir(parents=True)
+    cv2.imwrite(str(root / "images" / "train" / "a.png"), np.full((200, 200, 3), 80, np.uint8))
+    bow_tie = [0.1, 0.1, 0.5, 0.4, 0.5, 0.1, 0.1, 0.6]  # crosses itself: triangles of 0.0625 and 0.0225
+    square = [0.7, 0.7, 0.9, 0.7, 0.9, 0.9, 0.7, 0.9]
+    (root / "labels" / "train" / "a.txt").write_text(f"0 {' '.join(map(str, bow_tie))}\n1 {' '.join(map(str, square))}\n")
+    (root / "data.yaml").write_text(f"path: {root}\ntrain: images/train\nval: images/train\nnames: [a, b]\n")
+    summary = tile_yolo(root / "data.yaml", tmp_path / "tiles", task="segment", crop=200, stride=200, splits=["train"],
+                        workers=1)  # fmt: skip
+    assert summary.ok and summary.tiles == 1 and summary.kept == 2 and summary.repaired == 1
+    (label,) = (tmp_path / "tiles" / "labels" / "train").glob("a_*.txt")
+    rows = read_rows(label)
+    assert sorted(int(r[0]) for r in rows) == [0, 1]  # one row per object
+    (tie,) = [r[1:].reshape(-1, 2) for r in rows if r[0] == 0]
+    assert shapely.Polygon(tie).area == pytest.approx(0.0625, abs=1e-6)  # the larger triangle of the bow tie

@@ -89,9 +89,34 @@ def parse_args(args: list[str]) -> dict[str, Any] | None:
         return None
     overrides, cfg_file = parsed
     if cfg_file is not None:
-        loaded = YAML.load(resolve_cfg(cfg_file)) or {}
+        path = resolve_cfg(cfg_file)
+        loaded = YAML.load(path) or {}
+        check_file_keys(path, {k: v for k, v in loaded.items() if k.startswith("fss_") and k not in overrides})
         overrides = {**{k: v for k, v in loaded.items() if k != "cfg"}, **overrides}
     return overrides
+
+
+def check_file_keys(path: Path, fss: dict[str, Any]) -> None:
+    """Validate the `fss_*` values a `cfg=` YAML brings (those the command line does not override).
+
+    Raises:
+        CLIError: Naming the file and the line of the first bad key (`my_fss.yaml:3: fss_beta=-1 ...`).
+    """
+    for key in fss:  # one key at a time first, so the message points at the line that is wrong
+        try:
+            check_fss_args({key: fss[key]})
+        except (KeyError, TypeError, ValueError) as e:
+            raise CLIError(f"{path}:{yaml_line(path, key)}: {e.args[0]}") from e
+    try:
+        check_fss_args(fss)  # then together: values that are fine alone but not with each other
+    except (KeyError, TypeError, ValueError) as e:
+        raise CLIError(f"{path}: {e.args[0]}") from e
+
+
+def yaml_line(path: Path, key: str) -> int:
+    """The 1-based line of a top-level `key:` in a YAML file (0 when it cannot be found)."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return next((i for i, line in enumerate(lines, 1) if line.split(":", 1)[0].strip() == key and ":" in line), 0)
 
 
 def checkpoint_trainer(overrides: dict[str, Any]) -> str | None:

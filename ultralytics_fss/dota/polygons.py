@@ -20,7 +20,8 @@ def build_polygon_objects(polygons: list[np.ndarray], cls: np.ndarray, scale: tu
     quadrilaterals.
 
     A self-intersecting outline is repaired with shapely's `make_valid` (its valid pieces, not the convex hull: a
-    mask outline may be concave, and the hull would fill it). A polygon whose area is below `DEGENERATE_AREA` (in
+    mask outline may be concave, and the hull would fill it), of which the largest polygon stays: one object stays
+    one instance, as its label was one row (`largest_parts`). A polygon whose area is below `DEGENERATE_AREA` (in
     source pixels) is left out.
 
     Args:
@@ -39,7 +40,7 @@ def build_polygon_objects(polygons: list[np.ndarray], cls: np.ndarray, scale: tu
     geoms = shapely.polygons(rings)  # (N,)
     repaired = ~shapely.is_valid(geoms)  # (N,) bool
     if repaired.any():
-        geoms[repaired] = shapely.make_valid(geoms[repaired])
+        geoms[repaired] = largest_parts(shapely.make_valid(geoms[repaired]))
     degenerate = ~(shapely.area(geoms) >= DEGENERATE_AREA)  # (N,) bool
     repaired &= ~degenerate
     keep = np.flatnonzero(~degenerate)  # (N',)
@@ -49,6 +50,26 @@ def build_polygon_objects(polygons: list[np.ndarray], cls: np.ndarray, scale: tu
     objects = Objects(geoms=kept, boxes=shapely.bounds(kept).reshape(-1, 4), areas=shapely.area(kept),
                       cls=np.asarray(cls, dtype=np.int64)[keep], index=keep.astype(np.int64))  # fmt: skip
     return objects, repaired, degenerate
+
+
+def largest_parts(geoms: np.ndarray) -> np.ndarray:
+    """The largest polygon of each geometry (a repaired outline may be a MultiPolygon, or a collection with the
+    lines and points of its pinches); an empty polygon where there is none.
+
+    Args:
+        geoms (np.ndarray): Shapely geometries, shape (N,), object.
+
+    Returns:
+        (np.ndarray): Shapely Polygons, shape (N,), object.
+    """
+    parts, owner = shapely.get_parts(geoms, return_index=True)  # (P,), (P,)
+    area = np.where(shapely.get_type_id(parts) == POLYGON, shapely.area(parts), -1.0)  # (P,) non-polygons last
+    order = np.lexsort((-area, owner))  # by owner, largest first
+    first = order[np.r_[True, owner[order][1:] != owner[order][:-1]]] if len(order) else order  # (<= N,)
+    out = np.array([shapely.Polygon()] * len(geoms), dtype=object)
+    keep = first[area[first] >= 0]
+    out[owner[keep]] = parts[keep]
+    return out
 
 
 def split_parts(window: WindowObjects, objects: Objects, iof_thr: float) -> tuple[np.ndarray, np.ndarray]:

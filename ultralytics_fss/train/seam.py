@@ -603,17 +603,16 @@ def parse_yolo_args(args: list[str]) -> tuple[dict[str, Any], str | None] | None
 
 
 def resumed_train_args(overrides: dict[str, Any]) -> dict[str, Any]:
-    """The `train_args` of the checkpoint a train command resumes: `resume=last.pt`, or `resume=True` (bare `resume`)
-    with `model=last.pt`, as Ultralytics' `BaseTrainer.check_resume` reads them; {} when none is resumed or the file is
-    not a readable checkpoint (Ultralytics reports that itself)."""
+    """The arguments of the checkpoint a train command resumes (`saved_model_args`: the model's own args over
+    `train_args`): `resume=last.pt`, or `resume=True` (bare `resume`) with `model=last.pt`, as Ultralytics'
+    `BaseTrainer.check_resume` finds the file; {} when none is resumed or the file is not a readable checkpoint
+    (Ultralytics reports that itself)."""
     resume = overrides.get("resume")
     ckpt = resume if isinstance(resume, (str, Path)) else overrides.get("model") if resume is True else None
     if not (ckpt and str(ckpt).endswith(".pt") and Path(ckpt).is_file()):
         return {}
-    from ultralytics.nn.tasks import torch_safe_load
-
     try:
-        return torch_safe_load(str(ckpt))[0].get("train_args") or {}
+        return saved_model_args(ckpt)
     except Exception:
         return {}
 

@@ -46,7 +46,8 @@ class TileStats:
         kept (int): Object labels written (an object in two overlapping tiles counts twice).
         truncated (int): Of those, objects cut by a tile edge (labelled from their clipped part).
         dropped (int): Object-tile pairs left out because the IoF was below the threshold.
-        repaired (int): Self-intersecting or mis-ordered polygons replaced by their convex hull.
+        repaired (int): Self-intersecting or mis-ordered polygons: quadrilaterals replaced by their convex hull,
+            segment outlines by the largest polygon of their `make_valid` repair (one object, one instance).
         degenerate (int): Polygons below one square pixel, left out.
     """
 
