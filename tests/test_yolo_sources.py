@@ -126,4 +126,5 @@ def test_a_self_intersecting_outline_is_repaired_not_filled():
 
     bow = np.array([[0, 0], [10, 10], [10, 0], [0, 10]], dtype=float)  # a bow tie: two triangles of 25 px
     objects, repaired, _ = build_polygon_objects([bow, U_SHAPE], np.array([0, 0]))
-    assert repaired.tolist() == [True, False] and objects.areas.tolist() == [50.0, 6800.0]  # not the hull's 100
+    assert repaired.tolist() == [True, False] and objects.areas.tolist() == [25.0, 6800.0]  # not the hull's 100
+    assert [g.geom_type for g in objects.geoms] == ["Polygon", "Polygon"]  # one triangle: one object, one instance
