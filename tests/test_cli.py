@@ -165,8 +165,11 @@ def test_errors_are_one_line(train_args, tmp_path, words, expected):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("text, expected", [("epochs: 1\nfss_u: 2.0\nfss_beta: -1\n", [":3: fss_beta=-1.0", "out of range"]),
-                                            ("fss_assigner: dw\nfss_cls: qfl\n", [": fss_cls=qfl with fss_assigner=dw"])])
+@pytest.mark.parametrize(
+    "text, expected",
+    [("epochs: 1\nfss_u: 2.0\nfss_beta: -1\n", [":3: fss_beta=-1.0", "out of range"]),
+     ("fss_assigner: dw\nfss_cls: qfl\n", [": fss_cls=qfl with fss_assigner=dw"])],
+)  # fmt: skip
 def test_a_bad_value_in_a_cfg_yaml_names_the_file(train_args, tmp_path, text, expected):
     """A bad `fss_*` value brought by `cfg=` names the file and the key's line (values bad only together: the file)."""
     user = tmp_path / "my_fss.yaml"

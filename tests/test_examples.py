@@ -55,7 +55,7 @@ def test_demo_main_job_every_task_in_one_project(tmp_path):
         tail = [line for line in proc.stdout.splitlines() if line.strip()][-6:]  # the answer is printed last
         assert tail[-1] == "=" * 100 and "Result:" in tail[-2]
         assert "fss " in tail[-2] and " points (1 seed: no interval" in tail[-2]
-        assert tail[-3].startswith("Reproducibility:") and "8 minutes" in tail[-4] and tail[-5].startswith("Time: ")
+        assert tail[-3].startswith("Reproducibility:") and "4.6 minutes" in tail[-4] and tail[-5].startswith("Time: ")
         assert "TAL assignment:" in out and "FSS assignment:" in out and "FSS: pos_per_gt" not in out
         suffix = {"detect": "", "obb": "-obb", "segment": "-seg", "pose": "-pose"}[task]
         assert f"task={task}, yolo11n{suffix}.yaml" in out

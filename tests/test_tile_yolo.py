@@ -180,7 +180,8 @@ def test_a_self_intersecting_outline_stays_one_instance(tmp_path):
     cv2.imwrite(str(root / "images" / "train" / "a.png"), np.full((200, 200, 3), 80, np.uint8))
     bow_tie = [0.1, 0.1, 0.5, 0.4, 0.5, 0.1, 0.1, 0.6]  # crosses itself: triangles of 0.0625 and 0.0225
     square = [0.7, 0.7, 0.9, 0.7, 0.9, 0.9, 0.7, 0.9]
-    (root / "labels" / "train" / "a.txt").write_text(f"0 {' '.join(map(str, bow_tie))}\n1 {' '.join(map(str, square))}\n")
+    rows = [f"{c} {' '.join(map(str, xy))}\n" for c, xy in ((0, bow_tie), (1, square))]
+    (root / "labels" / "train" / "a.txt").write_text("".join(rows))
     (root / "data.yaml").write_text(f"path: {root}\ntrain: images/train\nval: images/train\nnames: [a, b]\n")
     summary = tile_yolo(root / "data.yaml", tmp_path / "tiles", task="segment", crop=200, stride=200, splits=["train"],
                         workers=1)  # fmt: skip

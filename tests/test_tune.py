@@ -186,6 +186,8 @@ def test_tuner_trains_every_iteration_with_fss(tmp_path, tiny_data):
     best = YAML.load(tune_dir / "best_hyperparameters.yaml")
     assert set(best) == {"fss_beta", "fss_q", "fss_target"} and isinstance(best["fss_q"], int)
     (run,) = [Path(d) for r in found for d in r["save_dirs"].values() if Path(d).is_dir()]  # the best one is kept
+    assert run.parent.name.startswith("multitrain") and run.parent.parent == tmp_path  # as the README says: the
+    # iterations' runs are in Ultralytics' MultiTrainer folders under `project=`, not under the tune folder
     args = YAML.load(run / "args.yaml")
     assert args["trainer"] == "ultralytics_fss.FSSTrainer" and args["fss_u"] == 3.0
     assert {k: args[k] for k in best} == best

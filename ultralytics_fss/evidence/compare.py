@@ -265,8 +265,9 @@ def run_study(p: CommandLine, data: str, variants: list[str], seeds: list[int], 
     LOGGER.info(f"Saved summary.csv, summary.md, compare.png to {colorstr('bold', root)} (this study's copies: "
                 f"{colorstr('bold', root / 'summaries')})")  # fmt: skip
     trained = sum(not (job["stored"] and job["stored"].get("result")) for job in planned)
-    LOGGER.info(f"Time: {(time.perf_counter() - t0) / 60:.1f} min, {trained} of {len(planned)} runs trained by this "
-                "call (the others were done before with the same arguments)")  # fmt: skip
+    n_reused = len(planned) - trained
+    reused = f", {n_reused} reused (done before with the same arguments)" if n_reused else ""
+    LOGGER.info(f"Time: {(time.perf_counter() - t0) / 60:.1f} min; {trained} of {len(planned)} runs trained{reused}")
     for note in notes:
         LOGGER.info(note)
     LOGGER.info(f"{colorstr('bold', 'Result:')} {differences_line(rows)}\n{rule}")
@@ -351,7 +352,7 @@ def summary_text(rows: list[dict]) -> str:
     blocks += [(metric_title(rows, "mAP50-95"), summary_table(rows, "mAP50-95")),
                ("Means over seeds: metrics of best.pt on the val split (fractions of 1); pos/GT: positives per ground "
                 "truth in the last epoch; s/epoch: seconds of training per epoch", means_table(rows)),
-               ("Per run", runs_table(rows))]  # fmt: skip
+               ("Per run: the same metrics, seconds per epoch, positives per GT, run folder", runs_table(rows))]
     return "\n\n".join(f"### {title}\n\n{table}" for title, table in blocks)
 
 

@@ -45,7 +45,7 @@ from .merge_dota import (
     merge_line,
 )
 from .metric import TASKS, GroundTruth, evaluate_detections
-from .nms import NMS_IOU, Detections, merge_image
+from .nms import Detections, merge_image
 from .tile_predictions import TileIndex, predict_tiles, read_prediction_dir
 
 PREFIX = colorstr("merge_tiles: ")
