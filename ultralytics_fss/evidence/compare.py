@@ -470,9 +470,11 @@ def differences_line(rows: list[dict]) -> str:
 
 
 def plot_compare(rows: list[dict], path: Path) -> None:
-    """`compare.png`: mAP50-95 per epoch (mean +- std band over seeds) per variant, and the final COCO AP, AP50, AP75
-    side by side, in Ultralytics' plotting style."""
+    """`compare.png`: mAP50-95 per epoch per variant, and the final COCO AP, AP50, AP75 side by side, in
+    Ultralytics' plotting style; with two or more seeds, the mean over seeds with a +- std band and error bars (one
+    seed: its own values, and the titles say which seed)."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
     from ultralytics.utils import plt_settings
 
     from ultralytics_fss.evidence.pictures import gt_colour  # Ultralytics' colours, contrasting, no near-white
@@ -491,7 +493,10 @@ def plot_compare(rows: list[dict], path: Path) -> None:
                 colour = gt_colour(i)
                 ax1.plot(x, c.mean(0), color=colour, label=v, lw=1.8)
                 ax1.fill_between(x, c.mean(0) - c.std(0), c.mean(0) + c.std(0), color=colour, alpha=0.2)
-        ax1.set(xlabel="epoch", ylabel="mAP50-95 (validation)", title="mAP50-95 per epoch (mean +- std over seeds)")
+        seeds = sorted({r["seed"] for r in rows})
+        over = f"mean +- std over {len(seeds)} seeds" if len(seeds) > 1 else f"seed {seeds[0]}"
+        ax1.set(xlabel="epoch", ylabel="mAP50-95 on the val split (fraction of 1)", title=f"mAP50-95 per epoch ({over})")
+        ax1.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax1.legend()
         keys = [k for k in ("AP", "AP50", "AP75") if all(k in r for r in rows)] or ["mAP50-95"]
         width = 0.8 / len(variants)
@@ -500,7 +505,8 @@ def plot_compare(rows: list[dict], path: Path) -> None:
             ax2.bar(np.arange(len(keys)) + i * width, vals.mean(0), width, yerr=vals.std(0) if len(vals) > 1 else None,
                     color=gt_colour(i), label=v)  # fmt: skip
         ax2.set_xticks(np.arange(len(keys)) + width * (len(variants) - 1) / 2, keys)
-        ax2.set(title="final metrics of best.pt (mean +- std over seeds)")
+        what = "COCO metric, pycocotools" if keys[0] == "AP" else "mAP50-95"
+        ax2.set(ylabel=f"{what} (fraction of 1)", title=f"best.pt on the val split ({over})")
         ax2.legend()
         tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")  # atomic: a reader never sees half a PNG
         fig.savefig(tmp, dpi=150)
