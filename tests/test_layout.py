@@ -116,6 +116,43 @@ def test_no_import_circles():
     assert len(state) == len(graph) > 20
 
 
+# Lazy imports that may close a circle, each documented where it is made: the `fss_plot_assign` and `fss_coco`
+# training options (train/trainer.py) register evidence/'s callbacks, and evidence/ trains through train/.
+LAZY_CIRCLE_EXCEPTIONS = {("ultralytics_fss.train.trainer", "ultralytics_fss.evidence"),
+                          *(("ultralytics_fss.train.trainer", f"ultralytics_fss.evidence.{m}") for m in ("pictures", "coco"))}
+
+
+def import_circle(graph: dict[str, set[str]]) -> list[str] | None:
+    """The first import circle of a module graph, as a path (None: there is none). Importing a submodule runs its
+    parent packages first: that is not an edge back."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(node: str, path: list[str]) -> list[str] | None:
+        state[node] = 1
+        for nxt in sorted(graph.get(node, ())):
+            if nxt == "ultralytics_fss" or node.startswith(nxt + "."):
+                continue
+            if state.get(nxt) == 1:
+                return path + [nxt]
+            if nxt not in state and (found := visit(nxt, path + [nxt])):
+                return found
+        state[node] = 2
+        return None
+
+    return next((c for node in sorted(graph) if node not in state and (c := visit(node, [node]))), None)
+
+
+def test_no_import_circles_through_lazy_imports_either():
+    """Imports inside functions count too (an import made at call time still needs its target's imports to finish):
+    no circle but through the documented exceptions."""
+    graph = {module_name(p): existing(imports(p)) - {module_name(p)} for p in package_files()}
+    graph = {m: {n for n in found if (m, n) not in LAZY_CIRCLE_EXCEPTIONS} for m, found in graph.items()}
+    assert import_circle(graph) is None, "import circle: " + " -> ".join(import_circle(graph))
+    # the check sees a lazy circle: the run records' old home, compare <-> schedule, made one
+    circular = {**graph, "ultralytics_fss.evidence.schedule": {"ultralytics_fss.evidence.compare"}}
+    assert import_circle(circular) is not None
+
+
 def test_root_holds_only_what_users_type_or_import():
     root_modules = {p.stem for p in PACKAGE.glob("*.py")}
     assert root_modules == {"__init__", "cli", "demo", "synthetic", "tile_dota", "visualize", "evaluate", "compare",

@@ -65,8 +65,8 @@ def test_every_detection_family_trains_one_step(cfg):
                           ("target", "w_target", "tal"), ("npos", "w_target", "iou")]
 )  # fmt: skip
 def test_loss_is_equation_9(norm, box, target):
-    """Recompute cls and box terms by hand from the assigner's result, for every normaliser, box weighting and soft
-    target."""
+    """Recompute the cls, box and DFL terms by hand from the assigner's result, for every normaliser, box weighting and
+    soft target."""
     model = make_model(fss_norm=norm, fss_box=box, fss_target=target)
     crit = build_fss_criterion(model)
     batch = make_batch()
@@ -99,6 +99,20 @@ def test_loss_is_equation_9(norm, box, target):
     ciou = bbox_iou(pred_bboxes[fg], (r.bboxes / stride_tensor)[fg], xywh=False, CIoU=True).squeeze(-1)
     box_w = w * t if box == "w_target" else w
     torch.testing.assert_close(loss[0], ((1 - ciou) * box_w).sum() / norm_value * model.args.box)
+    # DFL (Li et al., GFL): each side's distance to the GT box, between two bins, as cross-entropies weighted by its
+    # distance to each; the mean over the four sides, weighted like the box term
+    reg_max = crit.reg_max
+    side = torch.cat([anchor_points - (r.bboxes / stride_tensor)[..., :2],
+                      (r.bboxes / stride_tensor)[..., 2:] - anchor_points], -1)[fg].clamp(0, reg_max - 1 - 0.01)
+    left = side.floor().long()
+    share_left = left + 1 - side  # (P, 4) weight of the lower bin
+    bins = dist[fg].reshape(-1, reg_max)  # (P * 4, reg_max) logits
+
+    def cross_entropy(target):
+        return F.cross_entropy(bins, target.reshape(-1), reduction="none").view(-1, 4)
+
+    dfl = (cross_entropy(left) * share_left + cross_entropy(left + 1) * (1 - share_left)).mean(-1)  # (P,)
+    torch.testing.assert_close(loss[2], (dfl * box_w).sum() / norm_value * model.args.dfl)
 
 
 def test_weights_off_is_plain_selection():

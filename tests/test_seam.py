@@ -371,6 +371,14 @@ def test_obb_kept_is_the_obb_losss_filter():
     preds = branch_preds(stock, model, {"img": batch["img"].float() / 255})
     x = seam.obb_inputs(stock, preds, batch)
     assert int(x.mask_gt.sum()) == 2 and seam.obb_kept(batch["bboxes"], torch.tensor([64, 64])).all()
+    # against upstream: the stock loss, on the batch with the thin box put back, hands its assigner the same two GTs
+    full = {**batch, "bboxes": torch.cat([batch["bboxes"][:1], torch.tensor([[40.75, 45, 1.5, 10, 0]]) / 64 *
+                                          torch.tensor([1, 1, 1, 1, 64.0]), batch["bboxes"][1:]]),
+            "cls": torch.zeros(3, 1), "batch_idx": torch.zeros(3)}  # fmt: skip
+    stock.assigner = Capture(stock.assigner)
+    stock.loss(preds, full)
+    kept = seam.obb_kept(full["bboxes"], torch.tensor([64.0, 64.0]))
+    assert kept.tolist() == [True, False, True] and int(stock.assigner.args[5].sum()) == int(kept.sum()) == 2
 
 
 def test_loss_args_is_a_namespace_over_the_defaults():
@@ -398,6 +406,9 @@ def test_stock_tune_builds_the_tuner_args_that_fss_tune_mirrors(monkeypatch, tmp
 
     monkeypatch.setattr(upstream, "Tuner", Recorder)
     model = YOLO("yolo11n.yaml")
+    from ultralytics_fss.train.tune import tune, wants_fss
+
+    seam.install_tune_routing(wants_fss, tune)  # as taking the trainer's name from the package does
     assert Model.tune.__wrapped__ is not None and YOLO.tune is Model.tune  # routed; YOLO does not override it
     seam.stock_tune(model, False, 3, data="d.yaml", epochs=2, space={"lr0": (1e-4, 1e-2)})
     seam.stock_tune(model, False, 1, data="d.yaml", space={"optimizer": ["SGD"]})
@@ -425,3 +436,156 @@ def test_tuner_command_is_what_multitrainer_runs(tmp_path):
     argv = json.loads(out.read_text())
     assert argv[0] == "train" and {"trainer=ultralytics_fss.FSSTrainer", "fss_q=3", "task=detect"} <= set(argv)
     assert engine_trainer._YOLO_CLI_COMMAND is stock  # restored
+
+
+# --- pieces moved into the seam: each against the upstream code it follows -----------------------------------------
+
+
+def test_keep_e2e_schedule_carries_every_piece_of_state_update_advances():
+    """A criterion built in place of a stepped `E2ELoss` continues its decay: after `keep_e2e_schedule` every number
+    `E2ELoss` holds equals the stepped one's, and both step on alike (a new schedule attribute upstream fails here)."""
+    from ultralytics.utils.loss import v8DetectionLoss
+
+    model, _ = model_and_batch("detect", "yolo26n.yaml")
+    stepped = E2ELoss(model, v8DetectionLoss)
+    for _ in range(3):
+        stepped.update()
+    rebuilt = E2ELoss(model, v8DetectionLoss)
+    seam.keep_e2e_schedule(rebuilt, stepped)
+    numbers = lambda c: {k: v for k, v in vars(c).items() if isinstance(v, (int, float))}  # noqa: E731
+    assert numbers(rebuilt) == numbers(stepped) and stepped.updates == 3
+    stepped.update(), rebuilt.update()
+    assert numbers(rebuilt) == numbers(stepped)
+    seam.keep_e2e_schedule(rebuilt, v8DetectionLoss(model))  # not end-to-end: nothing carried
+    assert numbers(rebuilt) == numbers(stepped)
+
+
+def test_o2m_weight_is_e2e_losss_branch_weight():
+    from ultralytics.utils.loss import v8DetectionLoss
+
+    model, _ = model_and_batch("detect", "yolo26n.yaml")
+    crit = E2ELoss(model, v8DetectionLoss)
+    assert seam.o2m_weight(crit) == crit.o2m == 0.8
+    crit.update()
+    assert seam.o2m_weight(crit) == crit.o2m < 0.8 and seam.o2m_weight(v8DetectionLoss(model)) is None
+
+
+@pytest.mark.parametrize("cfg", ["yolo11n.yaml", "yolo26n.yaml"])
+def test_training_preds_are_the_branch_the_loss_reads(cfg):
+    """In eval mode (the replay) and train mode alike, `training_preds` gives the predictions Ultralytics' criterion
+    hands its (one-to-many) loss."""
+    model, batch = model_and_batch("detect", cfg)
+    crit = seam.criterion(model, seam.stock_loss_class(model))
+    with torch.no_grad():
+        for mode in (True, False):  # train mode: the dict; eval mode: (inference, dict)
+            model.train(mode)
+            want = branch_preds(seam.main_branch(crit), model, batch)  # the loss's own `parse_output`
+            got = seam.training_preds(model(batch["img"]))
+            assert set(got) == set(want) and all(torch.equal(got[k], want[k]) for k in ("boxes", "scores"))
+
+
+def test_obb_angle_term_is_the_stock_losss(tmp_path):
+    """With the stock assigner's targets and weights (target score sums over their sum), `obb_angle_term` gives the
+    angle term `v8OBBLoss.loss` computes, and a zero keeper with the angle output in its graph."""
+    model, batch = model_and_batch("obb", "yolo11n-obb.yaml")
+    stock = seam.stock_loss_class(model)(model)
+    stock.assigner = Capture(stock.assigner)
+    preds = branch_preds(stock, model, batch)
+    total, _ = stock.loss(preds, batch)
+    x = seam.obb_inputs(stock, preds, batch)
+    _, target_bboxes, target_scores, fg_mask, _ = stock.assigner.call(*stock.assigner.args)
+    target_bboxes = torch.cat([target_bboxes[..., :4] / x.stride_tensor, target_bboxes[..., 4:]], -1)
+    norm = max(target_scores.sum(), 1)
+    angle, keeper = seam.obb_angle_term(stock, x, target_bboxes, fg_mask, target_scores[fg_mask].sum(-1), norm)
+    assert fg_mask.any() and float(keeper.detach()) == 0.0 and keeper.requires_grad
+    want = total[3] / (stock.hyp.angle * batch["img"].shape[0])
+    torch.testing.assert_close(angle, want.to(angle.dtype), rtol=1e-5, atol=1e-7)
+
+
+def test_the_entry_point_the_hook_replaces_is_the_console_scripts():
+    """`yolo` and `ultralytics` call `ultralytics.cfg:entrypoint` (Ultralytics' installed metadata): what the startup
+    hook wraps (`TARGET`, `SCRIPTS`) and what `stock_entrypoint` unwraps."""
+    from importlib.metadata import distribution
+
+    import _ultralytics_fss_hook as hook
+
+    scripts = {e.name: e.value for e in distribution("ultralytics").entry_points if e.group == "console_scripts"}
+    module, attr = seam.ENTRYPOINT
+    assert {scripts[name] for name in hook.SCRIPTS} == {f"{module}:{attr}"} and hook.TARGET == module
+    import ultralytics.cfg
+
+    assert seam.stock_entrypoint() is getattr(ultralytics.cfg.entrypoint, "__wrapped__", ultralytics.cfg.entrypoint)
+
+
+def test_hooked_tuner_runs_each_hook_inside_its_upstream_step(tmp_path):
+    """The Tuner's private steps exist upstream as `HookedTuner` overrides them, and each hook sees their result:
+    identity hooks leave Ultralytics' `_constrain` and `_save_local_result` unchanged."""
+    import json
+
+    from ultralytics.engine.tuner import Tuner
+
+    args = dict(model="yolo11n.yaml", data="coco8.yaml", project=str(tmp_path), name="t", space={"lr0": (1e-5, 1e-1)})
+    stock, hooked = Tuner(dict(args)), seam.HookedTuner(dict(args, name="h"))
+    hyp = {"lr0": 5.0}
+    assert hooked._constrain(dict(hyp)) == stock._constrain(dict(hyp)) == {"lr0": 0.1}
+
+    class Doubling(seam.HookedTuner):
+        def constrain(self, hyp):
+            return {k: 2 * v for k, v in hyp.items()}
+
+        def record(self, result):
+            return {**result, "seen": True}
+
+    doubling = Doubling(dict(args, name="d"))
+    assert doubling._constrain(dict(hyp)) == {"lr0": 0.2}
+    doubling.tune_dir.mkdir(parents=True)
+    doubling._save_local_result({"iteration": 1, "fitness": 0.5, "hyperparameters": {"lr0": 0.01}})
+    (line,) = doubling.tune_file.read_text().splitlines()
+    assert json.loads(line)["seen"] is True and doubling.local_results()[0]["fitness"] == 0.5
+    assert doubling.best_result(doubling.local_results())["iteration"] == 1
+
+
+def test_importing_modules_patches_nothing_and_the_trainers_name_routes_tune():
+    """`Model.tune` is replaced by `install_tune_routing` alone: importing any module of the package leaves it stock;
+    taking a name of the trainer from the package routes it; `ULTRALYTICS_FSS_HOOK=0` leaves it stock."""
+    import os
+    import subprocess
+    import sys
+
+    probe = ("import ultralytics_fss.train, ultralytics_fss.train.tune, ultralytics_fss.assign, ultralytics_fss.cli\n"
+             "from ultralytics.engine.model import Model\n"
+             "print(hasattr(Model.tune, '__wrapped__'))\n"
+             "from ultralytics_fss import FSSTrainer\n"
+             "print(hasattr(Model.tune, '__wrapped__'))")  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120)
+    assert out.stdout.split() == ["False", "True"], out.stdout + out.stderr
+    off = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120,
+                         env={**env, "ULTRALYTICS_FSS_HOOK": "0"})  # fmt: skip
+    assert off.stdout.split() == ["False", "False"], off.stdout + off.stderr
+
+
+def test_model_tune_args_are_what_model_tune_hands_its_tuner(monkeypatch):
+    """`model_tune_args` against `Model.tune` itself (its Tuner recorded): the same dict, and the same refusal of
+    positional arguments."""
+    import ultralytics.engine.tuner as upstream
+
+    seen = []
+
+    class Recorder:
+        def __init__(self, args, _callbacks=None, *, model=None):
+            seen.append(dict(args))
+
+        def __call__(self, iterations=300, cleanup=True):
+            pass
+
+    monkeypatch.setattr(upstream, "Tuner", Recorder)
+    model = YOLO("yolo11n.yaml")
+    for space in ({"lr0": (1e-4, 1e-2)}, {"optimizer": ["SGD"]}):
+        seam.stock_tune(model, False, 2, data="d.yaml", epochs=2, space=space)
+        assert seam.model_tune_args(model, (), dict(data="d.yaml", epochs=2), space) == seen[-1]
+    with pytest.raises(TypeError, match="require use_ray=True") as ours:
+        seam.model_tune_args(model, (1,), {}, None)
+    with pytest.raises(TypeError) as theirs:
+        seam.stock_tune(model, False, 2, 1)
+    assert str(ours.value) == str(theirs.value)

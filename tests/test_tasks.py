@@ -88,7 +88,7 @@ def test_every_family_trains_validates_and_resumes_with_fss(task_data, tmp_path,
         ("depth", "yolo26n-depth.yaml", "depth model \\(DepthModel\\)"),
         ("classify", None, "not task=classify"),  # no model: the task alone is refused
     ],
-)  # fmt: skip
+)
 def test_tasks_fss_cannot_train_fail_at_once(task, model, words):
     with pytest.raises(NotImplementedError, match=words):
         FSSTrainer(overrides={"task": task, **({"model": model} if model else {})})

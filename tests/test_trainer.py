@@ -95,7 +95,7 @@ def test_bad_fss_values_fail_before_anything_is_written(train_args, tmp_path, ke
         ("yolo11n-cls.yaml", "ClassificationModel", "classify"),
         ("rtdetr-l.pt", "RTDETRDetectionModel", "RT-DETR"),  # an asset name: refused before any download
     ],
-)  # fmt: skip
+)
 def test_models_fss_cannot_train_are_refused_before_anything_is_written(train_args, tmp_path, model, cls, family):
     """RT-DETR, YOLO-World, YOLOE and classify models: one message naming the model class and what is supported,
     raised before Ultralytics builds the model or makes the run folder (not 'not DetectionModel (task=detect)')."""

@@ -64,7 +64,7 @@ def test_space_ranges_and_choices_are_split_and_typed():
         ({"fss_beta": (2.0, 8.0, 1.5)}, ["space['fss_beta']", "gain"]),
         ({"fss_alpha": (0.0, 1.0), "fss_beta": (0.0, 8.0)}, ["fss_alpha + fss_beta must be > 0"]),
     ],
-)  # fmt: skip
+)
 def test_bad_space_is_one_line(space, words):
     with pytest.raises(ValueError) as e:
         check_space(space)
@@ -83,7 +83,7 @@ def test_bad_space_is_one_line(space, words):
         ({"fss_beta": (2.0, 8.0)}, ["space['fss_beta']", "Ray Tune domain"]),
         ({"fss_gamma": ray_tune.uniform(0, 1)}, ["space['fss_gamma']", "unknown FSS argument"]),
     ],
-)  # fmt: skip
+)
 def test_bad_ray_space_is_one_line(space, words):
     with pytest.raises(ValueError) as e:
         check_ray_space(space)

@@ -37,7 +37,7 @@ def test_each_task_s_lines_become_pixel_polygons():
         ("segment", "0 0.1 0.1 0.5 0.1 0.5", "6 values"),
         ("segment", "0 0.1 0.1 0.5 1.2 0.5 0.3", "outside [0, 1]"),
     ],
-)  # fmt: skip
+)
 def test_malformed_lines_are_skipped_and_named(task, line, words):
     text = f"0 0.5 0.5 0.2 0.2\n{line}\n" if task != "obb" else f"0 0.1 0.1 0.5 0.1 0.5 0.3 0.1 0.3\n{line}\n"
     parsed = parse_yolo_label_text(text, "dir/img.txt", task, 64, 64, nc=3)

@@ -48,9 +48,17 @@ __all__ = [*_HOMES, "__version__"]
 
 
 def __getattr__(name: str):
-    """Import a public name from its home module when it is first asked for."""
+    """Import a public name from its home module when it is first asked for. Taking a name of the trainer
+    (`FSSTrainer`, `enable_fss`, ...) is where `model.tune(trainer=FSSTrainer)` can follow, so it installs the routing
+    of `Model.tune` (`ultralytics_fss.train.seam.install_tune_routing`, documented with the startup hook); importing a
+    module of the package never does."""
     if name in _HOMES:
         value = globals()[name] = getattr(importlib.import_module(_HOMES[name]), name)
+        if _HOMES[name] == "ultralytics_fss.train":
+            from ultralytics_fss.train.seam import install_tune_routing
+            from ultralytics_fss.train.tune import tune, wants_fss
+
+            install_tune_routing(wants_fss, tune)
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 

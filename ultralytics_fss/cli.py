@@ -35,7 +35,13 @@ from ultralytics.utils import DEFAULT_CFG, LOGGER, YAML, colorstr
 
 from ultralytics_fss.train.cfg import TRAINER_KEY, check_fss_args, trainer_path
 from ultralytics_fss.train.cfg import import_trainer as load_trainer
-from ultralytics_fss.train.seam import parse_yolo_args, resumed_train_args, yolo_train
+from ultralytics_fss.train.seam import (
+    install_tune_routing,
+    parse_yolo_args,
+    resumed_train_args,
+    stock_entrypoint,
+    yolo_train,
+)
 
 RECIPES = Path(__file__).parent / "recipes"  # fss.yaml and the paper's recipes, usable by name: cfg=fss.yaml
 FSS_TRAINER = "ultralytics_fss.FSSTrainer"
@@ -44,13 +50,6 @@ TUNE = "tune"  # the mode word this module adds for trainers (Ultralytics' MODES
 
 class CLIError(Exception):
     """A user error on the command line, reported as one line without a traceback."""
-
-
-def stock_entrypoint() -> Callable[[str], None]:
-    """Return Ultralytics' own `entrypoint`, unwrapping the startup hook's wrapper if it is installed."""
-    from ultralytics import cfg
-
-    return getattr(cfg.entrypoint, "__wrapped__", cfg.entrypoint)
 
 
 def resolve_cfg(name: str | Path) -> Path:
@@ -215,6 +214,10 @@ def tune_space(overrides: dict[str, Any], fss: bool) -> dict[str, Any] | None:
 def train(cls: type, overrides: dict[str, Any]) -> None:
     """Run the train (or tune) command as Ultralytics' entrypoint would, with `trainer=cls` (`seam.yolo_train`)."""
     method = overrides.get("mode") if overrides.get("mode") == TUNE else "train"
+    if method == TUNE:
+        from ultralytics_fss.train.tune import tune, wants_fss
+
+        install_tune_routing(wants_fss, tune)  # `YOLO.tune(trainer=...)` below goes to ultralytics_fss.train.tune
     LOGGER.info(f"{colorstr('ultralytics_fss:')} {'tuning' if method == TUNE else 'training'} with "
                 f"trainer={trainer_path(cls)}")  # fmt: skip
     yolo_train(overrides, method=method, trainer=cls)

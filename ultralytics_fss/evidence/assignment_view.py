@@ -309,7 +309,7 @@ def _regions(task: str, scene: _Scene, traced: Traced) -> torch.Tensor | None:
 def _overlap_name(task: str, fss_loss: Any) -> str:
     """What Eq. (3) scored: the task overlap of YOLO26 segment / pose with `fss_overlap`, probiou, or box IoU."""
     if getattr(fss_loss, "uses_task_overlap", False):
-        return "OKS" if task == "pose" else "mask IoU"
+        return fss_loss.task_overlap_kind
     return "probiou" if task == "obb" else "IoU"
 
 

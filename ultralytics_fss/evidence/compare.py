@@ -20,6 +20,7 @@ import numpy as np
 
 from ultralytics_fss.evidence import schedule
 from ultralytics_fss.evidence.coco import COCO_KEYS
+from ultralytics_fss.evidence.records import RECORD, read_run, write_json, write_text
 from ultralytics_fss.train.cfg import check_fss_args
 
 # name: fss_* keys (None: Ultralytics' own trainer of the task, its assignment recorded).
@@ -93,29 +94,6 @@ def parse_variant(spec: str) -> tuple[str, dict[str, Any] | None]:
     except (KeyError, TypeError, ValueError) as e:
         raise ValueError(f"variant {spec!r}: {e}") from e
     return name, fss
-
-
-RECORD = "compare.json"  # in each run folder: {"record": what determines the result, "result": its row or None}
-
-
-def read_run(run_dir: Path) -> dict | None:
-    """The stored {record, result} of a run folder; None when it has none (not a comparison run, or unreadable)."""
-    try:
-        return json.loads((run_dir / RECORD).read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def write_text(path: Path, text: str) -> None:
-    """Write `text` atomically (a temporary file renamed into place)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-
-
-def write_json(path: Path, obj: Any) -> None:
-    """Write `obj` as JSON atomically."""
-    write_text(path, json.dumps(obj, indent=1))
 
 
 def find_run_dir(project: Path, name: str, seed: int, record: dict) -> tuple[Path, dict | None]:

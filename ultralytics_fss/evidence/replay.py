@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 import torch
 
 from ultralytics_fss.train.loss import build_fss_criterion
-from ultralytics_fss.train.seam import criterion, main_branch, stock_loss_class
+from ultralytics_fss.train.seam import criterion, main_branch, stock_loss_class, training_preds
 
 
 class Replayed(NamedTuple):
@@ -117,6 +117,4 @@ def _predict(model, img: torch.Tensor) -> dict[str, Any]:
             `feats`, the per-level (1, C + 4 * reg_max, h, w) feature maps, and the task's outputs.
     """
     model.eval()
-    out = model(img.to(next(model.parameters()).device).float() / 255)  # as the trainer's preprocess_batch
-    preds = out[1] if isinstance(out, tuple) else out
-    return preds.get("one2many", preds)
+    return training_preds(model(img.to(next(model.parameters()).device).float() / 255))  # as `preprocess_batch`

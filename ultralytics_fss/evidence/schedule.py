@@ -123,7 +123,7 @@ def ray_device(train_args: dict, gpus: int | None) -> dict:
 def ray_run(spec: str, log: str, threads: int) -> dict:
     """A Ray task: train one run in its own process (as `in_processes` does) and return its exit code, the node it
     ran on and its stored `compare.json` as that node sees it."""
-    from ultralytics_fss.evidence.compare import read_run
+    from ultralytics_fss.evidence.records import read_run
 
     rc = run_process(spec, log, threads)
     return dict(rc=rc, node=socket.gethostname(), stored=read_run(Path(json.loads(spec)["run_dir"])))
@@ -137,7 +137,7 @@ def on_ray(project: Path, todo: list[dict], data: str, train_args: dict, coco: b
     import ray
     from ultralytics.utils import LOGGER
 
-    from ultralytics_fss.evidence.compare import RECORD, write_json
+    from ultralytics_fss.evidence.records import RECORD, write_json
 
     here = socket.gethostname()
     resources = dict(num_gpus=1, num_cpus=1) if gpus else dict(num_cpus=cpus_per_run)

@@ -14,10 +14,13 @@ D = sum_pos w_i * t_i (`fss_norm=target`); this measured best under Ultralytics'
 Ultralytics' gains and `class_weights` apply unchanged.
 
 Every task loss is built one way: `class FSS<Task>Loss(FSSLoss, <Ultralytics' loss>)`. `FSSLoss.__init__` lets the
-stock loss construct itself whole, then `install_fss` puts FSS on it (the `fss_*` values, the assigner, the
-statistics). Eq. (9) is `FSSLoss.eq9`, written once: detection, segmentation and pose return it from
-`get_assigned_targets_and_loss` (the step every stock task loss calls before its mask or keypoint terms), oriented
-boxes add their angle term in `rotated_loss` (probiou box term, DFL and angle weighted like the box term).
+stock loss construct itself whole, then `FSSLoss.install_fss` puts FSS on it (the `fss_*` values, the assigner, the
+statistics). What differs between head families lives on their leaf class, as named hooks that `FSSLoss` reads
+(`axis_aligned`, `assigner_class`, `task_overlap_kind`, `task_overlap_default`, `inputs`, `install_task_terms`,
+`task_overlap_inputs`, and `loss` for oriented boxes): adding a family is one class. Eq. (9) is `FSSLoss.eq9`,
+written once: detection, segmentation and pose return it from `get_assigned_targets_and_loss` (the step every stock
+task loss calls before its mask or keypoint terms), oriented boxes add their angle term in `rotated_loss` (probiou
+box term, DFL and angle weighted like the box term).
 `TAL*Loss` are Ultralytics' own losses with their positives recorded (`install_recording`), for comparison runs.
 Everything these classes borrow from Ultralytics' internals is in `ultralytics_fss.train.seam`.
 """
@@ -39,7 +42,6 @@ from ultralytics_fss.train.stats import AssignmentStats, RecordingAssigner
 
 QFL_BETA = 2.0  # GFL's Quality Focal Loss exponent (the paper's beta = 2)
 GAINS = ("box", "cls", "dfl", "angle")  # Ultralytics' gain of each loss slot, in its order
-TASK_OVERLAP_LOSSES = (SegmentLoss26, PoseLoss26)  # stock losses whose assigners score masks / OKS
 
 
 @functools.lru_cache(maxsize=None)
@@ -48,74 +50,23 @@ def _warn_box_overlap(loss_name: str) -> None:
     LOGGER.warning(f"fss_overlap=task applies to YOLO26 segment and pose models; {loss_name} scores box IoU in Eq. (3)")
 
 
-def fss_assigner(loss: v8DetectionLoss, fss: dict[str, Any], one2one: bool):
-    """The assigner FSS installs on `loss`: FSS (rotated for oriented boxes, k = 1 on one-to-one branches) or the
-    paper baseline `fss_assigner` names.
-
-    Raises:
-        ValueError: For a baseline on oriented boxes (the baselines assign axis-aligned boxes).
-    """
-    rotated = isinstance(loss, v8OBBLoss)
-    if fss["fss_assigner"] in BASELINES and not one2one:  # the paper's baselines
-        if rotated:
-            raise ValueError(f"fss_assigner={fss['fss_assigner']} assigns axis-aligned boxes (detect, segment, "
-                             f"pose); use fss_assigner=fss or tal for oriented boxes")  # fmt: skip
-        return BASELINES[fss["fss_assigner"]](
-            num_classes=loss.nc,
-            alpha=fss["fss_alpha"],
-            beta=fss["fss_beta"],
-            stride=loss.stride.tolist(),
-            soft_target=fss["fss_target"],  # TAL-scaled targets score the baseline's positives by FSS's s
-        )
-    return (RotatedFSSAssigner if rotated else FSSAssigner)(
-        num_classes=loss.nc,
-        alpha=fss["fss_alpha"],
-        beta=fss["fss_beta"],
-        u=fss["fss_u"],
-        q=fss["fss_q"],
-        stride=loss.stride.tolist(),
-        prior=fss["fss_prior"],
-        fixed_k=1 if one2one else None,
-        rescue=fss["fss_rescue"],
-        radius=fss["fss_radius"],
-        soft_target=fss["fss_target"],
-    )
-
-
-def install_fss(loss: v8DetectionLoss, one2one: bool = False) -> None:
-    """Put FSS on a stock Ultralytics loss that has finished its own construction.
-
-    Sets `fss` (checked `fss_*` values from the model's args), `stats`, `use_fss` (False on a one-to-one branch with
-    `fss_o2o=tal`), keeps the stock assigner as `stock_assigner` (its task overlap; the branch Ultralytics assigns)
-    and installs `fss_assigner`'s; pose losses get the keypoint loss that `fss_task_weights` can weight.
-
-    Args:
-        loss (v8DetectionLoss): A detect, OBB, segment or pose loss of Ultralytics, or a subclass.
-        one2one (bool): The one-to-one branch of an end-to-end head (`E2ELoss` builds it with `tal_topk2=1`).
-    """
-    loss.fss = check_fss_args(seam.args_dict(loss.hyp))
-    loss.stats = AssignmentStats()  # updated every batch; the callbacks reset and publish it per epoch
-    loss.one2one = one2one
-    loss.use_fss = not (one2one and loss.fss["fss_o2o"] == "tal")
-    loss.stock_assigner = loss.assigner  # Ultralytics' (its pair_overlaps scores masks / OKS for YOLO26 tasks)
-    loss.task_weights = None  # Eq. (8) weights of the batch in hand, for the mask / keypoint terms (fss_task_weights)
-    if loss.use_fss:
-        loss.assigner = fss_assigner(loss, loss.fss, one2one)
-        if isinstance(loss, SegmentLoss26):  # its mask-aware overlap ranks pairs by FSS's q, alpha, beta
-            loss.stock_assigner = seam.segment26_overlap_assigner(loss, loss.fss["fss_q"], loss.fss["fss_alpha"],
-                                                                  loss.fss["fss_beta"])  # fmt: skip
-    else:  # the one-to-one branch Ultralytics assigns (TAL, top-1): its positives recorded, the assignment unchanged
-        loss.assigner = RecordingAssigner(loss.assigner, loss.stats)
-    if isinstance(loss, v8PoseLoss):
-        loss.keypoint_loss = seam.WeightedKeypointLoss(loss.keypoint_loss.sigmas)
-    if loss.fss["fss_overlap"] == "task" and not isinstance(loss, TASK_OVERLAP_LOSSES):
-        _warn_box_overlap(type(loss).__name__)
-
-
 def install_recording(loss: v8DetectionLoss) -> None:
     """Record a stock Ultralytics loss's own assignment in `loss.stats` (its positives per GT, soft targets)."""
     loss.stats = AssignmentStats()
     loss.assigner = RecordingAssigner(loss.assigner, loss.stats)
+
+
+class BatchState:
+    """What one `loss` call shares between its steps, owned by that call (`FSSLoss.loss` opens it with
+    `seam.scoped`, so it never outlives the call).
+
+    Attributes:
+        task_weights (torch.Tensor | None): (b, N) Eq. (8) weights of the batch, for the mask / keypoint terms with
+            `fss_task_weights` (set by `get_assigned_targets_and_loss`), else None.
+    """
+
+    def __init__(self):
+        self.task_weights: torch.Tensor | None = None
 
 
 class Eq9(NamedTuple):
@@ -147,24 +98,110 @@ class FSSLoss:
     loss does not go through that step), and weights the mask and keypoint terms with `fss_task_weights`.
     Accepts `tal_topk`/`tal_topk2` because Ultralytics' `E2ELoss` passes them: `tal_topk2 == 1` marks the one-to-one
     branch of end-to-end heads, which uses FSS with k = 1 (`fss_o2o=fss`) or Ultralytics' own assignment.
+
+    The hooks below are everything that differs between head families; each leaf class sets or overrides its own.
+
+    Attributes:
+        axis_aligned (bool): The family's boxes are axis-aligned, so the paper's baselines can assign them.
+        assigner_class (type): The FSS assigner of the family (`RotatedFSSAssigner` for oriented boxes).
+        task_overlap_kind (str | None): The overlap Ultralytics' assigner of the family scores besides box IoU, which
+            Eq. (3) scores with `fss_overlap=task`: "mask IoU" (YOLO26 segment), "OKS" (YOLO26 pose); None: none.
+        task_overlap_default (bool): Whether `fss_overlap=auto` scores that overlap (YOLO26 pose: measured better).
     """
+
+    axis_aligned: bool = True
+    assigner_class: type = FSSAssigner
+    task_overlap_kind: str | None = None
+    task_overlap_default: bool = False
 
     def __init__(self, model, tal_topk: int = 10, tal_topk2: int | None = None):
         """Build the stock loss whole, then install FSS on it (`install_fss`)."""
         super().__init__(model, tal_topk, tal_topk2)
-        install_fss(self, one2one=tal_topk2 == 1)
+        self.install_fss(is_one2one=tal_topk2 == 1)
+
+    def install_fss(self, is_one2one: bool = False) -> None:
+        """Put FSS on the stock loss, which has finished its own construction.
+
+        Sets `fss` (checked `fss_*` values from the model's args), `stats`, `is_one2one`, `use_fss` (False on a
+        one-to-one branch with `fss_o2o=tal`), keeps the stock assigner as `stock_assigner` (its task overlap; the
+        branch Ultralytics assigns), installs `make_assigner`'s, then the family's task terms (`install_task_terms`).
+
+        Args:
+            is_one2one (bool): This loss is the one-to-one branch of an end-to-end head (`E2ELoss` builds it with
+                `tal_topk2=1`).
+        """
+        self.fss = check_fss_args(seam.args_dict(self.hyp))
+        self.stats = AssignmentStats()  # updated every batch; the callbacks reset and publish it per epoch
+        self.is_one2one = is_one2one
+        self.use_fss = not (is_one2one and self.fss["fss_o2o"] == "tal")
+        self.stock_assigner = self.assigner  # Ultralytics' (its pair_overlaps scores masks / OKS for YOLO26 tasks)
+        self.batch: BatchState | None = None  # what one `loss` call shares between its steps, None between calls
+        if self.use_fss:
+            self.assigner = self.make_assigner()
+        else:  # the one-to-one branch Ultralytics assigns (TAL, top-1): positives recorded, assignment unchanged
+            self.assigner = RecordingAssigner(self.assigner, self.stats)
+        self.install_task_terms()
+        if self.fss["fss_overlap"] == "task" and self.task_overlap_kind is None:
+            _warn_box_overlap(type(self).__name__)
+
+    def make_assigner(self):
+        """The assigner FSS installs: the family's FSS assigner (k = 1 on one-to-one branches) or the paper baseline
+        `fss_assigner` names.
+
+        Raises:
+            ValueError: For a baseline on a family whose boxes are not axis-aligned.
+        """
+        fss = self.fss
+        if fss["fss_assigner"] in BASELINES and not self.is_one2one:  # the paper's baselines
+            if not self.axis_aligned:
+                raise ValueError(f"fss_assigner={fss['fss_assigner']} assigns axis-aligned boxes (detect, segment, "
+                                 f"pose); use fss_assigner=fss or tal for oriented boxes")  # fmt: skip
+            return BASELINES[fss["fss_assigner"]](
+                num_classes=self.nc,
+                alpha=fss["fss_alpha"],
+                beta=fss["fss_beta"],
+                stride=self.stride.tolist(),
+                soft_target=fss["fss_target"],  # TAL-scaled targets score the baseline's positives by FSS's s
+            )
+        return self.assigner_class(
+            num_classes=self.nc,
+            alpha=fss["fss_alpha"],
+            beta=fss["fss_beta"],
+            u=fss["fss_u"],
+            q=fss["fss_q"],
+            stride=self.stride.tolist(),
+            prior=fss["fss_prior"],
+            fixed_k=1 if self.is_one2one else None,
+            rescue=fss["fss_rescue"],
+            radius=fss["fss_radius"],
+            soft_target=fss["fss_target"],
+        )
+
+    # ----------------------------------------------------------------------------- hooks of the head families
+    def install_task_terms(self) -> None:
+        """Hook: what the family's mask or keypoint terms need once FSS is installed (nothing for boxes alone)."""
 
     def inputs(self, preds: dict[str, torch.Tensor], batch: dict[str, Any]) -> LossInputs:
-        """Decoded predictions and padded targets, as the stock loss hands its assigner (`seam`)."""
-        return (seam.obb_inputs if isinstance(self, v8OBBLoss) else seam.detect_inputs)(self, preds, batch)
+        """Hook: decoded predictions and padded targets, as the stock loss hands its assigner (`seam`)."""
+        return seam.detect_inputs(self, preds, batch)
 
+    def task_overlap_inputs(self, x: LossInputs, preds: dict, batch: dict, assign_inputs: dict) -> tuple[tuple, dict]:
+        """Hook of families with a `task_overlap_kind`: the arguments of `seam.task_pair_overlaps` after the boxes.
+
+        Returns:
+            extra (tuple): Positional arguments (predicted scores and labels, or predicted and GT keypoints).
+            kwargs (dict): Keyword arguments.
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no task overlap")
+
+    # -------------------------------------------------------------------------------------------- Eq. (3)-(9)
     @property
     def uses_task_overlap(self) -> bool:
         """Whether Eq. (3) scores Ultralytics' task overlap instead of box IoU: YOLO26 segment (mask-aware IoU) and
         pose (OKS) losses with `fss_overlap=task`, or `auto` for pose (measured better), and FSS (not a baseline)."""
         mode = self.fss["fss_overlap"]
-        wanted = mode == "task" or (mode == "auto" and isinstance(self, PoseLoss26))
-        return wanted and isinstance(self, TASK_OVERLAP_LOSSES) and self.fss["fss_assigner"] == "fss"
+        wanted = mode == "task" or (mode == "auto" and self.task_overlap_default)
+        return wanted and self.task_overlap_kind is not None and self.fss["fss_assigner"] == "fss"
 
     def task_overlap(self, x: LossInputs, preds: dict, batch: dict, assign_inputs: dict):
         """The overlap of Eq. (3) as a function of candidate pairs' (image, GT, anchor) indices, or None for box IoU.
@@ -180,11 +217,7 @@ class FSSLoss:
         # float32 boxes (the GTs' dtype), as the stock loss hands its assigner (ultralytics/utils/loss.py, line 454):
         # under autocast the decoded boxes are half precision, and the YOLO26 mask overlap mixes them with float32
         boxes = (x.pred_bboxes.detach() * x.stride_tensor).type(x.gt_bboxes.dtype)
-        if isinstance(self, SegmentLoss26):
-            extra = (x.pred_scores.detach().sigmoid(), x.gt_labels)
-            kwargs = seam.segment26_assigner_inputs(self, preds, batch)
-        else:
-            extra, kwargs = (assign_inputs["pd_kpts"], assign_inputs["gt_kpts"]), {}
+        extra, kwargs = self.task_overlap_inputs(x, preds, batch, assign_inputs)
         return lambda bi, gi, ai: seam.task_pair_overlaps(self.stock_assigner, (bi, gi, ai), x.gt_bboxes, boxes,
                                                           *extra, **kwargs)  # fmt: skip
 
@@ -299,8 +332,8 @@ class FSSLoss:
             return super().get_assigned_targets_and_loss(preds, batch, **assign_inputs)
         x = self.inputs(preds, batch)
         terms, weights = self.eq9(x, preds, self.task_overlap(x, preds, batch, assign_inputs))
-        if self.fss["fss_task_weights"]:
-            self.task_weights = weights  # read by this call's mask / keypoint terms; cleared when `loss` returns
+        if self.fss["fss_task_weights"] and self.batch is not None:
+            self.batch.task_weights = weights  # read by this `loss` call's mask / keypoint terms
         loss = torch.zeros(3, device=self.device)  # box, cls, dfl
         loss[1] = terms.cls
         loss[0], loss[2] = terms.box, terms.dfl
@@ -319,23 +352,25 @@ class FSSLoss:
         loss = torch.zeros(4, device=self.device)  # box, cls, dfl, angle
         loss[1] = terms.cls
         loss[0], loss[2] = terms.box, terms.dfl
-        loss[3] = self.calculate_angle_loss(x.pred_bboxes, terms.target_bboxes, fg_mask, terms.box_weights[fg_mask],
-                                            terms.norm)  # fmt: skip
-        loss[0] += (x.pred_angle * 0).sum()  # keeps the angle branch in the graph without positives (DDP)
+        loss[3], keeper = seam.obb_angle_term(self, x, terms.target_bboxes, fg_mask, terms.box_weights[fg_mask],
+                                              terms.norm)  # fmt: skip
+        loss[0] += keeper  # the angle and distribution outputs stay in the graph without positives (DDP)
         loss, items = self.scaled(loss)
         return loss * x.pred_scores.shape[0], items
 
     def loss(self, preds: dict[str, torch.Tensor], batch: dict[str, Any]) -> tuple:
-        """The stock task loss on FSS's assignment (`rotated_loss` for oriented boxes); the stock loss unchanged on a
-        branch without FSS (`fss_o2o=tal`). The Eq. (8) weights of this batch live for this call only."""
+        """The stock task loss on FSS's assignment; the stock loss unchanged on a branch without FSS
+        (`fss_o2o=tal`). What its steps share (`BatchState`) lives for this call only."""
         if not self.use_fss:
             return super().loss(preds, batch)
-        if isinstance(self, v8OBBLoss):
-            return self.rotated_loss(preds, batch)
-        try:
+        with seam.scoped(self, "batch", BatchState()):
             return super().loss(preds, batch)
-        finally:
-            self.task_weights = None
+
+    @property
+    def task_weights(self) -> torch.Tensor | None:
+        """(b, N) Eq. (8) weights for the mask / keypoint terms of the batch in hand, None when they are unweighted
+        (`fss_task_weights=False`) or outside a `loss` call."""
+        return None if self.batch is None else self.batch.task_weights
 
     def calculate_segmentation_loss(self, fg_mask, masks, target_gt_idx, target_bboxes, batch_idx, proto, pred_masks,
                                     imgsz):  # fmt: skip
@@ -366,13 +401,25 @@ class RecordingLoss:
         install_recording(self)
 
 
-# One way for every task: the mixin first, Ultralytics' loss second, nothing else.
+# One way for every task: the mixin first, Ultralytics' loss second, and the family's hooks.
 class FSSDetectionLoss(FSSLoss, v8DetectionLoss):
     """FSS on Ultralytics' detection loss (every YOLO detection family; `E2ELoss` wraps it for end-to-end heads)."""
 
 
 class FSSOBBLoss(FSSLoss, v8OBBLoss):
     """FSS on Ultralytics' oriented-box loss (`RotatedFSSAssigner`; Eq. (9) on every term, angle included)."""
+
+    axis_aligned = False
+    assigner_class = RotatedFSSAssigner
+
+    def inputs(self, preds: dict[str, torch.Tensor], batch: dict[str, Any]) -> LossInputs:
+        """Rotated boxes, as `v8OBBLoss.loss` hands its assigner (`seam.obb_inputs`)."""
+        return seam.obb_inputs(self, preds, batch)
+
+    def loss(self, preds: dict[str, torch.Tensor], batch: dict[str, Any]) -> tuple:
+        """`rotated_loss` (the stock OBB loss does not go through `get_assigned_targets_and_loss`); the stock loss
+        unchanged on a branch without FSS."""
+        return self.rotated_loss(preds, batch) if self.use_fss else super().loss(preds, batch)
 
 
 class FSSSegmentationLoss(FSSLoss, v8SegmentationLoss):
@@ -383,14 +430,38 @@ class FSSSegmentLoss26(FSSLoss, SegmentLoss26):
     """FSS on Ultralytics' YOLO26 segmentation loss; Eq. (3) scores box IoU, or with `fss_overlap=task` Ultralytics'
     mask-aware overlap ((CIoU + predicted-mask IoU) / 2, `SegTaskAlignedAssigner.pair_overlaps`)."""
 
+    task_overlap_kind = "mask IoU"
+
+    def install_task_terms(self) -> None:
+        """The stock mask-aware assigner, kept for its overlap, ranks pairs by FSS's q, alpha, beta."""
+        if self.use_fss:
+            self.stock_assigner = seam.segment26_overlap_assigner(self, self.fss["fss_q"], self.fss["fss_alpha"],
+                                                                  self.fss["fss_beta"])  # fmt: skip
+
+    def task_overlap_inputs(self, x: LossInputs, preds: dict, batch: dict, assign_inputs: dict) -> tuple[tuple, dict]:
+        """Predicted scores and GT labels, and the masks and prototypes (`seam.segment26_assigner_inputs`)."""
+        return (x.pred_scores.detach().sigmoid(), x.gt_labels), seam.segment26_assigner_inputs(self, preds, batch)
+
 
 class FSSPoseLoss(FSSLoss, v8PoseLoss):
     """FSS on Ultralytics' YOLOv8/11 pose loss (box IoU in Eq. (3))."""
+
+    def install_task_terms(self) -> None:
+        """The keypoint loss that `fss_task_weights` can weight (`seam.WeightedKeypointLoss`)."""
+        self.keypoint_loss = seam.WeightedKeypointLoss(self.keypoint_loss.sigmas)
 
 
 class FSSPoseLoss26(FSSLoss, PoseLoss26):
     """FSS on Ultralytics' YOLO26 pose loss; Eq. (3) scores Ultralytics' keypoint OKS (`PoseTaskAlignedAssigner.
     pair_overlaps`; box CIoU for GTs without visible keypoints) with `fss_overlap=auto` (default) or `task`."""
+
+    task_overlap_kind = "OKS"
+    task_overlap_default = True
+    install_task_terms = FSSPoseLoss.install_task_terms
+
+    def task_overlap_inputs(self, x: LossInputs, preds: dict, batch: dict, assign_inputs: dict) -> tuple[tuple, dict]:
+        """The predicted and GT keypoints the stock loss hands its assigner."""
+        return (assign_inputs["pd_kpts"], assign_inputs["gt_kpts"]), {}
 
 
 class TALDetectionLoss(RecordingLoss, v8DetectionLoss):

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 from ultralytics.utils.torch_utils import unwrap_model
 
+from ultralytics_fss.train import seam
 from ultralytics_fss.train.seam import main_branch
 
 
@@ -119,8 +120,6 @@ def criterion_stats(trainer) -> dict[str, AssignmentStats]:
 
 
 def o2m_weight(trainer) -> float | None:
-    """The weight of the one-to-many branch of an end-to-end criterion for the epoch about to train (`E2ELoss.o2m`,
-    which Ultralytics decays from 0.8 to 0.1 over training, updating it before `on_train_epoch_end`; the one-to-one
-    branch weighs 1 - that); None for other criteria."""
-    crit = getattr(unwrap_model(trainer.model), "criterion", None)
-    return float(crit.o2m) if hasattr(crit, "o2m") and hasattr(crit, "one2one") else None
+    """The one-to-many branch's weight of the trainer's end-to-end criterion for the epoch about to train
+    (`seam.o2m_weight`; Ultralytics updates it before `on_train_epoch_end`); None for other criteria."""
+    return seam.o2m_weight(getattr(unwrap_model(trainer.model), "criterion", None))

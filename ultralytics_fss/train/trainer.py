@@ -27,6 +27,7 @@ from ultralytics_fss.train.loss import build_fss_criterion, build_tal_criterion
 from ultralytics_fss.train.seam import (
     UNSUPPORTED_HEADS,
     args_dict,
+    keep_e2e_schedule,
     model_file_task,
     refusal,
     resumed_train_args,
@@ -67,8 +68,7 @@ class InstallCriterion:
             if self.fss is not None:
                 target.args = IterableSimpleNamespace(**{**args_dict(target.args), **self.fss})
             criterion = build(target)
-            if hasattr(previous, "updates"):  # E2ELoss rebuilt by Ultralytics on resume: keep its schedule
-                criterion.updates, criterion.o2m, criterion.o2o = previous.updates, previous.o2m, previous.o2o
+            keep_e2e_schedule(criterion, previous)  # an E2ELoss rebuilt by Ultralytics on resume: its decay goes on
             target.criterion = criterion
         if not self.stock:
             values = check_fss_args(args_dict(model.args))
@@ -166,6 +166,12 @@ class FSSTrainer(DetectionTrainer):
     def __new__(cls, cfg=DEFAULT_CFG, overrides: dict[str, Any] | None = None, _callbacks: dict | None = None):
         """Return the FSS trainer of the task (`FSSTrainer` itself for detection and for user subclasses), after
         `check_trainable`: a model FSS cannot train is refused before Ultralytics makes the run folder.
+
+        Why construction returns another class: Ultralytics instantiates the trainer class it is handed
+        (`YOLO(...).train(trainer=FSSTrainer)`, `yolo train trainer=ultralytics_fss.FSSTrainer`, the tuner's
+        iterations, resume from a checkpoint's recorded `trainer`) and each task needs Ultralytics' trainer of that
+        task as a base (`OBBTrainer` builds an `OBBModel` and its validator). Choosing the task's subclass here is
+        what lets one public name serve every task; Python then runs that subclass's `__init__`.
 
         Raises:
             NotImplementedError: For models (RT-DETR, YOLO-World, YOLOE...) and tasks (classify, semantic, depth) FSS

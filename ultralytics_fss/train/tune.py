@@ -5,8 +5,8 @@ every iteration in a `yolo train` subprocess; its Ray path (`use_ray=True`) trai
 `model.train(**config)`. So `ultralytics_fss`:
 
 - routes the `Model.tune` calls that ask for FSS (`trainer=`, `fss_*` arguments or `space` keys, or a model with
-  `enable_fss`) to `tune` below; every other call runs Ultralytics' method unchanged (`seam.route_tune`, installed
-  when `ultralytics_fss.train` is imported);
+  `enable_fss`) to `tune` below; every other call runs Ultralytics' method unchanged (`seam.install_tune_routing`,
+  installed when a name of the trainer is first taken from the package, never by importing a module);
 - Ultralytics' `Tuner`: `FSSTuner`, the stock `Tuner` whose iterations run `python -m ultralytics_fss.cli train
   trainer=... fss_*=...` (the same subprocess, through this package's command line), with integer and categorical
   `fss_*` keys in `space`;
@@ -33,18 +33,17 @@ from typing import Any
 
 import numpy as np
 from ultralytics.cfg import CFG_INT_KEYS
-from ultralytics.engine.tuner import Tuner
 from ultralytics.utils import DEFAULT_CFG, LOGGER, YAML, colorstr
 
 from ultralytics_fss.train.cfg import FSS_DEFAULTS, FSS_KEYS, TRAINER_KEY, check_fss_args, import_trainer, trainer_path
-from ultralytics_fss.train.seam import stock_tune, tuner_command
+from ultralytics_fss.train.seam import HookedTuner, model_tune_args, stock_tune, tuner_command
 
 # The default search space with `trainer=FSSTrainer` and no `space`: the paper's Table 4 ranges for alpha (0.5-1) and
 # beta (4-10), u and q around the defaults (2 and 10). Ultralytics' Tuner form: key: (min, max).
 FSS_SPACE: dict[str, tuple] = {"fss_alpha": (0.5, 1.0), "fss_beta": (4.0, 10.0), "fss_u": (1.0, 4.0), "fss_q": (5, 15)}
 FSS_CLI = [sys.executable, "-m", "ultralytics_fss.cli"]  # what the Tuner's iterations run instead of `yolo`
 RAY_POSITIONAL = ("space", "grace_period", "gpu_per_trial")  # `run_ray_tune`'s positional parameters after `model`
-CHOICES = "choices"  # the categorical values of a `tune_results.ndjson` record (`FSSTuner._save_local_result`)
+CHOICES = "choices"  # the categorical values of a `tune_results.ndjson` record (`FSSTuner.record`)
 
 
 def ray_space(space: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -97,7 +96,7 @@ def check_space(space: dict[str, Any], fixed: dict[str, Any] | None = None) -> t
 
     Returns:
         ranges (dict): The numeric entries, for the stock Tuner's mutation.
-        choices (dict): The categorical `fss_*` entries, `key: [values]` (`FSSTuner._mutate` draws them).
+        choices (dict): The categorical `fss_*` entries, `key: [values]` (`FSSTuner.mutate` draws them).
 
     Raises:
         ValueError: One line naming the entry: an unknown `fss_` key, a bound or choice outside the key's valid
@@ -170,7 +169,7 @@ def check_ray_space(space: dict[str, Any], fixed: dict[str, Any] | None = None) 
     return space
 
 
-class FSSTuner(Tuner):
+class FSSTuner(HookedTuner):
     """Ultralytics' `Tuner`, training every iteration with an FSS trainer and the values drawn for the `fss_*` keys.
 
     The stock mutation evolves the numeric keys (an integer `fss_*` key stays an integer); categorical `fss_*` keys
@@ -221,20 +220,18 @@ class FSSTuner(Tuner):
         LOGGER.info(f"{self.prefix}iterations train with trainer={path} via {colorstr('python -m ultralytics_fss.cli')}"
                     f"; space {self.space}" + (f", choices {self.choices}" if self.choices else ""))  # fmt: skip
 
-    def _constrain(self, hyp: dict[str, float]) -> dict[str, float]:
-        """Ultralytics' bounds and rounding, then integer `fss_*` keys (e.g. `fss_q`) as integers within bounds."""
-        hyp = super()._constrain(hyp)
+    def constrain(self, hyp: dict[str, float]) -> dict[str, float]:
+        """After Ultralytics' bounds and rounding: integer `fss_*` keys (e.g. `fss_q`) as integers within bounds."""
         for key, bounds in self.space.items():
             if _kind(key) is int:
                 hyp[key] = int(min(max(round(hyp[key]), math.ceil(bounds[0])), math.floor(bounds[1])))
         return hyp
 
-    def _mutate(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        """Ultralytics' mutation of the ranges, plus the categorical keys: the first iteration takes the current value
+    def mutate(self, hyp: dict[str, Any]) -> dict[str, Any]:
+        """After Ultralytics' mutation of the ranges, the categorical keys: the first iteration takes the current value
         (a random choice when it is not in the list), later ones keep the best iteration's value or draw one, with
         probability 1/2."""
-        hyp = super()._mutate(*args, **kwargs)
-        results = self._load_local_results()
+        results = self.local_results()
         best = self._best(results) if results else {}
         rng = np.random.default_rng()
         for key, values in self.choices.items():
@@ -245,16 +242,15 @@ class FSSTuner(Tuner):
 
     def _best(self, results: list[dict]) -> dict[str, Any]:
         """The hyperparameters and choices of the best result, chosen as Ultralytics' Tuner chooses it."""
-        fitness = np.array([r.get("fitness") or 0.0 for r in results], dtype=float)
-        best = results[self._best_result_index(results, fitness)]
+        best = self.best_result(results)
         return {**best.get("hyperparameters", {}), **best.get(CHOICES, {})}
 
-    def _save_local_result(self, result: dict) -> None:
-        """Append a result with its categorical values under `choices`: Ultralytics' plots and mutation read every
+    def record(self, result: dict) -> dict:
+        """A result with its categorical values under `choices`: Ultralytics' plots and mutation read every
         `hyperparameters` entry as a number."""
         hyp = dict(result["hyperparameters"])
         chosen = {k: hyp.pop(k) for k in self.choices if k in hyp}
-        super()._save_local_result({**result, "hyperparameters": hyp, **({CHOICES: chosen} if chosen else {})})
+        return {**result, "hyperparameters": hyp, **({CHOICES: chosen} if chosen else {})}
 
     def __call__(self, iterations: int = 300, cleanup: bool = True):
         """Run Ultralytics' evolution with `python -m ultralytics_fss.cli` as the iterations' command, then complete
@@ -269,7 +265,7 @@ class FSSTuner(Tuner):
         """Rewrite `best_hyperparameters.yaml` with every tuned key of the best result, typed as its trainer reads
         it, keeping Ultralytics' header; nothing when the stock Tuner wrote none."""
         file = self.tune_dir / "best_hyperparameters.yaml"
-        results = self._load_local_results()
+        results = self.local_results()
         if not (file.is_file() and results):
             return
         best = self._best(results)
@@ -360,9 +356,5 @@ def tune(model, use_ray: bool = False, iterations: int = 300, /, *args: Any, **k
         space = check_ray_space(space, fixed) if is_fss else space
         constants = {TRAINER_KEY: trainer, **{k: v for k, v in fixed.items() if k not in space}}
         return stock_tune(model, True, iterations, space={**space, **constants}, **kwargs)
-    if args:  # as Model.tune (ultralytics/engine/model.py, lines 959-960)
-        raise TypeError(f"Positional arguments {args} require use_ray=True, pass Tuner options as keywords.")
-    if "optimizer" not in (space or {}):  # Model.tune's default (engine/model.py, lines 953-954)
-        kwargs.setdefault("optimizer", "AdamW")
-    tune_args = {**model.overrides, **kwargs, **fixed, "space": space, "mode": "train"}  # as Model.tune, line 964
+    tune_args = model_tune_args(model, args, {**kwargs, **fixed}, space)  # what Model.tune hands its Tuner
     return FSSTuner(tune_args, model=model.model, _callbacks=model.callbacks, trainer=trainer)(iterations=iterations)
