@@ -1,4 +1,4 @@
-"""Check: ``ultralytics_fss.dota.merge_back.metric`` against the DOTA devkit's own ``voc_eval`` on the same Task files.
+"""Check: ``ultralytics_fss.large_images.merge_back.metric`` against the DOTA devkit's own ``voc_eval`` on the same Task files.
 
 Builds the devkit's ``polyiou`` with SWIG in a scratch copy (outside the repository; nothing of the devkit is kept),
 makes noisy tile predictions on the shipped samples (boxes jittered, missed, duplicated, false boxes, scores rounded
@@ -206,8 +206,8 @@ def add_bow_ties(pred: Path, out: Path, n: int, rng: np.random.Generator) -> int
 
 def count_bow_ties(folder: Path) -> int:
     """Self-intersecting quadrilaterals among the detections of a folder's Task1 files."""
-    from ultralytics_fss.dota.geometry import make_polygons
-    from ultralytics_fss.dota.merge_back.metric import read_task_file
+    from ultralytics_fss.large_images.geometry import make_polygons
+    from ultralytics_fss.large_images.merge_back.metric import read_task_file
 
     boxes = [read_task_file(f, "Task1")[2] for f in sorted(folder.glob("Task1_*.txt"))]
     return int(make_polygons(np.concatenate(boxes or [np.zeros((0, 8))]))[1].sum())
@@ -216,7 +216,7 @@ def count_bow_ties(folder: Path) -> int:
 # ---------------------------------------------------------------------------------------------------- checks
 def compare(folder: Path, task: str, names: tuple[str, ...], gt: dict, devkit: tuple, gt_files: tuple) -> list[tuple]:
     """Per-class AP of ours and the devkit's on one folder of Task files: ``(class, objects, ours, devkit)`` rows."""
-    from ultralytics_fss.dota.merge_back.metric import evaluate_task_files
+    from ultralytics_fss.large_images.merge_back.metric import evaluate_task_files
 
     ours = evaluate_task_files(folder, task, names, gt)
     module = devkit[0] if task == "Task1" else devkit[1]
@@ -254,8 +254,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from ultralytics.utils import LOGGER
 
-    from ultralytics_fss.dota import merge_dota, tile_dota
-    from ultralytics_fss.dota.merge_back.metric import read_ground_truth
+    from ultralytics_fss.large_images import merge_dota, tile_dota
+    from ultralytics_fss.large_images.merge_back.metric import read_ground_truth
 
     with tempfile.TemporaryDirectory(prefix="dota_devkit_check.") as tmp:
         work = a.dir or Path(tmp)
@@ -315,7 +315,7 @@ def print_set(what: str, rows: list[tuple], task: str) -> float:
 
 def _names(dst: Path) -> tuple[str, ...]:
     """The tiler's class list (DOTA's official names), from its options."""
-    from ultralytics_fss.dota.merge_back.tile_predictions import TileIndex
+    from ultralytics_fss.large_images.merge_back.tile_predictions import TileIndex
 
     return TileIndex.load(dst, SPLIT).names
 

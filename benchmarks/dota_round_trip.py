@@ -1,7 +1,7 @@
 """Benchmark: the ground truth's round trip through ``tile_dota`` and ``merge_dota`` on the shipped DOTA samples.
 
 The samples' labels are tiled, every tile label is written back as a prediction with confidence 1
-(:func:`ultralytics_fss.dota.merge_back.tile_predictions.labels_as_predictions`), merged back to the full images
+(:func:`ultralytics_fss.large_images.merge_back.tile_predictions.labels_as_predictions`), merged back to the full images
 with ``merge_dota --pred-dir`` at several NMS thresholds and scored with DOTA's metric. A perfect round trip keeps one
 detection per object and scores 1.0; what falls short is an object no tile holds (the tiler's IoF threshold, 0.7) or a
 true object removed by the merge's NMS. Prints a Markdown table (the README's "Round trip") and the overlap statistics
@@ -63,8 +63,8 @@ def round_trip(src: Path, work: Path, crop: int, stride: int, fmt: str, rates: t
     Returns:
         (list[MergeResult]): One merge result per threshold, scored against the source labels.
     """
-    from ultralytics_fss.dota import merge_dota, tile_dota
-    from ultralytics_fss.dota.merge_back.tile_predictions import labels_as_predictions
+    from ultralytics_fss.large_images import merge_dota, tile_dota
+    from ultralytics_fss.large_images.merge_back.tile_predictions import labels_as_predictions
 
     name = f"{fmt}-crop{crop}-stride{stride}-rates{'_'.join(f'{r:g}' for r in rates)}"
     dst, pred = work / name / "tiles", work / name / "pred"
@@ -93,7 +93,7 @@ def neighbour_overlaps(src: Path, names: tuple[str, ...]) -> tuple[int, int, flo
     import torch
     from torchvision.ops import box_iou
 
-    from ultralytics_fss.dota.merge_back.metric import read_ground_truth
+    from ultralytics_fss.large_images.merge_back.metric import read_ground_truth
 
     images = {p.stem for p in (src / "images").iterdir()}
     files = {p.stem: p for p in sorted((src / "labelTxt").glob("*.txt")) if p.stem in images}
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from ultralytics.utils import LOGGER
 
-    from ultralytics_fss.dota.merge_back.nms import NMS_IOU
+    from ultralytics_fss.large_images.merge_back.nms import NMS_IOU
 
     if not a.verbose:
         LOGGER.setLevel(logging.ERROR)

@@ -5,7 +5,7 @@ Tiles the shipped DOTA samples (two images, 600 objects) at crop 256, stride 200
 ``FSSTrainer`` on the tiles, then scores each model three ways on the same (training) split:
 
 1. Ultralytics' own ``model.val`` mAP50 on the tiles (box IoU for detect, probiou for obb);
-2. DOTA's VOC07 AP50 (``ultralytics_fss.dota.merge_back.metric``) on the tiles, each tile's labels as its ground truth
+2. DOTA's VOC07 AP50 (``ultralytics_fss.large_images.merge_back.metric``) on the tiles, each tile's labels as its ground truth
    (an object cut by a tile edge counts once per tile, clipped; no difficult flags);
 3. DOTA's Task2 / Task1 metric on the two full images after ``merge_dota --model`` (what DOTA reports).
 
@@ -52,7 +52,7 @@ def tile_ground_truth(label_file: Path, crop: int, fmt: str):
     Returns:
         (GroundTruth): The tile's objects.
     """
-    from ultralytics_fss.dota.merge_back.metric import GroundTruth
+    from ultralytics_fss.large_images.merge_back.metric import GroundTruth
 
     values = label_file.read_text().split() if label_file.is_file() else []
     rows = np.array(values, float).reshape(-1, 5 if fmt == "detect" else 9)  # (M, 5 | 9)
@@ -75,13 +75,13 @@ def dota_ap_on_tiles(model, root: Path, fmt: str, crop: int, **predict_args) -> 
         **predict_args: Passed to ``model.predict`` (imgsz, batch, device).
 
     Returns:
-        metrics (dict): As :func:`ultralytics_fss.dota.merge_back.metric.evaluate_task_files`.
+        metrics (dict): As :func:`ultralytics_fss.large_images.merge_back.metric.evaluate_task_files`.
         dets (dict[str, Detections]): Each tile's predictions, tile pixels.
         gt (dict[str, GroundTruth]): Each tile's objects, tile pixels.
     """
-    from ultralytics_fss.dota.merge_back.merge_dota import DEFAULT_CONF, DEFAULT_MAX_DET, task_lines
-    from ultralytics_fss.dota.merge_back.metric import TASKS, evaluate_task_files, task_file
-    from ultralytics_fss.dota.merge_back.tile_predictions import TileIndex, result_detections
+    from ultralytics_fss.large_images.merge_back.merge_dota import DEFAULT_CONF, DEFAULT_MAX_DET, task_lines
+    from ultralytics_fss.large_images.merge_back.metric import TASKS, evaluate_task_files, task_file
+    from ultralytics_fss.large_images.merge_back.tile_predictions import TileIndex, result_detections
 
     names = TileIndex.load(root if fmt == "detect" else root.parent, SPLIT).names
     tiles = sorted((root / "images" / SPLIT).iterdir())
@@ -112,8 +112,8 @@ def matched_shares(dets: dict, gt: dict, c: int) -> tuple[int, float, float]:
     from ultralytics.utils.metrics import batch_probiou
     from ultralytics.utils.ops import xyxyxyxy2xywhr
 
-    from ultralytics_fss.dota.geometry import make_polygons
-    from ultralytics_fss.dota.merge_back.nms import polygon_overlaps
+    from ultralytics_fss.large_images.geometry import make_polygons
+    from ultralytics_fss.large_images.merge_back.nms import polygon_overlaps
 
     n = by_probiou = by_polygon = 0
     for stem, g in gt.items():
@@ -154,8 +154,8 @@ def measure(fmt: str, root: Path, weights: Path, merged: Path, a: argparse.Names
     """
     from ultralytics import YOLO
 
-    from ultralytics_fss.dota import merge_dota
-    from ultralytics_fss.dota.merge_back.tile_predictions import TileIndex
+    from ultralytics_fss.large_images import merge_dota
+    from ultralytics_fss.large_images.merge_back.tile_predictions import TileIndex
 
     names = TileIndex.load(root if fmt == "detect" else root.parent, SPLIT).names  # DOTA's official class names
     model = YOLO(weights)
@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> None:
     if min(a.epochs, a.crop, a.stride, a.imgsz, a.batch) < 1 or a.stride > a.crop:
         fail("--epochs, --crop, --stride, --imgsz and --batch must be positive, with --stride <= --crop")
 
-    from ultralytics_fss.dota import tile_dota
+    from ultralytics_fss.large_images import tile_dota
 
     with tempfile.TemporaryDirectory() as tmp:
         work = a.dir or Path(tmp)

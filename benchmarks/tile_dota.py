@@ -1,4 +1,4 @@
-"""Benchmark: ``ultralytics_fss.dota.tile_dota`` against Ultralytics' ``split_dota.split_trainval`` on generated data.
+"""Benchmark: ``ultralytics_fss.large_images.tile_dota`` against Ultralytics' ``split_dota.split_trainval`` on generated data.
 
 Generates a DOTA-format set in Ultralytics' layout (``images/{train,val}``, DOTA polygons in
 ``labels/{split}_original`` for us, the normalised YOLO-OBB labels Ultralytics' splitter reads in ``labels/{split}``),
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> None:
             "print(time.perf_counter() - t)"
         )
         t_us, m_us = run_measured(
-            "import time; from ultralytics_fss.dota import tile_dota; t = time.perf_counter(); "
+            "import time; from ultralytics_fss.large_images import tile_dota; t = time.perf_counter(); "
             f"tile_dota({str(data)!r}, {str(ours)!r}, splits=['train', 'val'], crop={a.crop}, stride={stride}, "
             f"ext='jpg', format='obb', workers={a.workers}); print(time.perf_counter() - t)"
         )

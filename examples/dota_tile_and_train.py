@@ -22,7 +22,7 @@ from pathlib import Path
 from ultralytics import YOLO
 
 from ultralytics_fss import FSSTrainer
-from ultralytics_fss.dota import merge_dota, tile_dota
+from ultralytics_fss.large_images import merge_dota, tile_dota
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SRC = REPO / "tests" / "data" / "dota-examples"  # real DOTA-v1.0 samples (academic use only, see its README)

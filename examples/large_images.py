@@ -23,8 +23,8 @@ import tempfile
 from pathlib import Path
 
 from ultralytics_fss import FSSTrainer
-from ultralytics_fss.dota import merge_tiles, tile_yolo
-from ultralytics_fss.dota.merge_back.tile_predictions import labels_as_predictions
+from ultralytics_fss.large_images import merge_tiles, tile_yolo
+from ultralytics_fss.large_images.merge_back.tile_predictions import labels_as_predictions
 from ultralytics_fss.synthetic import make_dataset
 
 REPO = Path(__file__).resolve().parents[1]

@@ -17,17 +17,17 @@ import pytest
 import shapely
 from shapely.geometry import Polygon, box
 
-from ultralytics_fss.dota import TilingError, tile_dota
-from ultralytics_fss.dota import geometry as geo
-from ultralytics_fss.dota.labels import parse_label_text
-from ultralytics_fss.dota.tiling.config import DEFAULTS, TileConfig
-from ultralytics_fss.dota.tiling.output import TileOutput, data_yaml_text
-from ultralytics_fss.dota.tiling.records import ImageResult, TileStats
-from ultralytics_fss.dota.tiling.summary import TileSummary
+from ultralytics_fss.large_images import TilingError, tile_dota
+from ultralytics_fss.large_images import geometry as geo
+from ultralytics_fss.large_images.dota import parse_label_text
+from ultralytics_fss.large_images.tiling.config import DEFAULTS, TileConfig
+from ultralytics_fss.large_images.tiling.output import TileOutput, data_yaml_text
+from ultralytics_fss.large_images.tiling.records import ImageResult, TileStats
+from ultralytics_fss.large_images.tiling.summary import TileSummary
 
-DOTA = Path(__file__).resolve().parents[1] / "ultralytics_fss" / "dota"
+DOTA = Path(__file__).resolve().parents[1] / "ultralytics_fss" / "large_images"
 # What pool workers import: it must start fast, so no Ultralytics (and with it torch) at import time.
-WORKER_SIDE = ("errors", "files", "geometry", "images", "labels", "tiling/__init__", "tiling/config", "tiling/output",
+WORKER_SIDE = ("errors", "files", "geometry", "images", "dota", "tiling/__init__", "tiling/config", "tiling/output",
                "tiling/records", "tiling/tile")  # fmt: skip
 
 

@@ -1,9 +1,10 @@
-"""The package layout of ARCHITECTURE: which folder may import which, no import circles, nothing imports an entry
-point, and the public names import from the package root."""
+"""The package layout of ARCHITECTURE.md (read from that file): which folder may import which, no import circles (lazy
+imports included), nothing imports an entry point, and the public names import from the package root."""
 
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ ENTRY_POINTS = {  # `python -m` targets
     "ultralytics_fss.evaluate", "ultralytics_fss.compare", "ultralytics_fss.merge_dota",
     "ultralytics_fss.predict_tiled", "ultralytics_fss.tile", "ultralytics_fss.merge_tiles",
 }  # fmt: skip
-FOLDERS = ("assign", "train", "evidence", "dota")
+FOLDERS = ("assign", "train", "evidence", "large_images", "metrics")
 
 
 def module_name(path: Path) -> str:
@@ -63,15 +64,28 @@ def folder(module: str) -> str | None:
     return parts[1] if len(parts) > 2 or (len(parts) == 2 and parts[1] in FOLDERS) else None
 
 
+def architecture_rules() -> dict[str, set[str]]:
+    """The import rules of ARCHITECTURE.md, "What each folder may import": folder -> the folders it may import."""
+    text = (ROOT / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    section = text[text.index("## What each folder may import"):text.index("## The Ultralytics seam")]
+    rows = re.findall(r"^\| `(\w+)/` \| ([^|]+) \|", section, re.M)
+    return {folder: set(re.findall(r"`(\w+)/`", cell)) for folder, cell in rows}
+
+
+def test_architecture_file_describes_every_folder_and_seam_module():
+    """ARCHITECTURE.md has an import rule for every folder and names every module of the seam."""
+    assert set(architecture_rules()) == set(FOLDERS)
+    text = (ROOT / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    seam = {p.stem for p in (PACKAGE / "train" / "seam").glob("*.py")} - {"__init__"}
+    assert seam and all(f"| `{m}` |" in text for m in seam), seam
+
+
 def test_folders_import_only_what_architecture_allows():
-    allowed = {"assign": {"assign"}, "train": {"assign", "train"}, "evidence": {"assign", "train", "evidence"},
-               "dota": {"dota"}}  # fmt: skip
+    allowed = architecture_rules()
     # The exceptions: the `fss_plot_assign` and `fss_coco` training options (train/trainer.py) import their callbacks
     # inside the function that registers them, so that importing train/ never imports evidence/ (no import circle).
     lazy_exceptions = {("ultralytics_fss.train.trainer", f"ultralytics_fss.evidence.{m}") for m in ("pictures", "coco")}
     lazy_exceptions.add(("ultralytics_fss.train.trainer", "ultralytics_fss.evidence"))
-    # merge_tiles scores full images with COCO's metric, which evidence/ owns (pycocotools), imported where it scores.
-    lazy_exceptions.add(("ultralytics_fss.dota.merge_back.merge_tiles", "ultralytics_fss.evidence.coco"))
     checked = 0
     for path in package_files():
         here = folder(module_name(path))
@@ -160,39 +174,39 @@ def test_root_holds_only_what_users_type_or_import():
     assert {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()} == set(FOLDERS)
 
 
-DOTA_LAYOUT = {  # dota/: the two halves as subpackages, the pieces both use at the top
-    "": {"__init__", "errors", "files", "geometry", "images", "labels", "polygons", "yolo_labels"},
+LARGE_IMAGES_LAYOUT = {  # large_images/: the two halves as subpackages, the pieces both use at the top
+    "": {"__init__", "dota", "errors", "files", "geometry", "images", "polygons", "yolo_labels"},
     "tiling": {"__init__", "config", "output", "pipeline", "prepare", "records", "run", "summary", "tile",
                "yolo_source"},
     "merge_back": {"__init__", "merge_dota", "merge_tiles", "metric", "nms", "predict_tiled", "tile_predictions"},
 }
 
 
-def dota_part(module: str) -> str | None:
-    """The part of dota/ a module belongs to: a half (`tiling`, `merge_back`), `shared` (a module at dota/'s top),
-    or None (the package `ultralytics_fss.dota` itself, or a module outside dota/)."""
+def large_images_part(module: str) -> str | None:
+    """The part of large_images/ a module belongs to: a half (`tiling`, `merge_back`), `shared` (a module at the
+    folder's top), or None (the package `ultralytics_fss.large_images` itself, or a module outside the folder)."""
     parts = module.split(".")
-    if parts[:2] != ["ultralytics_fss", "dota"] or len(parts) == 2:
+    if parts[:2] != ["ultralytics_fss", "large_images"] or len(parts) == 2:
         return None
-    return parts[2] if parts[2] in DOTA_LAYOUT else "shared"
+    return parts[2] if parts[2] in LARGE_IMAGES_LAYOUT else "shared"
 
 
-def test_dota_layout_and_halves():
-    """Every module of dota/ is where the layout says (no module left at an old path), and the halves import only
+def test_large_images_layout_and_halves():
+    """Every module of large_images/ is where the layout says (no module left at an old path), and the halves import only
     downwards: the tiler never imports the merge-back, which reads the tiler's output through its owners; the shared
     modules import neither half."""
-    dota = PACKAGE / "dota"
-    found = {part: {p.stem for p in (dota / part).glob("*.py")} for part in DOTA_LAYOUT}
-    assert found == DOTA_LAYOUT
-    assert {p.name for p in dota.iterdir() if p.is_dir() and any(p.glob("*.py"))} == set(DOTA_LAYOUT) - {""}
+    dota = PACKAGE / "large_images"
+    found = {part: {p.stem for p in (dota / part).glob("*.py")} for part in LARGE_IMAGES_LAYOUT}
+    assert found == LARGE_IMAGES_LAYOUT
+    assert {p.name for p in dota.iterdir() if p.is_dir() and any(p.glob("*.py"))} == set(LARGE_IMAGES_LAYOUT) - {""}
     allowed = {"shared": {"shared"}, "tiling": {"shared", "tiling"}, "merge_back": {"shared", "tiling", "merge_back"}}
     checked = 0
     for path in sorted(dota.rglob("*.py")):
-        here = dota_part(module_name(path))
+        here = large_images_part(module_name(path))
         if here is None:
-            continue  # dota/__init__.py: the public names, loaded lazily from both halves
+            continue  # large_images/__init__.py: the public names, loaded lazily from both halves
         for imported in existing(imports(path)):
-            there = dota_part(imported)
+            there = large_images_part(imported)
             assert there is None or there in allowed[here], f"{path.relative_to(ROOT)} imports {imported}"
             checked += there is not None
     assert checked > 30
@@ -207,15 +221,15 @@ def test_public_names():
 
     assert (FSSAssigner, FSSTrainer, enable_fss) == (assigner_home, trainer_home, enable_home)
     assert all(hasattr(ultralytics_fss, name) for name in ultralytics_fss.__all__)
-    import ultralytics_fss.dota as dota
+    import ultralytics_fss.large_images as dota
 
     assert all(getattr(dota, name) is not None for name in dota.__all__)  # the lazy ones resolve in their new homes
 
 
 def test_tiling_workers_start_without_torch():
-    """A tiling pool worker imports `ultralytics_fss.dota.tiling.tile` (and with it the package root): neither torch
+    """A tiling pool worker imports `ultralytics_fss.large_images.tiling.tile` (and with it the package root): neither torch
     nor Ultralytics may come along, or every spawned worker pays their import time."""
-    code = ("import sys, ultralytics_fss.dota.tiling.tile; "
+    code = ("import sys, ultralytics_fss.large_images.tiling.tile; "
             "print([m for m in ('torch', 'ultralytics') if m in sys.modules])")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and proc.stdout.split() == ["[]"], proc.stdout + proc.stderr

@@ -17,8 +17,8 @@ import pytest
 import yaml
 from conftest import untrained_model
 
-from ultralytics_fss.dota import MergeError, merge_tiles, predict_tiled, tile_yolo
-from ultralytics_fss.dota.merge_back.tile_predictions import labels_as_predictions
+from ultralytics_fss.large_images import MergeError, merge_tiles, predict_tiled, tile_yolo
+from ultralytics_fss.large_images.merge_back.tile_predictions import labels_as_predictions
 from ultralytics_fss.evidence.coco import COCO_KEYS
 
 CROP, STRIDE = 256, 200  # windows of a 600 px side: [0, 256], [200, 456], [344, 600]

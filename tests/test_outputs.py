@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ultralytics_fss.dota.files import unwritable
+from ultralytics_fss.large_images.files import unwritable
 
 # command: (arguments with OUT for the output folder, the flag named in the message); the inputs need not exist:
 # the output is checked first.

@@ -21,7 +21,7 @@ from ultralytics.utils import YAML
 
 from ultralytics_fss import FSSTrainer
 from ultralytics_fss.assign.rotated import inside_rotated
-from ultralytics_fss.dota import tile_dota
+from ultralytics_fss.large_images import tile_dota
 from ultralytics_fss.evidence.assignment_view import assignment_view, choose_gts, letterbox
 from ultralytics_fss.evidence.gt_labels import letterboxed, read_labels
 from ultralytics_fss.evidence.gt_labels import from_dataset_label

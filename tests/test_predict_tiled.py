@@ -1,4 +1,4 @@
-"""Tests of tiled prediction: ``ultralytics_fss.dota.predict_tiled`` and ``python -m ultralytics_fss.predict_tiled``.
+"""Tests of tiled prediction: ``ultralytics_fss.large_images.predict_tiled`` and ``python -m ultralytics_fss.predict_tiled``.
 
 A freshly built, untrained YOLO (obb and detect, the DOTA-v1.5 classes) predicts at a very low confidence so that it
 returns boxes; the claims checked are about tiling and merging, not accuracy: the same windows and merge as
@@ -17,9 +17,9 @@ import pytest
 
 from conftest import untrained_model
 
-from ultralytics_fss.dota import MergeError, merge_dota, predict_tiled, tile_dota
-from ultralytics_fss.dota.labels import DOTA_CATEGORIES, dataset_names
-from ultralytics_fss.dota.merge_back.metric import read_task_file
+from ultralytics_fss.large_images import MergeError, merge_dota, predict_tiled, tile_dota
+from ultralytics_fss.large_images.dota import DOTA_CATEGORIES, dataset_names
+from ultralytics_fss.large_images.merge_back.metric import read_task_file
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMES = dataset_names(DOTA_CATEGORIES["1.5"], builtin=True)

@@ -1,6 +1,6 @@
 """Drift tests of the Ultralytics seam (`ultralytics_fss.train.seam`): each copy or mirror of Ultralytics code behaves
 like the upstream code it names, on real inputs, for every model family. A failure here means Ultralytics changed
-under a copy: update that piece of `seam.py`, not the test.
+under a copy: update that piece of `ultralytics_fss/train/seam/`, not the test.
 
 The CLI mirrors are checked against Ultralytics' own `entrypoint`: both parse the same command lines and end in
 `Model.train`, which is replaced by a recorder for these tests (the comparison is of the arguments it receives).

@@ -1,4 +1,4 @@
-"""Tests of the DOTA tiler end to end: ``ultralytics_fss.dota.tile_dota`` and its command line.
+"""Tests of the DOTA tiler end to end: ``ultralytics_fss.large_images.tile_dota`` and its command line.
 
 Real DOTA examples from tests/data/dota-examples (windows, counts against shapely, round trip, padding, orphans) and
 generated data for every reliability promise (layouts, bad data, pixel formats, restart, Ctrl-C, killed worker,
@@ -21,12 +21,12 @@ import numpy as np
 import pytest
 from shapely.geometry import Polygon, box
 
-from ultralytics_fss.dota import TilingError, TilingInterrupted, tile_dota
-from ultralytics_fss.dota.labels import DOTA_CATEGORIES
-from ultralytics_fss.dota.tiling import tile as tile_stage
-from ultralytics_fss.dota.tiling.config import TileConfig
-from ultralytics_fss.dota.tiling.records import ImageJob
-from ultralytics_fss.dota.tiling.run import default_workers
+from ultralytics_fss.large_images import TilingError, TilingInterrupted, tile_dota
+from ultralytics_fss.large_images.dota import DOTA_CATEGORIES
+from ultralytics_fss.large_images.tiling import tile as tile_stage
+from ultralytics_fss.large_images.tiling.config import TileConfig
+from ultralytics_fss.large_images.tiling.records import ImageJob
+from ultralytics_fss.large_images.tiling.run import default_workers
 
 ROOT = Path(__file__).resolve().parents[1]
 V15 = DOTA_CATEGORIES["1.5"]
@@ -459,9 +459,9 @@ def test_crop_alone_takes_a_stride_that_follows_it(tmp_path, caplog):
 
 def test_cli_defaults_and_reexports_are_the_package_s():
     """The CLI's defaults are TileConfig's; ``ultralytics_fss.tile_dota`` re-exports the package's public names."""
-    import ultralytics_fss.dota as dota
+    import ultralytics_fss.large_images as dota
     import ultralytics_fss.tile_dota as cli
-    from ultralytics_fss.dota.tiling.config import DEFAULTS
+    from ultralytics_fss.large_images.tiling.config import DEFAULTS
 
     a = cli.build_parser().parse_args(["src", "dst"])
     assert (a.crop, tuple(a.rates), a.iof, a.format) == (DEFAULTS.crop, DEFAULTS.rates, DEFAULTS.iof, DEFAULTS.format)

@@ -10,8 +10,8 @@ import pytest
 import shapely
 import yaml
 
-from ultralytics_fss.dota.tiling.pipeline import tile_yolo
-from ultralytics_fss.dota.yolo_labels import label_path, parse_yolo_label_text, resolve_yolo_dataset
+from ultralytics_fss.large_images.tiling.pipeline import tile_yolo
+from ultralytics_fss.large_images.yolo_labels import label_path, parse_yolo_label_text, resolve_yolo_dataset
 
 
 def read_rows(path):

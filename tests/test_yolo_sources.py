@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import yaml
 
-from ultralytics_fss.dota.yolo_labels import _parse_lines, label_path, parse_yolo_label_text, resolve_yolo_dataset
+from ultralytics_fss.large_images.yolo_labels import _parse_lines, label_path, parse_yolo_label_text, resolve_yolo_dataset
 
 
 def test_each_task_s_lines_become_pixel_polygons():
@@ -103,8 +103,8 @@ def test_a_polygon_cut_into_two_keeps_each_piece_above_the_iof_rule(iof, kept):
     piece is an instance of its own when it passes the rule, checked against shapely's own intersection."""
     import shapely
 
-    from ultralytics_fss.dota.geometry import assign_objects
-    from ultralytics_fss.dota.polygons import build_polygon_objects, segment_labels, split_parts
+    from ultralytics_fss.large_images.geometry import assign_objects
+    from ultralytics_fss.large_images.polygons import build_polygon_objects, segment_labels, split_parts
 
     square = np.array([[150, 10], [190, 10], [190, 40], [150, 40]], dtype=float)  # wholly inside the window
     objects, repaired, degenerate = build_polygon_objects([U_SHAPE, square], np.array([0, 1]))
@@ -122,7 +122,7 @@ def test_a_polygon_cut_into_two_keeps_each_piece_above_the_iof_rule(iof, kept):
 
 
 def test_a_self_intersecting_outline_is_repaired_not_filled():
-    from ultralytics_fss.dota.polygons import build_polygon_objects
+    from ultralytics_fss.large_images.polygons import build_polygon_objects
 
     bow = np.array([[0, 0], [10, 10], [10, 0], [0, 10]], dtype=float)  # a bow tie: two triangles of 25 px
     objects, repaired, _ = build_polygon_objects([bow, U_SHAPE], np.array([0, 0]))

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ultralytics_fss.dota.files import unwritable
+from ultralytics_fss.large_images.files import unwritable
 from ultralytics_fss.evidence.compare import BUILTIN, CommandLine, run_study
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ultralytics.utils import LOGGER, colorstr
 
-from ultralytics_fss.dota.files import unwritable
+from ultralytics_fss.large_images.files import unwritable
 from ultralytics_fss.evidence.compare import CommandLine, run_study
 from ultralytics_fss.evidence.runs import add_arguments, fast_recipe
 from ultralytics_fss.synthetic import dataset_name, make_dataset

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ultralytics.utils import LOGGER, colorstr
 
-from ultralytics_fss.dota.files import unwritable
+from ultralytics_fss.large_images.files import unwritable
 from ultralytics_fss.evidence.coco import evaluate, format_metrics
 from ultralytics_fss.evidence.compare import CommandLine
 

@@ -1,6 +1,6 @@
 """``python -m ultralytics_fss.merge_dota``: tile predictions back to full images, DOTA Task files, DOTA's metric.
 
-The command line of :func:`ultralytics_fss.dota.merge_dota`. Exit status: 0 on success, 2 on bad arguments or input
+The command line of :func:`ultralytics_fss.large_images.merge_dota`. Exit status: 0 on success, 2 on bad arguments or input
 (the message names the file, line or argument; OUT is left unchanged).
 
 Examples:
@@ -12,7 +12,7 @@ Examples:
 
     Python::
 
-        >>> from ultralytics_fss.dota import merge_dota
+        >>> from ultralytics_fss.large_images import merge_dota
         >>> result = merge_dota("DOTA-tiles", "val-merged", model="best.pt")  # doctest: +SKIP
 """
 
@@ -24,15 +24,15 @@ from pathlib import Path
 
 from ultralytics.utils import LOGGER
 
-from ultralytics_fss.dota import MergeError, merge_dota
-from ultralytics_fss.dota.merge_back.merge_dota import (
+from ultralytics_fss.large_images import MergeError, merge_dota
+from ultralytics_fss.large_images.merge_back.merge_dota import (
     DEFAULT_CONF,
     DEFAULT_SPLIT,
     PREFIX,
     add_predict_arguments,
     predict_arguments,
 )
-from ultralytics_fss.dota.merge_back.nms import FORMAT_COLUMNS, NMS_IOU
+from ultralytics_fss.large_images.merge_back.nms import FORMAT_COLUMNS, NMS_IOU
 
 __all__ = ["build_parser", "main"]
 

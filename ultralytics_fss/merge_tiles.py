@@ -1,6 +1,6 @@
 """``python -m ultralytics_fss.merge_tiles``: tile predictions of a ``tile`` output back to full images, scored.
 
-The command line of :func:`ultralytics_fss.dota.merge_tiles`. Writes ``OUT/labels/{image}.txt`` (Ultralytics txt with
+The command line of :func:`ultralytics_fss.large_images.merge_tiles`. Writes ``OUT/labels/{image}.txt`` (Ultralytics txt with
 confidences, normalised to the full image), ``OUT/predictions.json`` (COCO results) and, where the source split has
 labels, ``OUT/coco_metrics.json`` (detect and segment tiles: COCO's twelve numbers, pycocotools) or
 ``OUT/dota_eval.json`` (obb tiles: DOTA's VOC07 metric). Exit status: 0 on success, 2 on bad arguments or input (the
@@ -19,15 +19,15 @@ from pathlib import Path
 
 from ultralytics.utils import LOGGER
 
-from ultralytics_fss.dota import MergeError, merge_tiles
-from ultralytics_fss.dota.merge_back.merge_dota import (
+from ultralytics_fss.large_images import MergeError, merge_tiles
+from ultralytics_fss.large_images.merge_back.merge_dota import (
     DEFAULT_CONF,
     DEFAULT_SPLIT,
     add_predict_arguments,
     predict_arguments,
 )
-from ultralytics_fss.dota.merge_back.merge_tiles import PREFIX
-from ultralytics_fss.dota.merge_back.nms import NMS_IOU
+from ultralytics_fss.large_images.merge_back.merge_tiles import PREFIX
+from ultralytics_fss.large_images.merge_back.nms import NMS_IOU
 
 __all__ = ["build_parser", "main"]
 

@@ -1,6 +1,6 @@
 """``python -m ultralytics_fss.predict_tiled``: predict on large images tile by tile, merged into full-image results.
 
-The command line of :func:`ultralytics_fss.dota.predict_tiled`: the tiler's windows cut in memory, predicted in
+The command line of :func:`ultralytics_fss.large_images.predict_tiled`: the tiler's windows cut in memory, predicted in
 batches, merged with ``merge_dota``'s code. Exit status: 0 when every image is predicted, 1 when some image of a
 folder failed (each is named; the others are predicted and saved), 2 on bad arguments or input (nothing predicted).
 
@@ -12,7 +12,7 @@ Examples:
 
     Python::
 
-        >>> from ultralytics_fss.dota import predict_tiled
+        >>> from ultralytics_fss.large_images import predict_tiled
         >>> results = predict_tiled("best.pt", "P0706.png")  # doctest: +SKIP
         >>> results[0].plot()  # doctest: +SKIP
 """
@@ -24,11 +24,11 @@ import sys
 
 from ultralytics.utils import LOGGER
 
-from ultralytics_fss.dota import MergeError, predict_tiled
-from ultralytics_fss.dota.merge_back.merge_dota import DEFAULT_BATCH, DEFAULT_MAX_DET
-from ultralytics_fss.dota.merge_back.nms import NMS_IOU
-from ultralytics_fss.dota.merge_back.predict_tiled import DEFAULT_CONF, DEFAULT_NAME, DEFAULT_PROJECT, PREFIX
-from ultralytics_fss.dota.tiling.config import DEFAULTS, STRIDE_HELP
+from ultralytics_fss.large_images import MergeError, predict_tiled
+from ultralytics_fss.large_images.merge_back.merge_dota import DEFAULT_BATCH, DEFAULT_MAX_DET
+from ultralytics_fss.large_images.merge_back.nms import NMS_IOU
+from ultralytics_fss.large_images.merge_back.predict_tiled import DEFAULT_CONF, DEFAULT_NAME, DEFAULT_PROJECT, PREFIX
+from ultralytics_fss.large_images.tiling.config import DEFAULTS, STRIDE_HELP
 
 __all__ = ["build_parser", "main"]
 

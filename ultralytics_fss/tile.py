@@ -1,6 +1,6 @@
 """``python -m ultralytics_fss.tile``: tile an Ultralytics YOLO dataset of large images.
 
-The command line of :func:`ultralytics_fss.dota.tiling.pipeline.tile_yolo`: the DOTA path's windows, clipping, IoF
+The command line of :func:`ultralytics_fss.large_images.tiling.pipeline.tile_yolo`: the DOTA path's windows, clipping, IoF
 rule, output state, restart records and manifest, on any dataset YAML Ultralytics accepts. Exit status: 0 when every
 image is tiled, 1 when some failed, 2 on bad arguments, 130 when interrupted.
 
@@ -17,10 +17,10 @@ from pathlib import Path
 
 from ultralytics.utils import LOGGER
 
-from ultralytics_fss.dota.errors import TilingError
-from ultralytics_fss.dota.tiling.config import DEFAULTS, EXTS, KEEP_DROP, STRIDE_HELP
-from ultralytics_fss.dota.tiling.pipeline import tile_yolo
-from ultralytics_fss.dota.tiling.summary import YOLO_PREFIX
+from ultralytics_fss.large_images.errors import TilingError
+from ultralytics_fss.large_images.tiling.config import DEFAULTS, EXTS, KEEP_DROP, STRIDE_HELP
+from ultralytics_fss.large_images.tiling.pipeline import tile_yolo
+from ultralytics_fss.large_images.tiling.summary import YOLO_PREFIX
 
 TASKS = ("detect", "obb", "segment")
 

@@ -1,6 +1,6 @@
 """``python -m ultralytics_fss.tile_dota``: tile a DOTA-format dataset into an Ultralytics YOLO dataset.
 
-The command line of :func:`ultralytics_fss.dota.tile_dota` (the pipeline lives in :mod:`ultralytics_fss.dota`). Exit
+The command line of :func:`ultralytics_fss.large_images.tile_dota` (the pipeline lives in :mod:`ultralytics_fss.large_images`). Exit
 status: 0 when every image is tiled, 1 when some failed, 2 on bad arguments, 130 when interrupted (Ctrl-C, SIGTERM).
 
 Examples:
@@ -12,7 +12,7 @@ Examples:
 
     Python (import from the package; the names below are re-exported here for older code)::
 
-        >>> from ultralytics_fss.dota import tile_dota
+        >>> from ultralytics_fss.large_images import tile_dota
         >>> summary = tile_dota("DOTA-v1.5", "DOTA-v1.5-tiles", workers=4)  # doctest: +SKIP
 """
 
@@ -24,10 +24,10 @@ from pathlib import Path
 
 from ultralytics.utils import LOGGER
 
-from ultralytics_fss.dota import TileSummary, TilingError, TilingInterrupted, tile_dota
-from ultralytics_fss.dota.labels import DEFAULT_VERSION, DOTA_CATEGORIES
-from ultralytics_fss.dota.tiling.config import DEFAULTS, EXTS, FORMATS, KEEP_DROP, STRIDE_HELP
-from ultralytics_fss.dota.tiling.summary import PREFIX
+from ultralytics_fss.large_images import TileSummary, TilingError, TilingInterrupted, tile_dota
+from ultralytics_fss.large_images.dota import DEFAULT_VERSION, DOTA_CATEGORIES
+from ultralytics_fss.large_images.tiling.config import DEFAULTS, EXTS, FORMATS, KEEP_DROP, STRIDE_HELP
+from ultralytics_fss.large_images.tiling.summary import PREFIX
 
 __all__ = ["TileSummary", "TilingError", "TilingInterrupted", "build_parser", "main", "tile_dota"]
 

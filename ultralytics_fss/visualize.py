@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ultralytics.utils import LOGGER, colorstr
 
-from ultralytics_fss.dota.files import unwritable
+from ultralytics_fss.large_images.files import unwritable
 from ultralytics_fss.evidence.compare import CommandLine
 from ultralytics_fss.evidence.pictures import visualize_assignment
 

@@ -3,12 +3,12 @@ out, and the way back to full images.
 
 Public API (``python -m ultralytics_fss.tile_dota`` and ``python -m ultralytics_fss.tile`` are its command lines)::
 
-    from ultralytics_fss.dota import tile_dota, tile_yolo, TileSummary, TilingError, TilingInterrupted
-    from ultralytics_fss.dota import merge_dota, merge_tiles, MergeResult, MergeError, predict_tiled
+    from ultralytics_fss.large_images import tile_dota, tile_yolo, TileSummary, TilingError, TilingInterrupted
+    from ultralytics_fss.large_images import merge_dota, merge_tiles, MergeResult, MergeError, predict_tiled
 
 ``python -m ultralytics_fss.merge_dota`` (DOTA sources), ``python -m ultralytics_fss.merge_tiles`` (YOLO sources) and
 ``python -m ultralytics_fss.predict_tiled`` are the command lines of the merge-back and of tiled prediction. The
-DOTA-specific pieces (label parser, official names, Task files) are :mod:`.labels` and :mod:`.merge_back.merge_dota`;
+DOTA-specific pieces (label parser, official names, Task files) are :mod:`.dota` and :mod:`.merge_back.merge_dota`;
 YOLO sources enter through :mod:`.yolo_labels` and :mod:`.tiling.yolo_source`, every later stage is shared.
 
 Two halves, each a subpackage, and the pieces they share at this level:
@@ -34,7 +34,7 @@ Worker side (imported by pool workers, no Ultralytics import, so workers start f
 Shared by both halves:
 
 - :mod:`.geometry`: sliding windows, polygon repair, clipping, tile labels (numpy + shapely).
-- :mod:`.labels`: DOTA class lists and the label-file parser.
+- :mod:`.dota`: DOTA class lists and the label-file parser.
 - :mod:`.files`: source layouts, atomic writes; :mod:`.images`: decoding, rescaling, cropping, encoding.
 - :mod:`.errors`: :class:`TilingError`, :class:`~.errors.ImageError`, :class:`MergeError`.
 

@@ -1,4 +1,5 @@
-"""DOTA class lists and the label-file parser (pure: text in, arrays and messages out)."""
+"""DOTA's own format: its class lists, its label-file parser (pure: text in, arrays and messages out) and the
+layouts a DOTA source comes in. Everything else of the large-image pipeline serves any Ultralytics dataset too."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from .errors import TilingError
+from .files import IMAGE_SUFFIXES, list_files
 
 # Category tokens as they appear in DOTA label files, in the class order of Ultralytics' DOTAv1.yaml / DOTAv1.5.yaml
 # (so Ultralytics' pretrained DOTA weights fine-tune on our tiles without remapping); v2.0 appends its two classes.
@@ -179,3 +183,87 @@ def load_names_file(path: Path) -> tuple[str, ...]:
     if len(set(names)) != len(names):
         raise ValueError(f"{path}: repeated class names {sorted({n for n in names if names.count(n) > 1})}")
     return names
+
+
+# ---------------------------------------------------------------------------------------------------------- layouts
+@dataclass(frozen=True)
+class SplitSource:
+    """Where one split of the source lives.
+
+    Attributes:
+        name (str): Split name (train, val, test...).
+        images (Path): Image folder.
+        labels (Path | None): DOTA label folder, None when the split has none (DOTA test).
+    """
+
+    name: str
+    images: Path
+    labels: Path | None
+
+
+LAYOUTS = {
+    "official": "SRC/{split}/images + SRC/{split}/labelTxt",
+    "ultralytics": "SRC/images/{split} + SRC/labels/{split}_original",
+    "flat": "SRC/images + SRC/labelTxt (one split, named 'train')",
+}
+
+
+def _has_images(folder: Path) -> bool:
+    """Whether ``folder`` exists and holds at least one image file."""
+    return folder.is_dir() and any(p.suffix.lower() in IMAGE_SUFFIXES for p in folder.iterdir())
+
+
+def _dir_or_none(path: Path) -> Path | None:
+    """``path`` when it is a folder, else None (a split without labels)."""
+    return path if path.is_dir() else None
+
+
+def detect_layout(src: Path) -> tuple[str, dict[str, SplitSource]]:
+    """Recognise the DOTA layout of ``src`` (see LAYOUTS) and return its splits.
+
+    Args:
+        src (Path): Source root.
+
+    Returns:
+        layout (str): Key of LAYOUTS.
+        splits (dict[str, SplitSource]): Splits found, by name.
+
+    Raises:
+        TilingError: If ``src`` is missing, empty, or matches several layouts; the message lists the layouts tried.
+    """
+    tried = "; ".join(f"{k}: {v}" for k, v in LAYOUTS.items())
+    if not src.is_dir():
+        raise TilingError(f"source {src} is not a folder (layouts tried: {tried})")
+    found: dict[str, dict[str, SplitSource]] = {}
+    official = {
+        d.name: SplitSource(d.name, d / "images", _dir_or_none(d / "labelTxt"))
+        for d in sorted(src.iterdir())
+        if (d / "images").is_dir() and ((d / "labelTxt").is_dir() or _has_images(d / "images"))
+    }
+    if official:
+        found["official"] = official
+    labels_root = src / "labels"
+    if (src / "images").is_dir() and labels_root.is_dir() and any(labels_root.glob("*_original")):
+        found["ultralytics"] = {
+            d.name: SplitSource(d.name, d, _dir_or_none(labels_root / f"{d.name}_original"))
+            for d in sorted((src / "images").iterdir())
+            if d.is_dir()
+        }
+    if (
+        (src / "labelTxt").is_dir()
+        and (src / "images").is_dir()
+        and not any(p.is_dir() for p in (src / "images").iterdir())
+    ):
+        found["flat"] = {"train": SplitSource("train", src / "images", src / "labelTxt")}
+    if not found:
+        raise TilingError(f"no DOTA layout found in {src} (layouts tried: {tried})")
+    if len(found) > 1:
+        raise TilingError(
+            f"ambiguous source {src}: it matches the {' and '.join(found)} layouts (layouts tried: {tried})"
+        )
+    layout, splits = next(iter(found.items()))
+    if not any(
+        list_files(s.images, IMAGE_SUFFIXES) or (s.labels and list_files(s.labels, (".txt",))) for s in splits.values()
+    ):
+        raise TilingError(f"source {src} ({layout} layout: {LAYOUTS[layout]}) holds no images and no label files")
+    return layout, splits

@@ -30,7 +30,7 @@ import shapely
 
 from ..errors import MergeError
 from ..geometry import make_polygons
-from ..labels import read_label_file
+from ..dota import read_label_file
 from .nms import FORMAT_COLUMNS, Detections, polygon_overlaps
 
 TASKS = {"obb": "Task1", "detect": "Task2"}  # DOTA's task per label format

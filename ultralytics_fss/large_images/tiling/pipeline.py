@@ -28,7 +28,7 @@ from ultralytics.utils import LOGGER
 
 from ..errors import TilingError
 from ..files import unwritable
-from ..labels import DEFAULT_VERSION
+from ..dota import DEFAULT_VERSION
 from .config import DEFAULTS, TileConfig
 from .output import DATA_YAML, TileOutput, yaml_splits
 from .prepare import Plan, prepare
@@ -90,7 +90,7 @@ def tile_dota(
         TilingInterrupted: Ctrl-C or SIGTERM; finished images are kept, temporary files removed.
 
     Examples:
-        >>> from ultralytics_fss.dota import tile_dota
+        >>> from ultralytics_fss.large_images import tile_dota
         >>> summary = tile_dota("DOTA-v1.5", "DOTA-v1.5-tiles", rates=(0.5, 1.0), workers=4)  # doctest: +SKIP
         >>> summary.tiles_with_objects, summary.ok  # doctest: +SKIP
     """

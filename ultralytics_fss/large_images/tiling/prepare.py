@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import TilingError
-from ..files import IMAGE_SUFFIXES, SplitSource, detect_layout, list_files
-from ..labels import DOTA_CATEGORIES, dataset_names, load_names_file, read_categories, read_label_file
+from ..dota import SplitSource, detect_layout
+from ..files import IMAGE_SUFFIXES, list_files
+from ..dota import DOTA_CATEGORIES, dataset_names, load_names_file, read_categories, read_label_file
 from .config import TileConfig
 from .records import ImageJob
 
@@ -43,7 +44,7 @@ class Plan:
 
     Attributes:
         src (Path): Source root, absolute.
-        layout (str): Source layout, a key of ``files.LAYOUTS``.
+        layout (str): Source layout, a key of ``dota.LAYOUTS``.
         splits (list[str]): Splits to tile, in order.
         cfg (TileConfig): Output options, class tokens included.
         yaml_names (list[str]): Class names for data.yaml, in class order.

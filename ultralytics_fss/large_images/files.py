@@ -1,4 +1,4 @@
-"""Files of the DOTA tiler: source layouts, file listings, atomic writes and the clean-up of temporary files.
+"""Files of the large-image pipeline: listings, atomic writes, the clean-up of temporary files, writable outputs.
 
 Imported by worker processes: standard library only (numpy for type hints).
 """
@@ -18,90 +18,6 @@ if TYPE_CHECKING:
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
 TMP_SUFFIX = ".tmp"  # temporary files are ".{final name}.{run token}.tmp": hidden from Ultralytics' image globs
-
-
-# ---------------------------------------------------------------------------------------------------------- layouts
-@dataclass(frozen=True)
-class SplitSource:
-    """Where one split of the source lives.
-
-    Attributes:
-        name (str): Split name (train, val, test...).
-        images (Path): Image folder.
-        labels (Path | None): DOTA label folder, None when the split has none (DOTA test).
-    """
-
-    name: str
-    images: Path
-    labels: Path | None
-
-
-LAYOUTS = {
-    "official": "SRC/{split}/images + SRC/{split}/labelTxt",
-    "ultralytics": "SRC/images/{split} + SRC/labels/{split}_original",
-    "flat": "SRC/images + SRC/labelTxt (one split, named 'train')",
-}
-
-
-def _has_images(folder: Path) -> bool:
-    """Whether ``folder`` exists and holds at least one image file."""
-    return folder.is_dir() and any(p.suffix.lower() in IMAGE_SUFFIXES for p in folder.iterdir())
-
-
-def _dir_or_none(path: Path) -> Path | None:
-    """``path`` when it is a folder, else None (a split without labels)."""
-    return path if path.is_dir() else None
-
-
-def detect_layout(src: Path) -> tuple[str, dict[str, SplitSource]]:
-    """Recognise the DOTA layout of ``src`` (see LAYOUTS) and return its splits.
-
-    Args:
-        src (Path): Source root.
-
-    Returns:
-        layout (str): Key of LAYOUTS.
-        splits (dict[str, SplitSource]): Splits found, by name.
-
-    Raises:
-        TilingError: If ``src`` is missing, empty, or matches several layouts; the message lists the layouts tried.
-    """
-    tried = "; ".join(f"{k}: {v}" for k, v in LAYOUTS.items())
-    if not src.is_dir():
-        raise TilingError(f"source {src} is not a folder (layouts tried: {tried})")
-    found: dict[str, dict[str, SplitSource]] = {}
-    official = {
-        d.name: SplitSource(d.name, d / "images", _dir_or_none(d / "labelTxt"))
-        for d in sorted(src.iterdir())
-        if (d / "images").is_dir() and ((d / "labelTxt").is_dir() or _has_images(d / "images"))
-    }
-    if official:
-        found["official"] = official
-    labels_root = src / "labels"
-    if (src / "images").is_dir() and labels_root.is_dir() and any(labels_root.glob("*_original")):
-        found["ultralytics"] = {
-            d.name: SplitSource(d.name, d, _dir_or_none(labels_root / f"{d.name}_original"))
-            for d in sorted((src / "images").iterdir())
-            if d.is_dir()
-        }
-    if (
-        (src / "labelTxt").is_dir()
-        and (src / "images").is_dir()
-        and not any(p.is_dir() for p in (src / "images").iterdir())
-    ):
-        found["flat"] = {"train": SplitSource("train", src / "images", src / "labelTxt")}
-    if not found:
-        raise TilingError(f"no DOTA layout found in {src} (layouts tried: {tried})")
-    if len(found) > 1:
-        raise TilingError(
-            f"ambiguous source {src}: it matches the {' and '.join(found)} layouts (layouts tried: {tried})"
-        )
-    layout, splits = next(iter(found.items()))
-    if not any(
-        list_files(s.images, IMAGE_SUFFIXES) or (s.labels and list_files(s.labels, (".txt",))) for s in splits.values()
-    ):
-        raise TilingError(f"source {src} ({layout} layout: {LAYOUTS[layout]}) holds no images and no label files")
-    return layout, splits
 
 
 def list_files(folder: Path | None, suffixes: tuple[str, ...]) -> dict[str, Path]:

@@ -100,7 +100,7 @@ def merge_dota(
             OUT is then left as it was.
 
     Examples:
-        >>> from ultralytics_fss.dota import merge_dota
+        >>> from ultralytics_fss.large_images import merge_dota
         >>> r = merge_dota("DOTA-tiles", "runs/dota-val", model="best.pt", split="val")  # doctest: +SKIP
         >>> r.metrics["mAP"]  # doctest: +SKIP
     """

@@ -4,6 +4,6 @@
 state), :mod:`.run` (pool or inline), :mod:`.tile` (one image, in a worker), :mod:`.summary`; :mod:`.config` holds the
 options, :mod:`.records` what travels between the stages.
 
-Nothing here imports :mod:`ultralytics_fss.dota.merge_back`. This file imports nothing: pool workers import
+Nothing here imports :mod:`ultralytics_fss.large_images.merge_back`. This file imports nothing: pool workers import
 :mod:`.tile` through it and must start without Ultralytics or torch.
 """

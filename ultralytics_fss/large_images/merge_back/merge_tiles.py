@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 from ultralytics.utils import LOGGER, colorstr
 
+from ...metrics.coco import coco_metrics, format_metrics
 from ..errors import MergeError
 from ..images import image_header
 from ..yolo_labels import label_path, parse_yolo_label_text, resolve_yolo_dataset
@@ -108,7 +109,7 @@ def merge_tiles(
             or source label line, named with file and line); OUT is then left as it was.
 
     Examples:
-        >>> from ultralytics_fss.dota import merge_tiles
+        >>> from ultralytics_fss.large_images import merge_tiles
         >>> r = merge_tiles("xView-tiles", "runs/xview-val", model="best.pt", split="val")  # doctest: +SKIP
         >>> r.metrics["AP"]  # doctest: +SKIP
     """
@@ -230,7 +231,6 @@ def score(merged: dict[str, Detections], rows: list[dict], images: dict[str, Sou
         gt = {s: GroundTruth(np.array(p).reshape(-1, 8), c, np.zeros(len(c), bool)) for s, (p, c) in objects.items()}
         empty = Detections.empty(fmt)
         return evaluate_detections({s: merged.get(s, empty) for s in images}, TASKS[fmt], index.names, gt)
-    from ultralytics_fss.evidence.coco import coco_metrics
 
     return coco_metrics(coco_ground_truth(images, objects, index.names), rows)
 
@@ -317,8 +317,6 @@ def _log(r: MergeTilesResult, index: TileIndex, iou: float | None, conf: float) 
     if r.metrics is not None and r.format == "obb":
         log_ap_table(r.metrics, PREFIX, r.out / EVAL_JSON)
     elif r.metrics is not None:
-        from ultralytics_fss.evidence.coco import format_metrics
-
         LOGGER.info(f"{PREFIX}COCO metrics on the full images (pycocotools, bbox) -> {r.out / COCO_JSON}\n"
                     f"{format_metrics(r.metrics)}")  # fmt: skip
     LOGGER.info(merge_line(PREFIX, index, r.images, r.detections, r.format, iou, conf, r.out))

@@ -1,6 +1,6 @@
 """Prediction on large images: tile in memory with the tiler's own windows, predict the tiles, merge, one ``Results``.
 
-The windows are those of ``tile_dota`` (:func:`ultralytics_fss.dota.geometry.get_windows`: every ``stride`` pixels,
+The windows are those of ``tile_dota`` (:func:`ultralytics_fss.large_images.geometry.get_windows`: every ``stride`` pixels,
 the last one aligned to the edge, zero-padded when the image is smaller than ``crop``), at every rate, so a model
 trained on the tiler's tiles sees the same views at inference. The merge is :func:`.nms.merge_image`, the code of
 ``merge_dota``.
@@ -227,7 +227,7 @@ def predict_tiled(
             obb, or tiling options that ``tile_dota`` refuses too (see :func:`window_options`).
 
     Examples:
-        >>> from ultralytics_fss.dota import predict_tiled
+        >>> from ultralytics_fss.large_images import predict_tiled
         >>> results = predict_tiled("best.pt", "P0706.png", crop=1024, stride=800)  # doctest: +SKIP
         >>> results[0].plot()  # doctest: +SKIP
     """
