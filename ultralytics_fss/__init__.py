@@ -1,11 +1,11 @@
 """FSS (Focusing on Suboptimal Samples) label assignment for Ultralytics YOLO.
 
 `FSSAssigner` (the paper's math, `ultralytics_fss.assign`), `FSSDetectionLoss` (Eq. 9), `FSSTrainer` and `enable_fss`
-(Ultralytics glue, `ultralytics_fss.train`). The DOTA pipeline is `ultralytics_fss.large_images` and the `yolo`
-command-line glue `ultralytics_fss.cli`.
+(Ultralytics glue, `ultralytics_fss.train`). The large-image pipeline (DOTA and any Ultralytics dataset) is
+`ultralytics_fss.large_images` and the `yolo` command-line glue `ultralytics_fss.cli`; `ARCHITECTURE.md` maps the rest.
 
-The public names load on first use (PEP 562), so `import ultralytics_fss.large_images...` in a tiling worker process does not
-import torch and Ultralytics' models; `from ultralytics_fss import FSSTrainer` works as usual.
+The public names load on first use (PEP 562), so `import ultralytics_fss.large_images...` in a tiling worker process
+does not import torch and Ultralytics' models; `from ultralytics_fss import FSSTrainer` works as usual.
 """
 
 from __future__ import annotations

@@ -218,8 +218,9 @@ def train(cls: type, overrides: dict[str, Any]) -> None:
         from ultralytics_fss.train.tune import tune, wants_fss
 
         install_tune_routing(wants_fss, tune)  # `YOLO.tune(trainer=...)` below goes to ultralytics_fss.train.tune
-    LOGGER.info(f"{colorstr('ultralytics_fss:')} {'tuning' if method == TUNE else 'training'} with "
-                f"trainer={trainer_path(cls)}")  # fmt: skip
+    LOGGER.info(
+        f"{colorstr('ultralytics_fss:')} {'tuning' if method == TUNE else 'training'} with trainer={trainer_path(cls)}"
+    )
     yolo_train(overrides, method=method, trainer=cls)
 
 

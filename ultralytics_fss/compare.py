@@ -37,10 +37,15 @@ def main(argv: list[str] | None = None) -> Path:
     p.add_argument("--device", default="cpu", help="device of every run, e.g. cpu, 0")
     p.add_argument("--devices", help="comma-separated GPUs: one run per GPU at a time (e.g. 0,1,2,3)")
     p.add_argument("--jobs", type=int, default=1, help="runs at once on --device (CPU)")
-    p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
-                   help="run each (variant, seed) as a Ray task: on the cluster at ADDRESS (e.g. auto, "
-                        "ray://head:10001), or without ADDRESS on Ray's default (RAY_ADDRESS, else a new local "
-                        "instance); the project folder must be on a filesystem the nodes share")  # fmt: skip
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        metavar="ADDRESS",
+        help="run each (variant, seed) as a Ray task: on the cluster at ADDRESS (e.g. auto, "
+        "ray://head:10001), or without ADDRESS on Ray's default (RAY_ADDRESS, else a new local "
+        "instance); the project folder must be on a filesystem the nodes share",
+    )
     p.add_argument("--cpus-per-run", type=int, default=1,
                    help="with --ray on a cluster without GPUs: CPUs per run (with GPUs: one GPU per run)")
     p.add_argument("--project", default="runs/compare", help="output folder: runs, summary.csv, summary.md")
@@ -49,7 +54,7 @@ def main(argv: list[str] | None = None) -> Path:
     if a.ray and "=" in a.ray:  # `--ray lr0=0.01`: a train argument, not a Ray address (those have no "=")
         a.extra, a.ray = [a.ray, *a.extra], ""
     for flag, value, low in (("--epochs", a.epochs, 1), ("--imgsz", a.imgsz, 32), ("--batch", a.batch, 1),
-                             ("--jobs", a.jobs, 1), ("--cpus-per-run", a.cpus_per_run, 1)):  # fmt: skip
+                             ("--jobs", a.jobs, 1), ("--cpus-per-run", a.cpus_per_run, 1)):
         if value < low:
             p.error(f"{flag} {value}: expected an integer >= {low}")
     if why := unwritable(a.project):

@@ -64,8 +64,10 @@ def main(argv: list[str] | None = None) -> Path:
     except (ValueError, FileExistsError) as e:
         p.error(str(e))  # names the argument: images=0 is out of range...
     recipe = fast_recipe(a)
-    LOGGER.info(f"{colorstr('bold', 'Stock TAL vs FSS')} (task={a.task}, {recipe['model']}, {a.epochs} epochs, "
-                f"{a.images} images: {data.parent})")  # fmt: skip
+    LOGGER.info(
+        f"{colorstr('bold', 'Stock TAL vs FSS')} (task={a.task}, {recipe['model']}, {a.epochs} epochs, "
+        f"{a.images} images: {data.parent})"
+    )
     return run_study(p, str(data), ["tal", "fss"], a.seeds, recipe, a.project, notes=(QUIET, REPRODUCIBILITY))
 
 

@@ -50,8 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--pred-dir", type=Path, help="folder of per-tile predictions (save_txt=True save_conf=True)")
     p.add_argument("--out", type=Path, required=True, help="output folder for the Task files, zip and dota_eval.json")
     p.add_argument("--split", default=DEFAULT_SPLIT, help=f"split to merge (default: {DEFAULT_SPLIT})")
-    p.add_argument("--format", choices=tuple(FORMAT_COLUMNS), help="prediction format (default: the model's task, "
-                   "or the tiler's format, obb for 'both')")  # fmt: skip
+    p.add_argument(
+        "--format",
+        choices=tuple(FORMAT_COLUMNS),
+        help="prediction format (default: the model's task, or the tiler's format, obb for 'both')",
+    )
     p.add_argument("--conf", type=float, default=DEFAULT_CONF, help=f"confidence threshold (default: {DEFAULT_CONF})")
     p.add_argument(
         "--iou", type=float, help=f"merge NMS IoU (default: obb {NMS_IOU['obb']}, detect {NMS_IOU['detect']})"
@@ -74,8 +77,18 @@ def main(argv: list[str] | None = None) -> int:
     """
     a = build_parser().parse_args(argv)
     try:
-        merge_dota(a.dst, a.out, model=a.model, pred_dir=a.pred_dir, split=a.split, format=a.format, conf=a.conf,
-                   iou=a.iou, labels=a.labels, **predict_arguments(a))  # fmt: skip
+        merge_dota(
+            a.dst,
+            a.out,
+            model=a.model,
+            pred_dir=a.pred_dir,
+            split=a.split,
+            format=a.format,
+            conf=a.conf,
+            iou=a.iou,
+            labels=a.labels,
+            **predict_arguments(a),
+        )
     except MergeError as e:
         LOGGER.error(f"{PREFIX}{e}")
         return 2

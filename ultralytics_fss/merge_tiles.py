@@ -51,8 +51,16 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; exits 0 on success, 2 on bad arguments or input."""
     a = build_parser().parse_args(argv)
     try:
-        merge_tiles(a.dst, a.out, model=a.model, pred_dir=a.pred_dir, split=a.split, conf=a.conf, iou=a.iou,
-                    **predict_arguments(a))  # fmt: skip
+        merge_tiles(
+            a.dst,
+            a.out,
+            model=a.model,
+            pred_dir=a.pred_dir,
+            split=a.split,
+            conf=a.conf,
+            iou=a.iou,
+            **predict_arguments(a),
+        )
     except MergeError as e:
         LOGGER.error(f"{PREFIX}{e}")
         return 2

@@ -42,13 +42,21 @@ def build_parser() -> argparse.ArgumentParser:
         "windows, predicted in batches, merged back (class-wise NMS) into one result per image.",
     )
     p.add_argument("--model", required=True, help="YOLO weights (detect or obb)")
-    p.add_argument("--source", required=True, help="an image, a folder of images, an image-list .txt file or a dataset "
-                   "YAML (with --split)")  # fmt: skip
+    p.add_argument(
+        "--source",
+        required=True,
+        help="an image, a folder of images, an image-list .txt file or a dataset YAML (with --split)",
+    )
     p.add_argument("--split", default="val", help="split of a dataset YAML --source (default: val)")
     p.add_argument("--crop", type=int, default=d.crop, help=f"tile side in pixels (default: {d.crop})")
     p.add_argument("--stride", type=int, help=f"step between tiles in pixels (default: {STRIDE_HELP})")
-    p.add_argument("--rates", type=float, nargs="+", default=list(d.rates),
-                   help=f"image scale factors (default: {' '.join(map(str, d.rates))})")  # fmt: skip
+    p.add_argument(
+        "--rates",
+        type=float,
+        nargs="+",
+        default=list(d.rates),
+        help=f"image scale factors (default: {' '.join(map(str, d.rates))})",
+    )
     p.add_argument("--conf", type=float, default=DEFAULT_CONF, help=f"confidence threshold (default: {DEFAULT_CONF})")
     p.add_argument(
         "--iou", type=float, help=f"merge NMS IoU (default: obb {NMS_IOU['obb']}, detect {NMS_IOU['detect']})"
@@ -80,10 +88,23 @@ def main(argv: list[str] | None = None) -> int:
     extra = {"device": a.device} if a.device else {}
     try:
         results = predict_tiled(
-            a.model, a.source, crop=a.crop, stride=a.stride, rates=a.rates, conf=a.conf, iou=a.iou, batch=a.batch,
-            imgsz=a.imgsz, max_det=a.max_det, save=a.save, save_txt=a.save_txt, project=a.project, name=a.name,
-            split=a.split, **extra,
-        )  # fmt: skip
+            a.model,
+            a.source,
+            crop=a.crop,
+            stride=a.stride,
+            rates=a.rates,
+            conf=a.conf,
+            iou=a.iou,
+            batch=a.batch,
+            imgsz=a.imgsz,
+            max_det=a.max_det,
+            save=a.save,
+            save_txt=a.save_txt,
+            project=a.project,
+            name=a.name,
+            split=a.split,
+            **extra,
+        )
     except MergeError as e:
         LOGGER.error(f"{PREFIX}{e}")
         return 2

@@ -81,8 +81,22 @@ def outline(cls: int, cx: float, cy: float, w: float, h: float, angle: float) ->
     else:  # a cross: bars a quarter of the shorter side thick
         t = min(w, h) / 4
         a, b = t / w, t / h
-        pts = np.array([[-0.5, -b], [-a, -b], [-a, -0.5], [a, -0.5], [a, -b], [0.5, -b],
-                        [0.5, b], [a, b], [a, 0.5], [-a, 0.5], [-a, b], [-0.5, b]])  # fmt: skip
+        pts = np.array(
+            [
+                [-0.5, -b],
+                [-a, -b],
+                [-a, -0.5],
+                [a, -0.5],
+                [a, -b],
+                [0.5, -b],
+                [0.5, b],
+                [a, b],
+                [a, 0.5],
+                [-a, 0.5],
+                [-a, b],
+                [-0.5, b],
+            ]
+        )
     r = np.deg2rad(angle)
     rot = np.array([[np.cos(r), -np.sin(r)], [np.sin(r), np.cos(r)]])
     return (pts * (w, h)) @ rot.T + (cx, cy)
@@ -189,12 +203,18 @@ def make_textured_image(
     return img, np.array(labels, dtype=np.float32).reshape(-1, 5)
 
 
-def dataset_name(images: int, imgsz: int, objects=(8, 20), size=(0.08, 0.2), seed: int = 0, kind: str = "shapes",
-                 task: str = "detect") -> str:  # fmt: skip
+def dataset_name(
+    images: int,
+    imgsz: int,
+    objects=(8, 20),
+    size=(0.08, 0.2),
+    seed: int = 0,
+    kind: str = "shapes",
+    task: str = "detect",
+) -> str:
     """A folder name that says what made a dataset, e.g. `detect-shapes-400img-128px-obj8-20-size0.08-0.2-seed1234`
     (the demo generates into such folders, so that datasets of other arguments never share files)."""
-    return (f"{task}-{kind}-{images}img-{imgsz}px-obj{objects[0]}-{objects[1]}-size{size[0]:g}-{size[1]:g}"
-            f"-seed{seed}")  # fmt: skip
+    return f"{task}-{kind}-{images}img-{imgsz}px-obj{objects[0]}-{objects[1]}-size{size[0]:g}-{size[1]:g}-seed{seed}"
 
 
 def make_dataset(
@@ -270,8 +290,12 @@ def make_dataset(
                 img, labels = make_textured_image(rng, (imgsz, 2 * imgsz), objects, (8.0, 40.0))
             np.savetxt(label_file, labels, fmt="%d %.6f %.6f %.6f %.6f")
         cv2.imwrite(str(partial / "images" / split / f"{i:05d}.png"), img)
-    spec = {"path": str(root.resolve()), "train": "images/train", "val": "images/val",
-            "names": dict(enumerate(CLASSES if kind == "shapes" else TEXTURES))}  # fmt: skip
+    spec = {
+        "path": str(root.resolve()),
+        "train": "images/train",
+        "val": "images/val",
+        "names": dict(enumerate(CLASSES if kind == "shapes" else TEXTURES)),
+    }
     if task == "pose":
         spec.update(kpt_shape=KPT_SHAPE, flip_idx=FLIP_IDX)
     YAML.save(partial / "data.yaml", spec)

@@ -49,9 +49,21 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; the exit status as the module docstring says."""
     a = build_parser().parse_args(argv)
     try:
-        summary = tile_yolo(a.data, a.dst, task=a.task, splits=a.splits, crop=a.crop, stride=a.stride, rates=a.rates,
-                            iof=a.iof, empty=a.empty, ext=a.ext, workers=a.workers, overwrite=a.overwrite,
-                            shard=a.shard)  # fmt: skip
+        summary = tile_yolo(
+            a.data,
+            a.dst,
+            task=a.task,
+            splits=a.splits,
+            crop=a.crop,
+            stride=a.stride,
+            rates=a.rates,
+            iof=a.iof,
+            empty=a.empty,
+            ext=a.ext,
+            workers=a.workers,
+            overwrite=a.overwrite,
+            shard=a.shard,
+        )
     except TilingError as e:
         LOGGER.error(f"{YOLO_PREFIX}{e}")
         return 2

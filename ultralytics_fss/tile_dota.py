@@ -81,10 +81,24 @@ def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
     try:
         summary = tile_dota(
-            a.src, a.dst, splits=a.splits, crop=a.crop, stride=a.stride, rates=a.rates, iof=a.iof, format=a.format,
-            version=a.version, names=a.names, difficult=a.difficult, empty=a.empty, ext=a.ext,
-            keep_16bit=a.keep_16bit, workers=a.workers, overwrite=a.overwrite, shard=a.shard,
-        )  # fmt: skip
+            a.src,
+            a.dst,
+            splits=a.splits,
+            crop=a.crop,
+            stride=a.stride,
+            rates=a.rates,
+            iof=a.iof,
+            format=a.format,
+            version=a.version,
+            names=a.names,
+            difficult=a.difficult,
+            empty=a.empty,
+            ext=a.ext,
+            keep_16bit=a.keep_16bit,
+            workers=a.workers,
+            overwrite=a.overwrite,
+            shard=a.shard,
+        )
     except TilingError as e:
         LOGGER.error(f"{PREFIX}{e}")
         return 2

@@ -66,8 +66,9 @@ class BaselineAssigner(PairAssigner):
     """The baselines' shared frame: pair listing, then `choose` (the subclass's rule), unit weights, soft targets."""
 
     @torch.no_grad()
-    def assign(self, pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt, pd_obj=None, grid=None,
-               trace=None) -> tuple[FSSAssignResult, torch.Tensor | None]:  # fmt: skip
+    def assign(
+        self, pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt, pd_obj=None, grid=None, trace=None
+    ) -> tuple[FSSAssignResult, torch.Tensor | None]:
         """Assign with the baseline's rule; arguments as for `PairAssigner.assign`, `grid` required.
 
         Returns:
@@ -88,8 +89,15 @@ class BaselineAssigner(PairAssigner):
             trace.update(bi=x.bi, gi=x.gi, ai=x.ai, p=x.p, ious=x.ious, pos=pos)
         return result, None if k is None else k.view(x.b, x.m)
 
-    def choose(self, x: Pairs, strides: torch.Tensor, pd_scores: torch.Tensor, pd_bboxes: torch.Tensor,
-               pd_obj: torch.Tensor | None, trace: dict | None = None):  # fmt: skip
+    def choose(
+        self,
+        x: Pairs,
+        strides: torch.Tensor,
+        pd_scores: torch.Tensor,
+        pd_bboxes: torch.Tensor,
+        pd_obj: torch.Tensor | None,
+        trace: dict | None = None,
+    ):
         """The baseline's rule on the pairs `x` (`strides` (N,) of each anchor; the predictions as `assign` got them;
         `trace` for any per-pair values of its own). Return (pos (F,) pair indices of the positives, k (b*M,) or None,
         ignore (b*N,) bool or None)."""

@@ -78,8 +78,16 @@ class DWAssigner(PairAssigner):
     and not used: DW's target is the label.
     """
 
-    def __init__(self, *args, sigma: float = DW_SIGMA, beta_loc: float = DW_BETA, mu: float = DW_MU,
-                 gamma1: float = DW_GAMMA1, gamma2: float = DW_GAMMA2, **kwargs):  # fmt: skip
+    def __init__(
+        self,
+        *args,
+        sigma: float = DW_SIGMA,
+        beta_loc: float = DW_BETA,
+        mu: float = DW_MU,
+        gamma1: float = DW_GAMMA1,
+        gamma2: float = DW_GAMMA2,
+        **kwargs,
+    ):
         """Arguments of `PairAssigner`, and DW's (see the class docstring): the prior's `sigma`, the consistency's
         `beta_loc`, the positive weights' `mu`, the negative weights' `gamma1`, `gamma2`."""
         super().__init__(*args, **kwargs)
@@ -95,8 +103,9 @@ class DWAssigner(PairAssigner):
         return torch.ones_like(iou_pos)
 
     @torch.no_grad()
-    def assign(self, pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt, pd_obj=None, grid=None,
-               trace=None) -> tuple[DWAssignResult, None]:  # fmt: skip
+    def assign(
+        self, pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt, pd_obj=None, grid=None, trace=None
+    ) -> tuple[DWAssignResult, None]:
         """Assign with DW's rule; arguments as for `PairAssigner.assign`, `grid` required.
 
         Returns:
@@ -115,8 +124,18 @@ class DWAssigner(PairAssigner):
         neg = torch.ones_like(result.scores).view(-1)  # (b*N*C,) P_neg, 1 off the candidates' classes
         neg.scatter_reduce_(0, x.anchor_id * self.num_classes + x.gt_labels[x.bi, x.gi], p_neg, "amin")
         if trace is not None:
-            trace.update(bi=x.bi, gi=x.gi, ai=x.ai, p=x.p, ious=x.ious, pos=pos, prior=prior, w_pos=w_pos,
-                         p_neg=p_neg, weights=w_pos[pos])  # fmt: skip
+            trace.update(
+                bi=x.bi,
+                gi=x.gi,
+                ai=x.ai,
+                p=x.p,
+                ious=x.ious,
+                pos=pos,
+                prior=prior,
+                w_pos=w_pos,
+                p_neg=p_neg,
+                weights=w_pos[pos],
+            )
         return DWAssignResult(*result, neg_weights=neg.view_as(result.scores), neg_gamma=self.gamma2), None
 
     def centre_prior(self, x: Pairs, strides: torch.Tensor) -> torch.Tensor:

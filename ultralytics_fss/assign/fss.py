@@ -145,7 +145,16 @@ class FSSAssigner(PairAssigner):
         """
         x = self.pairs(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt, pd_obj, grid)  # step 1
         bi, gi, ai, group, num_groups, gt_boxes, anchors, ious, p = (
-            x.bi, x.gi, x.ai, x.group, x.num_groups, x.gt_boxes, x.anchors, x.ious, x.p)  # fmt: skip
+            x.bi,
+            x.gi,
+            x.ai,
+            x.group,
+            x.num_groups,
+            x.gt_boxes,
+            x.anchors,
+            x.ious,
+            x.p,
+        )
         scores = self.pair_scores(p, ious if overlap is None else overlap(bi, gi, ai).float())  # (P,) Eq. (3)
 
         best = self.best_sample(group, num_groups, scores, anchors, gt_boxes)  # (b*M,) Eq. (2)
@@ -160,8 +169,9 @@ class FSSAssigner(PairAssigner):
         result = self.targets(x, pos, gt_bboxes, scores[pos], weights)  # with the Eq. (9) soft target
         if trace is not None:
             best = best[group_sizes(group, num_groups) > 0]  # (G,) the GTs with candidates
-            trace.update(bi=bi, gi=gi, ai=ai, p=p, ious=ious, s=scores, prior=prior, best=best, pos=pos,
-                         weights=weights)  # fmt: skip
+            trace.update(
+                bi=bi, gi=gi, ai=ai, p=p, ious=ious, s=scores, prior=prior, best=best, pos=pos, weights=weights
+            )
         return result, k.view(x.b, x.m)
 
     # ------------------------------------------------------------------------------------- steps, in paper order

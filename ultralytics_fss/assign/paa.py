@@ -41,8 +41,9 @@ GMM_EPS = 10 * torch.finfo(torch.float64).eps  # sklearn adds it to each compone
 GMM_CHECK = 5  # EM iterations between two reads of "all GTs converged" (a host sync on CUDA each)
 
 
-def gmm_em_1d(values: torch.Tensor, valid: torch.Tensor, max_iter: int = GMM_MAX_ITER, tol: float = GMM_TOL,
-              reg: float = GMM_REG) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+def gmm_em_1d(
+    values: torch.Tensor, valid: torch.Tensor, max_iter: int = GMM_MAX_ITER, tol: float = GMM_TOL, reg: float = GMM_REG
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Fit one two-component 1-D Gaussian mixture per row by EM, as sklearn's `GaussianMixture(2, weights_init=[0.5,
     0.5], means_init=[min, max], precisions_init=[1, 1])` fits it, all rows at once; then each sample's component and
     log density (`predict`, `score_samples`).
@@ -83,8 +84,9 @@ def gmm_em_1d(values: torch.Tensor, valid: torch.Tensor, max_iter: int = GMM_MAX
         new_var = (resp * (x[..., None] - new_mean[:, None]).square()).sum(1) / nk + reg
         new_log_w = (nk / nk.sum(1, keepdim=True)).log()
         keep = active[:, None]  # rows that converged earlier keep their parameters
-        mean, var, log_w = (torch.where(keep, new, old) for new, old in
-                            ((new_mean, mean), (new_var, var), (new_log_w, log_w)))  # fmt: skip
+        mean, var, log_w = (
+            torch.where(keep, new, old) for new, old in ((new_mean, mean), (new_var, var), (new_log_w, log_w))
+        )
         new_bound = (lpn * w).sum(1) / n  # mean log-likelihood under the parameters before this M-step
         active = active & ~((new_bound - bound).abs() < tol)
         bound = torch.where(active, new_bound, bound)
@@ -118,8 +120,15 @@ class PAAAssigner(MaxIoUAssigner):
     GIoU term of the cost 1.3 (its `loss_bbox` weight) instead of 1.
     """
 
-    def __init__(self, *args, topk: int = PAA_TOPK, lam: float = 1.0, pos_iou: float = PAA_IOU,
-                 neg_iou: float = PAA_IOU, **kwargs):  # fmt: skip
+    def __init__(
+        self,
+        *args,
+        topk: int = PAA_TOPK,
+        lam: float = 1.0,
+        pos_iou: float = PAA_IOU,
+        neg_iou: float = PAA_IOU,
+        **kwargs,
+    ):
         """Arguments of `PairAssigner`, and PAA's: the candidates per level `topk`, the weight `lam` of the
         localisation loss in the score, the first pass's Max-IoU thresholds `pos_iou`, `neg_iou`."""
         if topk < 1:
@@ -142,8 +151,9 @@ class PAAAssigner(MaxIoUAssigner):
             trace["gmm"] = torch.zeros_like(x.ious, dtype=torch.bool).index_fill_(0, c_pair, True)
         return pos[torch.sort(pos).indices], None, None
 
-    def cost(self, x: Pairs, sel: torch.Tensor, pd_scores: torch.Tensor, pd_bboxes: torch.Tensor,
-             pd_obj: torch.Tensor | None) -> torch.Tensor:  # fmt: skip
+    def cost(
+        self, x: Pairs, sel: torch.Tensor, pd_scores: torch.Tensor, pd_bboxes: torch.Tensor, pd_obj: torch.Tensor | None
+    ) -> torch.Tensor:
         """Step 2: (F1,) float32 cost of the pairs `sel` (F1,): focal loss summed over classes + lam * GIoU loss."""
         bi, ai = x.bi[sel], x.ai[sel]
         probs = pd_scores[bi, ai].float()  # (F1, C)

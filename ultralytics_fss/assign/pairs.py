@@ -218,8 +218,9 @@ class PairAssigner(abc.ABC):
         self.soft_target = soft_target
 
     @abc.abstractmethod
-    def assign(self, pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt, pd_obj=None, grid=None,
-               trace=None) -> tuple[FSSAssignResult, torch.Tensor | None]:  # fmt: skip
+    def assign(
+        self, pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt, pd_obj=None, grid=None, trace=None
+    ) -> tuple[FSSAssignResult, torch.Tensor | None]:
         """Assign GTs to anchors, without gradient.
 
         Args:
@@ -279,8 +280,9 @@ class PairAssigner(abc.ABC):
         if not finite.all():
             _warn_non_finite()
             ious, p = torch.where(finite, ious, 0.0), torch.where(finite, p, 0.0)
-        return Pairs(b, n, m, valid, gt_labels, bi, gi, ai, bi * m + gi, b * m, gt_boxes, anc32[ai], ious, p,
-                     bi * n + ai, b * n)  # fmt: skip
+        return Pairs(
+            b, n, m, valid, gt_labels, bi, gi, ai, bi * m + gi, b * m, gt_boxes, anc32[ai], ious, p, bi * n + ai, b * n
+        )
 
     def pair_iou(self, gt_boxes: torch.Tensor, pd_boxes: torch.Tensor) -> torch.Tensor:
         """IoU of each candidate pair, clamped at 0 (the IoU of Eq. (3), the soft target and the dynamic k).

@@ -233,10 +233,18 @@ def assignment_view(
     boxes = _hulls(decisions.gt_boxes)  # (M, 4) xyxy
     areas = decisions.gt_boxes[:, 2] * decisions.gt_boxes[:, 3] if task == "obb" else None
     gts = [_gt_view(j, rows, px, boxes, decisions) for j in choose_gts(boxes, num_gts, order, areas)]
-    return AssignmentView(np.ascontiguousarray(batch["img"][0].permute(1, 2, 0).numpy()), gts, dict(model.names),
-                          values, num_gts=len(gt), assigner=values["fss_assigner"], task=task,
-                          stock=type(recorded.assigner).__name__, overlap=_overlap_name(task, fss_loss),
-                          settings=settings)  # fmt: skip
+    return AssignmentView(
+        np.ascontiguousarray(batch["img"][0].permute(1, 2, 0).numpy()),
+        gts,
+        dict(model.names),
+        values,
+        num_gts=len(gt),
+        assigner=values["fss_assigner"],
+        task=task,
+        stock=type(recorded.assigner).__name__,
+        overlap=_overlap_name(task, fss_loss),
+        settings=settings,
+    )
 
 
 def _fss_settings(model, task: str, fss: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], str]:
@@ -267,8 +275,10 @@ def _fss_settings(model, task: str, fss: dict[str, Any]) -> tuple[dict[str, Any]
         raise ValueError("fss_assigner=tal: TAL is drawn beside the assigner anyway; pick fss or a baseline: "
                          f"{', '.join(BASELINES)}")
     if task == "obb" and name in BASELINES:
-        raise ValueError(f"fss_assigner={name} assigns axis-aligned boxes; an obb model is drawn with fss beside "
-                         f"Ultralytics' RotatedTaskAlignedAssigner")  # fmt: skip
+        raise ValueError(
+            f"fss_assigner={name} assigns axis-aligned boxes; an obb model is drawn with fss beside "
+            f"Ultralytics' RotatedTaskAlignedAssigner"
+        )
     return args, values, settings
 
 
@@ -313,8 +323,9 @@ def _overlap_name(task: str, fss_loss: Any) -> str:
     return "probiou" if task == "obb" else "IoU"
 
 
-def _on_host(trace: dict[str, torch.Tensor], k: torch.Tensor, scene: _Scene, recorded: Recorded,
-             regions: torch.Tensor | None) -> _Decisions:  # fmt: skip
+def _on_host(
+    trace: dict[str, torch.Tensor], k: torch.Tensor, scene: _Scene, recorded: Recorded, regions: torch.Tensor | None
+) -> _Decisions:
     """Both assigners' decisions as numpy, the FSS-only trace entries filled in for baselines (see `_Decisions`).
 
     Args:
@@ -329,10 +340,16 @@ def _on_host(trace: dict[str, torch.Tensor], k: torch.Tensor, scene: _Scene, rec
         t.setdefault(name, np.zeros_like(t["p"]))
     t.setdefault("best", np.zeros(0, dtype=int))
     t.setdefault("weights", np.ones(len(t["pos"]), dtype=np.float32))
-    return _Decisions(t, k[0].cpu().numpy(), scene.anchors.cpu().numpy(), scene.strides.cpu().numpy(),
-                      recorded.fg_mask[0].cpu().numpy(), recorded.gt_idx[0].long().cpu().numpy(),
-                      scene.gt_bboxes[0].float().cpu().numpy(),
-                      None if regions is None else regions.float().cpu().numpy())  # fmt: skip
+    return _Decisions(
+        t,
+        k[0].cpu().numpy(),
+        scene.anchors.cpu().numpy(),
+        scene.strides.cpu().numpy(),
+        recorded.fg_mask[0].cpu().numpy(),
+        recorded.gt_idx[0].long().cpu().numpy(),
+        scene.gt_bboxes[0].float().cpu().numpy(),
+        None if regions is None else regions.float().cpu().numpy(),
+    )
 
 
 def _hulls(gt_boxes: np.ndarray) -> np.ndarray:
@@ -355,13 +372,23 @@ def _gt_view(j: int, rows: np.ndarray, px: GTLabels, boxes: np.ndarray, d: _Deci
     row = int(rows[j])
     rotated = d.gt_boxes.shape[1] == 5
     return GTView(
-        index=row, cls=int(px.cls[row]), box=boxes[j], anchors=d.anchors[t["ai"][pairs]],
-        strides=d.strides[t["ai"][pairs]], p=t["p"][pairs], ious=t["ious"][pairs], prior=t["prior"][pairs],
-        s=t["s"][pairs], best=where[best[0]] if best else -1, k=int(d.k[j]),
-        fss_pos=np.array([where[int(pp)] for pp in t["pos"][mine]], dtype=int), fss_weights=t["weights"][mine],
-        tal_pos=d.anchors[tal_mine], tal_strides=d.strides[tal_mine],
+        index=row,
+        cls=int(px.cls[row]),
+        box=boxes[j],
+        anchors=d.anchors[t["ai"][pairs]],
+        strides=d.strides[t["ai"][pairs]],
+        p=t["p"][pairs],
+        ious=t["ious"][pairs],
+        prior=t["prior"][pairs],
+        s=t["s"][pairs],
+        best=where[best[0]] if best else -1,
+        k=int(d.k[j]),
+        fss_pos=np.array([where[int(pp)] for pp in t["pos"][mine]], dtype=int),
+        fss_weights=t["weights"][mine],
+        tal_pos=d.anchors[tal_mine],
+        tal_strides=d.strides[tal_mine],
         outline=xywhr2xyxyxyxy(torch.from_numpy(d.gt_boxes[j : j + 1])).numpy()[0] if rotated else None,
         region=None if d.regions is None else d.regions[j],
         polygon=None if px.polygons is None or rotated else px.polygons[row],
         keypoints=None if px.keypoints is None else px.keypoints[row],
-    )  # fmt: skip
+    )

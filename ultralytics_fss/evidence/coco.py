@@ -71,8 +71,16 @@ def ground_truth(data: str | Path, split: str = "val") -> dict[str, Any]:
                 raise ValueError(f"{label_file}:{n}: expected 'class cx cy w h', got {line.strip()!r}")
             cls, cx, cy, w, h = _numbers(values, f"{label_file}:{n}", line)
             box = [(cx - w / 2) * width, (cy - h / 2) * height, w * width, h * height]
-            annotations.append(dict(id=len(annotations) + 1, image_id=image_id, category_id=int(cls), bbox=box,
-                                    area=box[2] * box[3], iscrowd=0))  # fmt: skip
+            annotations.append(
+                dict(
+                    id=len(annotations) + 1,
+                    image_id=image_id,
+                    category_id=int(cls),
+                    bbox=box,
+                    area=box[2] * box[3],
+                    iscrowd=0,
+                )
+            )
     if not found:
         raise ValueError(f"--data {data}: no label files for the {len(files)} '{split}' images (looked in 'labels/')")
     categories = [dict(id=int(i), name=str(n)) for i, n in names.items()]
@@ -120,8 +128,9 @@ def _json_rows(path: Path) -> list[dict[str, Any]]:
         raise ValueError(f"{path}:{e.lineno}: not valid JSON ({e.msg}, column {e.colno})") from None
     keys = ", ".join(JSON_ROW_KEYS)
     if not isinstance(rows, list):
-        raise ValueError(f"{path}: expected a JSON list of COCO results [{{{keys}}}, ...], got a JSON "
-                         f"{_json_kind(rows)}")  # fmt: skip
+        raise ValueError(
+            f"{path}: expected a JSON list of COCO results [{{{keys}}}, ...], got a JSON {_json_kind(rows)}"
+        )
     out = []
     for n, row in enumerate(rows):
         where = f"{path}: row {n}"
@@ -137,8 +146,11 @@ def _json_rows(path: Path) -> list[dict[str, Any]]:
             raise ValueError(f"{where}: bbox must be four numbers [x, y, w, h], got {bbox!r}")
         if not _is_json_number(score):
             raise ValueError(f"{where}: score must be a number, got {score!r}")
-        out.append(dict(file_name=str(row["file_name"]), category_id=int(cls), bbox=[float(v) for v in bbox],
-                        score=float(score)))  # fmt: skip
+        out.append(
+            dict(
+                file_name=str(row["file_name"]), category_id=int(cls), bbox=[float(v) for v in bbox], score=float(score)
+            )
+        )
     return out
 
 
@@ -186,15 +198,23 @@ def read_predictions(path: str | Path, gt: dict[str, Any]) -> list[dict[str, Any
                     raise ValueError(f"{txt}:{n}: expected 'cls cx cy w h conf' (save_conf=True), got {line.strip()!r}")
                 cls, cx, cy, w, h, conf = _numbers(values, f"{txt}:{n}", line)
                 box = [(cx - w / 2) * im["width"], (cy - h / 2) * im["height"], w * im["width"], h * im["height"]]
-                out.append(dict(image_id=im["id"], file_name=im["file_name"], category_id=int(cls), bbox=box,
-                                score=conf))  # fmt: skip
+                out.append(
+                    dict(image_id=im["id"], file_name=im["file_name"], category_id=int(cls), bbox=box, score=conf)
+                )
     elif path.is_file():
         for n, row in enumerate(_json_rows(path)):
             im = by_name.get(Path(row["file_name"]).name)
             if im is None:
                 raise ValueError(f"{path}: row {n}: file_name {row['file_name']!r} names no image of the split")
-            out.append(dict(image_id=im["id"], file_name=im["file_name"], category_id=row["category_id"],
-                            bbox=row["bbox"], score=row["score"]))  # fmt: skip
+            out.append(
+                dict(
+                    image_id=im["id"],
+                    file_name=im["file_name"],
+                    category_id=row["category_id"],
+                    bbox=row["bbox"],
+                    score=row["score"],
+                )
+            )
     else:
         raise FileNotFoundError(f"--predictions {path} does not exist")
     unknown = sorted({p["category_id"] for p in out} - classes)
@@ -242,8 +262,9 @@ def evaluate(
 
         with tempfile.TemporaryDirectory() as tmp:
             args = dict(conf=0.001, plots=False, verbose=False, **val_args)
-            validator = YOLO(model).val(data=str(data), split=split, save_txt=True, save_conf=True, project=tmp,
-                                        name="val", **args)  # fmt: skip
+            validator = YOLO(model).val(
+                data=str(data), split=split, save_txt=True, save_conf=True, project=tmp, name="val", **args
+            )
             labels = Path(validator.save_dir) / "labels"
             dets = read_predictions(labels, gt) if any(labels.glob("*.txt")) else []
     else:
@@ -252,7 +273,7 @@ def evaluate(
     out.mkdir(parents=True, exist_ok=True)
     images = [{k: v for k, v in im.items() if k != "key"} for im in gt["images"]]
     for name, content in (("ground_truth.json", {**gt, "images": images}), ("predictions.json", dets),
-                          ("coco_metrics.json", metrics)):  # fmt: skip
+                          ("coco_metrics.json", metrics)):
         tmp = out / f".{name}.tmp"
         tmp.write_text(json.dumps(content))
         tmp.replace(out / name)  # whole or not at all
@@ -305,8 +326,9 @@ def evaluate_alone(device: str, **kwargs: Any) -> dict[str, float]:
     root = str(Path(__file__).resolve().parents[2])  # the folder holding this package, importable in the child
     env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
     code = "import json, sys; from ultralytics_fss.evidence.coco import evaluate; evaluate(**json.loads(sys.argv[1]))"
-    subprocess.run([sys.executable, "-c", code, json.dumps({**kwargs, "device": device}, default=str)], env=env,
-                   check=True)  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-c", code, json.dumps({**kwargs, "device": device}, default=str)], env=env, check=True
+    )
     return json.loads((Path(kwargs["out"]) / "coco_metrics.json").read_text())
 
 
@@ -320,8 +342,14 @@ def on_train_end(trainer) -> None:
     if RANK not in {-1, 0} or not Path(trainer.best).is_file():
         return
     out = Path(trainer.save_dir) / "coco"
-    kwargs = dict(data=trainer.args.data, model=trainer.best, split="val", out=out, imgsz=trainer.args.imgsz,
-                  batch=trainer.args.batch)  # fmt: skip
+    kwargs = dict(
+        data=trainer.args.data,
+        model=trainer.best,
+        split="val",
+        out=out,
+        imgsz=trainer.args.imgsz,
+        batch=trainer.args.batch,
+    )
     if RANK == 0:  # a DDP rank: the other ranks have left, and an in-process validator would wait for them
         device = trainer.device
         metrics = evaluate_alone(str(device.index or 0) if device.type == "cuda" else device.type, **kwargs)

@@ -119,8 +119,10 @@ def find_run_dir(project: Path, name: str, seed: int, record: dict) -> tuple[Pat
         if stored is not None and stored.get("record") == record:
             return run_dir, stored
         diff = differences(stored["record"], record) if stored is not None and "record" in stored else []
-        others.append(f"{run_dir.name} holds " + (f"another run ({'; '.join(diff[:4])})" if diff else
-                                                 "files of no comparison run"))  # fmt: skip
+        others.append(
+            f"{run_dir.name} holds "
+            + (f"another run ({'; '.join(diff[:4])})" if diff else "files of no comparison run")
+        )
     raise RuntimeError(f"no free run folder for {base} in {project}")
 
 
@@ -135,8 +137,9 @@ def resumable(last: Path) -> bool:
     return ckpt.get("epoch", -1) >= 0 and ckpt.get("optimizer") is not None
 
 
-def run_one(run_dir: Path, data: str, name: str, fss: dict | None, seed: int, train_args: dict, record: dict,
-            coco: bool = True) -> dict:  # fmt: skip
+def run_one(
+    run_dir: Path, data: str, name: str, fss: dict | None, seed: int, train_args: dict, record: dict, coco: bool = True
+) -> dict:
     """Train (or resume) one run into `run_dir`, score best.pt with COCO metrics (detect models), store its record
     and result in `run_dir/compare.json` and return the result row."""
     from ultralytics_fss.evidence.coco import evaluate
@@ -152,17 +155,23 @@ def run_one(run_dir: Path, data: str, name: str, fss: dict | None, seed: int, tr
     cls = STOCK_TRAINERS[task] if fss is None else FSSTrainer
     row = train_run(run_dir, cls, Path(data), seed, **train_args, **(fss or {}), **extra)
     if coco and task == "detect":  # COCO box metrics; other tasks report their own mAP (mask, pose, obb)
-        metrics = evaluate(data, model=run_dir / "weights" / "best.pt", out=run_dir / "coco",
-                           imgsz=train_args.get("imgsz", 640), batch=train_args.get("batch", 16),
-                           device=train_args.get("device"))  # fmt: skip
+        metrics = evaluate(
+            data,
+            model=run_dir / "weights" / "best.pt",
+            out=run_dir / "coco",
+            imgsz=train_args.get("imgsz", 640),
+            batch=train_args.get("batch", 16),
+            device=train_args.get("device"),
+        )
         row.update(metrics)
     row.update(variant=name, fss=fss, folder=run_dir.name)
     write_json(run_dir / RECORD, {"record": record, "result": row})
     return row
 
 
-def plan_runs(project: Path, data: str, variants: list[str], seeds: list[int], train_args: dict,
-              model_info: dict | None = None):  # fmt: skip
+def plan_runs(
+    project: Path, data: str, variants: list[str], seeds: list[int], train_args: dict, model_info: dict | None = None
+):
     """Check the data and model, build each (variant, seed) run's record and find its folder, before anything
     trains or is written. `model_info`: the model's `model_fingerprint`, when the caller has it already.
 
@@ -191,9 +200,19 @@ def plan_runs(project: Path, data: str, variants: list[str], seeds: list[int], t
 AXIS_ALIGNED = {"maxiou", "atss", "simota", "paa", "dw"}  # baselines that assign axis-aligned boxes only
 
 
-def run_study(p: CommandLine, data: str, variants: list[str], seeds: list[int], train_args: dict, project: str,
-              jobs: int = 1, devices: list[str] | None = None, ray: str | None = None, cpus_per_run: int = 1,
-              notes: tuple[str, ...] = ()) -> Path:  # fmt: skip
+def run_study(
+    p: CommandLine,
+    data: str,
+    variants: list[str],
+    seeds: list[int],
+    train_args: dict,
+    project: str,
+    jobs: int = 1,
+    devices: list[str] | None = None,
+    ray: str | None = None,
+    cpus_per_run: int = 1,
+    notes: tuple[str, ...] = (),
+) -> Path:
     """The command lines' study (`python -m ultralytics_fss.compare`, `python -m ultralytics_fss.demo`): check
     everything (variants, model task, data, model file) before anything is written, then train what is missing,
     print the tables and write the outputs; every problem found before training stops with `p.error` (exit 2).
@@ -240,8 +259,10 @@ def run_study(p: CommandLine, data: str, variants: list[str], seeds: list[int], 
     missing = len(planned) - len(rows)
     if missing:
         LOGGER.warning(f"{missing} of {len(planned)} runs did not finish (see {root / 'logs'}); rerun to resume them")
-    LOGGER.info(f"Saved summary.csv, summary.md, compare.png to {colorstr('bold', root)} (this study's copies: "
-                f"{colorstr('bold', root / 'summaries')})")  # fmt: skip
+    LOGGER.info(
+        f"Saved summary.csv, summary.md, compare.png to {colorstr('bold', root)} (this study's copies: "
+        f"{colorstr('bold', root / 'summaries')})"
+    )
     trained = sum(not (job["stored"] and job["stored"].get("result")) for job in planned)
     n_reused = len(planned) - trained
     reused = f", {n_reused} reused (done before with the same arguments)" if n_reused else ""
@@ -252,9 +273,18 @@ def run_study(p: CommandLine, data: str, variants: list[str], seeds: list[int], 
     return root
 
 
-def run_all(project: str | Path, data: str, variants: list[str], seeds: list[int], train_args: dict,
-            jobs: int = 1, devices: list[str] | None = None, coco: bool = True, ray: str | None = None,
-            cpus_per_run: int = 1) -> list[dict]:  # fmt: skip
+def run_all(
+    project: str | Path,
+    data: str,
+    variants: list[str],
+    seeds: list[int],
+    train_args: dict,
+    jobs: int = 1,
+    devices: list[str] | None = None,
+    coco: bool = True,
+    ray: str | None = None,
+    cpus_per_run: int = 1,
+) -> list[dict]:
     """Train every (variant, seed) run not yet done with exactly these arguments, seed-major (an interrupted study
     keeps complete pairs), `jobs` at a time (each in its own process, on its own device when `devices` is given), or
     as Ray tasks (`ray`: a Ray address, "" for Ray's default: `RAY_ADDRESS` or a new local instance; one GPU per
@@ -271,9 +301,17 @@ def run_all(project: str | Path, data: str, variants: list[str], seeds: list[int
         return train_planned(project, data, planned, train_args, jobs, devices, coco, gpus, cpus_per_run)
 
 
-def train_planned(project: Path, data: str, planned: list[dict], train_args: dict, jobs: int = 1,
-                  devices: list[str] | None = None, coco: bool = True, ray_gpus: int | None = None,
-                  cpus_per_run: int = 1) -> list[dict]:  # fmt: skip
+def train_planned(
+    project: Path,
+    data: str,
+    planned: list[dict],
+    train_args: dict,
+    jobs: int = 1,
+    devices: list[str] | None = None,
+    coco: bool = True,
+    ray_gpus: int | None = None,
+    cpus_per_run: int = 1,
+) -> list[dict]:
     """Train the runs of `plan_runs` not yet done (arguments as for `run_all`; `ray_gpus`: the GPUs of the Ray
     cluster `schedule.cluster` connected to, None: no Ray), write the outputs, return the rows."""
     from ultralytics.utils import LOGGER
@@ -369,8 +407,10 @@ def runs_table(rows: list[dict]) -> str:
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         ap = f" {r['AP']:.3f} |" if coco else ""
-        lines.append(f"| {r['variant']} | {r['seed']} | {r['mAP50']:.3f} | {r['mAP50-95']:.3f} |{ap} "
-                     f"{r['s/epoch']:.1f} | {r['pos/GT']:.2f} | {r.get('folder', '')} |")  # fmt: skip
+        lines.append(
+            f"| {r['variant']} | {r['seed']} | {r['mAP50']:.3f} | {r['mAP50-95']:.3f} |{ap} "
+            f"{r['s/epoch']:.1f} | {r['pos/GT']:.2f} | {r.get('folder', '')} |"
+        )
     return "\n".join(lines)
 
 
@@ -406,8 +446,11 @@ def summary_table(rows: list[dict], metric: str = "mAP50-95") -> str:
     by = {v: {r["seed"]: r[metric] for r in rows if r["variant"] == v} for v in variants}
     several = len(seeds) > 1
     head = ["variant", *(f"seed {s}" for s in seeds)]
-    head += ["mean +- std", f"vs {variants[0]}, points (mean of paired differences)",
-             "95% interval, points (t over seeds)"] if several else [f"vs {variants[0]}, points"]  # fmt: skip
+    head += (
+        ["mean +- std", f"vs {variants[0]}, points (mean of paired differences)", "95% interval, points (t over seeds)"]
+        if several
+        else [f"vs {variants[0]}, points"]
+    )
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for v in variants:
         vals = list(by[v].values())
@@ -441,8 +484,11 @@ def differences_line(rows: list[dict]) -> str:
             parts.append(f"{v}: no seed paired with {base}")
             continue
         n = sum(s in by[base] for s in by[v])
-        spread = f" +- {100 * p[1]:.1f} (95% interval, {n} seeds)" if not math.isnan(p[1]) else \
-            " (1 seed: no interval; more --seeds give one)"  # fmt: skip
+        spread = (
+            f" +- {100 * p[1]:.1f} (95% interval, {n} seeds)"
+            if not math.isnan(p[1])
+            else " (1 seed: no interval; more --seeds give one)"
+        )
         parts.append(f"{v} {np.mean(list(by[v].values())):.3f}, {100 * p[0]:+.1f} points{spread}")
     return f"{name} of best.pt (fraction of 1): " + "; ".join(parts)
 
@@ -473,15 +519,22 @@ def plot_compare(rows: list[dict], path: Path) -> None:
                 ax1.fill_between(x, c.mean(0) - c.std(0), c.mean(0) + c.std(0), color=colour, alpha=0.2)
         seeds = sorted({r["seed"] for r in rows})
         over = f"mean +- std over {len(seeds)} seeds" if len(seeds) > 1 else f"seed {seeds[0]}"
-        ax1.set(xlabel="epoch", ylabel="mAP50-95 on the val split (fraction of 1)", title=f"mAP50-95 per epoch ({over})")
+        ax1.set(xlabel="epoch", ylabel="mAP50-95 on the val split (fraction of 1)")
+        ax1.set_title(f"mAP50-95 per epoch ({over})")
         ax1.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax1.legend()
         keys = [k for k in ("AP", "AP50", "AP75") if all(k in r for r in rows)] or ["mAP50-95"]
         width = 0.8 / len(variants)
         for i, v in enumerate(variants):
             vals = np.array([[r[k] for k in keys] for r in rows if r["variant"] == v])
-            ax2.bar(np.arange(len(keys)) + i * width, vals.mean(0), width, yerr=vals.std(0) if len(vals) > 1 else None,
-                    color=gt_colour(i), label=v)  # fmt: skip
+            ax2.bar(
+                np.arange(len(keys)) + i * width,
+                vals.mean(0),
+                width,
+                yerr=vals.std(0) if len(vals) > 1 else None,
+                color=gt_colour(i),
+                label=v,
+            )
         ax2.set_xticks(np.arange(len(keys)) + width * (len(variants) - 1) / 2, keys)
         what = "COCO metric, pycocotools" if keys[0] == "AP" else "mAP50-95"
         ax2.set(ylabel=f"{what} (fraction of 1)", title=f"best.pt on the val split ({over})")
@@ -496,5 +549,13 @@ def plot_compare(rows: list[dict], path: Path) -> None:
 
 if __name__ == "__main__":  # one run in its own process (`schedule.run_process`: --jobs, --devices, --ray)
     spec = json.loads(sys.argv[1])
-    run_one(Path(spec["run_dir"]), spec["data"], spec["name"], spec["fss"], spec["seed"], spec["train_args"],
-            spec["record"], spec["coco"])  # fmt: skip
+    run_one(
+        Path(spec["run_dir"]),
+        spec["data"],
+        spec["name"],
+        spec["fss"],
+        spec["seed"],
+        spec["train_args"],
+        spec["record"],
+        spec["coco"],
+    )

@@ -148,7 +148,7 @@ def run_record(variant: str, fss: dict | None, seed: int, train_args: dict, data
         "train_args": args,
         "device_type": kind,
         "versions": {"ultralytics_fss": package_version(), "ultralytics_fss_code": training_code_hash(),
-                     "ultralytics": ultralytics.__version__, "torch": torch.__version__},  # fmt: skip
+                     "ultralytics": ultralytics.__version__, "torch": torch.__version__},
     }
     return json.loads(json.dumps(record))  # as stored: tuples become lists, so a stored record compares equal
 

@@ -138,8 +138,9 @@ def _draw_shape(ax, gt: GTView, colour: np.ndarray) -> None:
         ax.plot(*np.vstack([gt.polygon, gt.polygon[:1]]).T, color=colour, lw=1.2, ls=":")
     if gt.keypoints is not None:
         shown = gt.keypoints[gt.keypoints[:, 2] > 0] if gt.keypoints.shape[1] == 3 else gt.keypoints
-        ax.scatter(shown[:, 0], shown[:, 1], s=22, marker="D", color=colour, edgecolors="black", linewidths=0.6,
-                   zorder=4)  # fmt: skip
+        ax.scatter(
+            shown[:, 0], shown[:, 1], s=22, marker="D", color=colour, edgecolors="black", linewidths=0.6, zorder=4
+        )
 
 
 def _draw_positives_panel(ax, view: AssignmentView, zoom: tuple[int, int, int, int], tal: bool) -> None:
@@ -193,8 +194,15 @@ def _label_box(ax, gt: GTView, text: str, colour: np.ndarray, height: int) -> No
     tenth of the `height` px image (no room above)."""
     x1, y1, _, y2 = gt.box
     below = y1 < 0.1 * height
-    ax.text(x1, y2 + 2 if below else y1 - 2, text, color="white", fontsize=8, va="top" if below else "bottom",
-            bbox=dict(facecolor=colour, edgecolor="none", pad=1, alpha=0.85))  # fmt: skip
+    ax.text(
+        x1,
+        y2 + 2 if below else y1 - 2,
+        text,
+        color="white",
+        fontsize=8,
+        va="top" if below else "bottom",
+        bbox=dict(facecolor=colour, edgecolor="none", pad=1, alpha=0.85),
+    )
 
 
 def _add_legend(fig, view: AssignmentView) -> None:
@@ -212,8 +220,14 @@ def _add_legend(fig, view: AssignmentView) -> None:
         legend.append(Line2D([], [], color="gray", ls=":", lw=1.2, label="mask outline (label)"))
     if view.task == "pose":
         legend.append(Line2D([], [], ls="", marker="D", mfc="gray", mec="black", ms=5, label="keypoints (label)"))
-    fig.legend(handles=legend, loc="upper center", bbox_to_anchor=(0.5, 1 - 0.9 / fig.get_figheight()),
-               ncol=len(legend), fontsize=9, frameon=False)  # fmt: skip
+    fig.legend(
+        handles=legend,
+        loc="upper center",
+        bbox_to_anchor=(0.5, 1 - 0.9 / fig.get_figheight()),
+        ncol=len(legend),
+        fontsize=9,
+        frameon=False,
+    )
 
 
 def _draw_map_row(fig, grid, row: int, view: AssignmentView, gt: GTView, window: tuple[int, int, int, int]) -> None:
@@ -264,8 +278,14 @@ def _mark_gt(ax, gt: GTView, colour: np.ndarray) -> None:
     if gt.best >= 0:
         ax.scatter(*gt.anchors[gt.best], s=90, marker="*", color=colour, edgecolors="black", linewidths=0.6)
     if len(gt.fss_pos):
-        ax.scatter(gt.anchors[gt.fss_pos, 0], gt.anchors[gt.fss_pos, 1], s=14, facecolors="none",
-                   edgecolors="white", linewidths=0.8)  # fmt: skip
+        ax.scatter(
+            gt.anchors[gt.fss_pos, 0],
+            gt.anchors[gt.fss_pos, 1],
+            s=14,
+            facecolors="none",
+            edgecolors="white",
+            linewidths=0.8,
+        )
 
 
 def _frame(ax, window: tuple[int, int, int, int], title: str) -> None:
@@ -415,8 +435,9 @@ class AssignmentPictures:
             return  # no training image has a label: nothing to assign
         model = trainer.ema.ema if trainer.ema else unwrap_model(trainer.model)
         labels = from_dataset_label(dataset.labels[i], model_task(model))  # normalised, as in the label file
-        view = self.drawn[epoch] = assignment_view(model, cv2.imread(dataset.im_files[i]), labels,
-                                                   imgsz=trainer.args.imgsz)  # fmt: skip
+        view = self.drawn[epoch] = assignment_view(
+            model, cv2.imread(dataset.im_files[i]), labels, imgsz=trainer.args.imgsz
+        )
         path = Path(trainer.save_dir) / f"assign_epoch{epoch}.png"
         plot_assignment(view, title=f"epoch {epoch}, EMA model on {Path(dataset.im_files[i]).name}", save=path)
         if last:

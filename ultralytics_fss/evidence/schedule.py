@@ -33,8 +33,18 @@ def has_ray() -> bool:
 
 def run_spec(job: dict, data: str, train_args: dict, coco: bool) -> str:
     """The JSON argument of one run's process (`RUN_MODULE`'s __main__)."""
-    return json.dumps(dict(run_dir=str(job["run_dir"]), data=data, name=job["name"], fss=job["fss"], seed=job["seed"],
-                           train_args=train_args, record=job["record"], coco=coco))  # fmt: skip
+    return json.dumps(
+        dict(
+            run_dir=str(job["run_dir"]),
+            data=data,
+            name=job["name"],
+            fss=job["fss"],
+            seed=job["seed"],
+            train_args=train_args,
+            record=job["record"],
+            coco=coco,
+        )
+    )
 
 
 def run_process(spec: str, log: str | Path, threads: int) -> int:
@@ -43,8 +53,9 @@ def run_process(spec: str, log: str | Path, threads: int) -> int:
     log.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "OMP_NUM_THREADS": str(max(1, threads))}
     with open(log, "w") as f:
-        return subprocess.run([sys.executable, "-m", RUN_MODULE, spec], stdout=f, stderr=subprocess.STDOUT,
-                              env=env).returncode  # fmt: skip
+        return subprocess.run(
+            [sys.executable, "-m", RUN_MODULE, spec], stdout=f, stderr=subprocess.STDOUT, env=env
+        ).returncode
 
 
 def log_path(project: Path, job: dict) -> Path:
@@ -129,8 +140,9 @@ def ray_run(spec: str, log: str, threads: int) -> dict:
     return dict(rc=rc, node=socket.gethostname(), stored=read_run(Path(json.loads(spec)["run_dir"])))
 
 
-def on_ray(project: Path, todo: list[dict], data: str, train_args: dict, coco: bool, gpus: int,
-           cpus_per_run: int) -> None:  # fmt: skip
+def on_ray(
+    project: Path, todo: list[dict], data: str, train_args: dict, coco: bool, gpus: int, cpus_per_run: int
+) -> None:
     """Train the runs as Ray tasks on the connected cluster (`cluster`, which found `gpus` GPUs): one GPU per run
     where the cluster has GPUs (Ray sets each task's visible GPU, so each run trains on device 0), `cpus_per_run`
     CPUs per run otherwise. Paths of data and model files are made absolute (a worker's working folder may differ)."""
@@ -146,10 +158,13 @@ def on_ray(project: Path, todo: list[dict], data: str, train_args: dict, coco: b
     if Path(args["model"]).is_file():
         args["model"] = str(Path(args["model"]).resolve())
     data = str(Path(data).resolve()) if Path(data).is_file() else data
-    pending = {task.remote(run_spec(job, data, args, coco), str(log_path(project, job)), cpus_per_run): job
-               for job in todo}  # fmt: skip
-    LOGGER.info(f"Ray: {len(pending)} runs submitted, {'1 GPU' if gpus else f'{cpus_per_run} CPU(s)'} each "
-                f"({ray.cluster_resources().get('CPU', 0):.0f} CPUs, {gpus} GPUs in the cluster)")  # fmt: skip
+    pending = {
+        task.remote(run_spec(job, data, args, coco), str(log_path(project, job)), cpus_per_run): job for job in todo
+    }
+    LOGGER.info(
+        f"Ray: {len(pending)} runs submitted, {'1 GPU' if gpus else f'{cpus_per_run} CPU(s)'} each "
+        f"({ray.cluster_resources().get('CPU', 0):.0f} CPUs, {gpus} GPUs in the cluster)"
+    )
     while pending:
         finished, _ = ray.wait(list(pending), num_returns=1)
         job = pending.pop(finished[0])

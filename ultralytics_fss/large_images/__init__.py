@@ -64,9 +64,18 @@ if TYPE_CHECKING:
     from .tiling.summary import TileSummary, TilingInterrupted
 
 __all__ = [
-    "MergeError", "MergeResult", "MergeTilesResult", "TileSummary", "TilingError", "TilingInterrupted", "merge_dota",
-    "merge_tiles", "predict_tiled", "tile_dota", "tile_yolo",
-]  # fmt: skip
+    "MergeError",
+    "MergeResult",
+    "MergeTilesResult",
+    "TileSummary",
+    "TilingError",
+    "TilingInterrupted",
+    "merge_dota",
+    "merge_tiles",
+    "predict_tiled",
+    "tile_dota",
+    "tile_yolo",
+]
 
 # Loaded on first use: pool workers import this package for ``.tiling.tile``, and the pipeline's Ultralytics import
 # (torch with it, about a second) would otherwise slow every worker's start.

@@ -98,15 +98,19 @@ def parse_label_text(text: str, source: str | Path, classes: dict[str, int] | No
         where = f"{source}:{n}"
         numbers = _leading_numbers(tokens)
         if 0 < numbers < len(tokens) <= numbers + 2 and numbers != _COORDS:  # numbers, category, flag?: miscounted
-            problems.append(f"{where}: {numbers} coordinates before the category {tokens[numbers]!r}, expected "
-                            f"{_COORDS} (x1 y1 x2 y2 x3 y3 x4 y4), in {line.strip()!r}")  # fmt: skip
+            problems.append(
+                f"{where}: {numbers} coordinates before the category {tokens[numbers]!r}, expected "
+                f"{_COORDS} (x1 y1 x2 y2 x3 y3 x4 y4), in {line.strip()!r}"
+            )
             continue
         if not _MIN_TOKENS <= len(tokens) <= _MAX_TOKENS:
             problems.append(f"{where}: expected 'x1 y1 x2 y2 x3 y3 x4 y4 category difficult', got {line.strip()!r}")
             continue
         if numbers < _COORDS:
-            problems.append(f"{where}: non-numeric coordinate {tokens[numbers]!r} (value {numbers + 1} of "
-                            f"{_COORDS}) in {line.strip()!r}")  # fmt: skip
+            problems.append(
+                f"{where}: non-numeric coordinate {tokens[numbers]!r} (value {numbers + 1} of "
+                f"{_COORDS}) in {line.strip()!r}"
+            )
             continue
         xy = [float(t) for t in tokens[:_COORDS]]
         if not np.isfinite(xy).all():

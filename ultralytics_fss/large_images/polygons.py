@@ -47,8 +47,13 @@ def build_polygon_objects(polygons: list[np.ndarray], cls: np.ndarray, scale: tu
     kept = geoms[keep]
     if tuple(scale) != (1.0, 1.0):
         kept = shapely.transform(kept, lambda xy: xy * np.asarray(scale, dtype=np.float64))
-    objects = Objects(geoms=kept, boxes=shapely.bounds(kept).reshape(-1, 4), areas=shapely.area(kept),
-                      cls=np.asarray(cls, dtype=np.int64)[keep], index=keep.astype(np.int64))  # fmt: skip
+    objects = Objects(
+        geoms=kept,
+        boxes=shapely.bounds(kept).reshape(-1, 4),
+        areas=shapely.area(kept),
+        cls=np.asarray(cls, dtype=np.int64)[keep],
+        index=keep.astype(np.int64),
+    )
     return objects, repaired, degenerate
 
 
@@ -115,5 +120,7 @@ def segment_labels(pieces: np.ndarray, origin: tuple[int, int], crop: int) -> li
 
 def format_segments(cls: np.ndarray, outlines: list[np.ndarray]) -> str:
     """Render segment label rows as text, ``cls x1 y1 ... xn yn`` with 6 significant digits."""
-    return "".join(f"{c} " + " ".join(f"{v:.6g}" for v in xy.reshape(-1).tolist()) + "\n"
-                   for c, xy in zip(np.asarray(cls).tolist(), outlines))  # fmt: skip
+    return "".join(
+        f"{c} " + " ".join(f"{v:.6g}" for v in xy.reshape(-1).tolist()) + "\n"
+        for c, xy in zip(np.asarray(cls).tolist(), outlines)
+    )

@@ -46,8 +46,7 @@ def box_corners(cx: float, cy: float, w: float, h: float) -> np.ndarray:
     return np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]], dtype=np.float64)
 
 
-def parse_yolo_label_text(text: str, source: str | Path, task: str, width: int, height: int,
-                          nc: int) -> ParsedPolygons:  # fmt: skip
+def parse_yolo_label_text(text: str, source: str | Path, task: str, width: int, height: int, nc: int) -> ParsedPolygons:
     """Parse the text of an Ultralytics YOLO label file of `task` for an image of `width` x `height` pixels.
 
     Args:

@@ -30,8 +30,18 @@ def coco_metrics(gt: dict[str, Any], predictions: list[dict[str, Any]]) -> dict[
 
     images = [{k: v for k, v in im.items() if k != "key"} for im in gt["images"]]
     truth = coco(dict(images=images, annotations=gt["annotations"], categories=gt["categories"]))
-    dets = [dict(id=i, image_id=p["image_id"], category_id=p["category_id"], bbox=p["bbox"], score=p["score"],
-                 area=p["bbox"][2] * p["bbox"][3], iscrowd=0) for i, p in enumerate(predictions, start=1)]  # fmt: skip
+    dets = [
+        dict(
+            id=i,
+            image_id=p["image_id"],
+            category_id=p["category_id"],
+            bbox=p["bbox"],
+            score=p["score"],
+            area=p["bbox"][2] * p["bbox"][3],
+            iscrowd=0,
+        )
+        for i, p in enumerate(predictions, start=1)
+    ]
     found = coco(dict(images=images, annotations=dets, categories=gt["categories"]))
     evaluator = COCOeval(truth, found, "bbox")
     with contextlib.redirect_stdout(io.StringIO()):
@@ -43,5 +53,10 @@ def coco_metrics(gt: dict[str, Any], predictions: list[dict[str, Any]]) -> dict[
 
 def format_metrics(metrics: dict[str, float]) -> str:
     """The twelve numbers as a two-row Markdown table."""
-    return "\n".join(["| " + " | ".join(COCO_KEYS) + " |", "|" + "---:|" * len(COCO_KEYS),
-                      "| " + " | ".join(f"{metrics[k]:.3f}" for k in COCO_KEYS) + " |"])  # fmt: skip
+    return "\n".join(
+        [
+            "| " + " | ".join(COCO_KEYS) + " |",
+            "|" + "---:|" * len(COCO_KEYS),
+            "| " + " | ".join(f"{metrics[k]:.3f}" for k in COCO_KEYS) + " |",
+        ]
+    )

@@ -83,8 +83,9 @@ def import_trainer(path: Any, source: str = "trainer") -> type:
         raise ValueError(f"{source}={path}: module '{module_name}' has no attribute '{name}'")
     if not (isinstance(cls, type) and issubclass(cls, BaseTrainer)):
         kind = cls.__name__ if isinstance(cls, type) else type(cls).__name__
-        raise ValueError(f"{source}={path} is not a trainer: expected a subclass of {BaseTrainer.__module__}."
-                         f"BaseTrainer, got {kind}")  # fmt: skip
+        raise ValueError(
+            f"{source}={path} is not a trainer: expected a subclass of {BaseTrainer.__module__}.BaseTrainer, got {kind}"
+        )
     return cls
 
 

@@ -154,8 +154,10 @@ class FSSLoss:
         fss = self.fss
         if fss["fss_assigner"] in BASELINES and not self.is_one2one:  # the paper's baselines
             if not self.axis_aligned:
-                raise ValueError(f"fss_assigner={fss['fss_assigner']} assigns axis-aligned boxes (detect, segment, "
-                                 f"pose); use fss_assigner=fss or tal for oriented boxes")  # fmt: skip
+                raise ValueError(
+                    f"fss_assigner={fss['fss_assigner']} assigns axis-aligned boxes (detect, segment, "
+                    f"pose); use fss_assigner=fss or tal for oriented boxes"
+                )
             return BASELINES[fss["fss_assigner"]](
                 num_classes=self.nc,
                 alpha=fss["fss_alpha"],
@@ -218,8 +220,9 @@ class FSSLoss:
         # under autocast the decoded boxes are half precision, and the YOLO26 mask overlap mixes them with float32
         boxes = (x.pred_bboxes.detach() * x.stride_tensor).type(x.gt_bboxes.dtype)
         extra, kwargs = self.task_overlap_inputs(x, preds, batch, assign_inputs)
-        return lambda bi, gi, ai: seam.task_pair_overlaps(self.stock_assigner, (bi, gi, ai), x.gt_bboxes, boxes,
-                                                          *extra, **kwargs)  # fmt: skip
+        return lambda bi, gi, ai: seam.task_pair_overlaps(
+            self.stock_assigner, (bi, gi, ai), x.gt_bboxes, boxes, *extra, **kwargs
+        )
 
     def fss_assign(self, x: LossInputs, preds: dict[str, torch.Tensor], overlap=None) -> tuple:
         """Run the assigner on detached predictions with boxes in pixels, listing step 1 from the feature-map grid;
@@ -320,8 +323,9 @@ class FSSLoss:
             loss[i] *= getattr(self.hyp, gain)
         return loss, dict(zip(self.loss_names, loss.detach()))
 
-    def get_assigned_targets_and_loss(self, preds: dict[str, torch.Tensor], batch: dict[str, Any],
-                                      **assign_inputs) -> tuple:  # fmt: skip
+    def get_assigned_targets_and_loss(
+        self, preds: dict[str, torch.Tensor], batch: dict[str, Any], **assign_inputs
+    ) -> tuple:
         """Eq. (9) in place of Ultralytics' TAL-weighted box and classification terms.
 
         Returns:
@@ -352,8 +356,9 @@ class FSSLoss:
         loss = torch.zeros(4, device=self.device)  # box, cls, dfl, angle
         loss[1] = terms.cls
         loss[0], loss[2] = terms.box, terms.dfl
-        loss[3], keeper = seam.obb_angle_term(self, x, terms.target_bboxes, fg_mask, terms.box_weights[fg_mask],
-                                              terms.norm)  # fmt: skip
+        loss[3], keeper = seam.obb_angle_term(
+            self, x, terms.target_bboxes, fg_mask, terms.box_weights[fg_mask], terms.norm
+        )
         loss[0] += keeper  # the angle and distribution outputs stay in the graph without positives (DDP)
         loss, items = self.scaled(loss)
         return loss * x.pred_scores.shape[0], items
@@ -372,8 +377,9 @@ class FSSLoss:
         (`fss_task_weights=False`) or outside a `loss` call."""
         return None if self.batch is None else self.batch.task_weights
 
-    def calculate_segmentation_loss(self, fg_mask, masks, target_gt_idx, target_bboxes, batch_idx, proto, pred_masks,
-                                    imgsz):  # fmt: skip
+    def calculate_segmentation_loss(
+        self, fg_mask, masks, target_gt_idx, target_bboxes, batch_idx, proto, pred_masks, imgsz
+    ):
         """Segmentation losses: Ultralytics' mask term, each positive's times its Eq. (8) weight with
         `fss_task_weights` (`seam.weighted_segmentation_loss`)."""
         args = (fg_mask, masks, target_gt_idx, target_bboxes, batch_idx, proto, pred_masks, imgsz)
@@ -435,8 +441,9 @@ class FSSSegmentLoss26(FSSLoss, SegmentLoss26):
     def install_task_terms(self) -> None:
         """The stock mask-aware assigner, kept for its overlap, ranks pairs by FSS's q, alpha, beta."""
         if self.use_fss:
-            self.stock_assigner = seam.segment26_overlap_assigner(self, self.fss["fss_q"], self.fss["fss_alpha"],
-                                                                  self.fss["fss_beta"])  # fmt: skip
+            self.stock_assigner = seam.segment26_overlap_assigner(
+                self, self.fss["fss_q"], self.fss["fss_alpha"], self.fss["fss_beta"]
+            )
 
     def task_overlap_inputs(self, x: LossInputs, preds: dict, batch: dict, assign_inputs: dict) -> tuple[tuple, dict]:
         """Predicted scores and GT labels, and the masks and prototypes (`seam.segment26_assigner_inputs`)."""

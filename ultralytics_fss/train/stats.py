@@ -114,8 +114,10 @@ def criterion_stats(trainer) -> dict[str, AssignmentStats]:
     heads (the branch FSS drives) or the only branch, "o2o_" for the one-to-one branch (FSS at k = 1 or Ultralytics'
     top-1, recorded); {} when the criterion records none (a stock trainer without `record_tal_stats`, or not built)."""
     crit = getattr(unwrap_model(trainer.model), "criterion", None)
-    found = {"": getattr(main_branch(crit), "stats", None), "o2o_": getattr(getattr(crit, "one2one", None), "stats",
-                                                                            None)}  # fmt: skip
+    found = {
+        "": getattr(main_branch(crit), "stats", None),
+        "o2o_": getattr(getattr(crit, "one2one", None), "stats", None),
+    }
     return {prefix: stats for prefix, stats in found.items() if stats is not None}
 
 

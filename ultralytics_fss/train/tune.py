@@ -161,8 +161,10 @@ def check_ray_space(space: dict[str, Any], fixed: dict[str, Any] | None = None) 
         elif isinstance(given, Domain):
             continue  # tune.sample_from and other functions: checked when the trial's trainer starts
         elif isinstance(given, (tuple, dict)):
-            raise ValueError(f"space[{key!r}]={given!r}: with use_ray=True give a Ray Tune domain, e.g. "
-                             "tune.uniform(2, 8), tune.randint(5, 16) or tune.choice([...])")  # fmt: skip
+            raise ValueError(
+                f"space[{key!r}]={given!r}: with use_ray=True give a Ray Tune domain, e.g. "
+                "tune.uniform(2, 8), tune.randint(5, 16) or tune.choice([...])"
+            )
         else:
             values = [given]
         _check_values(key, given, values, fixed)
@@ -200,25 +202,33 @@ class FSSTuner(HookedTuner):
         trainer = trainer or FSSTrainer
         path = trainer_path(trainer)
         if path.startswith("__main__."):
-            raise ValueError(f"trainer={trainer.__qualname__} is defined in __main__; Ultralytics' Tuner trains each "
-                             "iteration in a new process, which imports the trainer by its dotted path: move it into "
-                             "a module")  # fmt: skip
+            raise ValueError(
+                f"trainer={trainer.__qualname__} is defined in __main__; Ultralytics' Tuner trains each "
+                "iteration in a new process, which imports the trainer by its dotted path: move it into "
+                "a module"
+            )
         args = dict(args)
         fixed = {k: args.pop(k) for k in list(args) if k.startswith("fss_")}
         space = args.pop("space", None)  # None: Ultralytics' default space (`tune` gives FSS trainers FSS_SPACE)
         ranges, self.choices = check_space(space, fixed) if space else (None, {})
         if space and not ranges:
-            raise ValueError(f"space: no numeric range to evolve (Ultralytics' Tuner mutates ranges), only the lists "
-                             f"{sorted(self.choices)}; add a range such as 'fss_beta': (4.0, 10.0)")  # fmt: skip
+            raise ValueError(
+                f"space: no numeric range to evolve (Ultralytics' Tuner mutates ranges), only the lists "
+                f"{sorted(self.choices)}; add a range such as 'fss_beta': (4.0, 10.0)"
+            )
         if self.choices and args.get("mongodb_uri"):
-            raise ValueError(f"space: the lists {sorted(self.choices)} need the local tune_results.ndjson; tune them "
-                             "without mongodb_uri, or fix them with fss_key=value")  # fmt: skip
+            raise ValueError(
+                f"space: the lists {sorted(self.choices)} need the local tune_results.ndjson; tune them "
+                "without mongodb_uri, or fix them with fss_key=value"
+            )
         super().__init__({**args, "space": ranges}, _callbacks, model=model)
         for key, value in check_fss_args(fixed).items():  # the stock Tuner's first iteration starts from these
             setattr(self.args, key, value)
         setattr(self.args, TRAINER_KEY, path)
-        LOGGER.info(f"{self.prefix}iterations train with trainer={path} via {colorstr('python -m ultralytics_fss.cli')}"
-                    f"; space {self.space}" + (f", choices {self.choices}" if self.choices else ""))  # fmt: skip
+        LOGGER.info(
+            f"{self.prefix}iterations train with trainer={path} via {colorstr('python -m ultralytics_fss.cli')}"
+            f"; space {self.space}" + (f", choices {self.choices}" if self.choices else "")
+        )
 
     def constrain(self, hyp: dict[str, float]) -> dict[str, float]:
         """After Ultralytics' bounds and rounding: integer `fss_*` keys (e.g. `fss_q`) as integers within bounds."""
@@ -295,8 +305,9 @@ def fss_values(model) -> dict[str, Any] | None:
 def wants_fss(model, kwargs: dict[str, Any]) -> bool:
     """Whether a `Model.tune` call asks for FSS: `trainer=`, `fss_*` arguments or `space` keys, or `enable_fss`."""
     space = kwargs.get("space") or {}
-    return (TRAINER_KEY in kwargs or any(k.startswith("fss_") for k in (*kwargs, *space))
-            or fss_values(model) is not None)  # fmt: skip
+    return (
+        TRAINER_KEY in kwargs or any(k.startswith("fss_") for k in (*kwargs, *space)) or fss_values(model) is not None
+    )
 
 
 def tune(model, use_ray: bool = False, iterations: int = 300, /, *args: Any, **kwargs: Any):
@@ -351,8 +362,9 @@ def tune(model, use_ray: bool = False, iterations: int = 300, /, *args: Any, **k
             LOGGER.warning(f"Search space not provided, using the default FSS search space {FSS_SPACE}")
     if use_ray:
         if not space:  # a trainer of your own: Ultralytics' default Ray space is local to its function
-            raise ValueError(f"use_ray=True with trainer={trainer_path(trainer)} needs space=; FSS trainers default "
-                             "to ray_space()")  # fmt: skip
+            raise ValueError(
+                f"use_ray=True with trainer={trainer_path(trainer)} needs space=; FSS trainers default to ray_space()"
+            )
         space = check_ray_space(space, fixed) if is_fss else space
         constants = {TRAINER_KEY: trainer, **{k: v for k, v in fixed.items() if k not in space}}
         return stock_tune(model, True, iterations, space={**space, **constants}, **kwargs)

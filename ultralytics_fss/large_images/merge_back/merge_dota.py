@@ -158,16 +158,20 @@ def add_predict_arguments(p) -> None:
     g.add_argument("--imgsz", type=int, help="inference size (default: the tile side)")
     g.add_argument("--batch", type=int, default=DEFAULT_BATCH, help=f"tiles per batch (default: {DEFAULT_BATCH})")
     g.add_argument("--device", help="device, e.g. cpu, 0 (default: Ultralytics' choice)")
-    g.add_argument("--max-det", type=int, default=DEFAULT_MAX_DET, help=f"detections per tile (default: "
-                   f"{DEFAULT_MAX_DET})")  # fmt: skip
+    g.add_argument(
+        "--max-det", type=int, default=DEFAULT_MAX_DET, help=f"detections per tile (default: {DEFAULT_MAX_DET})"
+    )
 
 
 def predict_arguments(a) -> dict:
     """The ``YOLO.predict`` arguments the options of `add_predict_arguments` give (none without ``--model``)."""
     if not a.model:
         return {}
-    return {k: v for k, v in {"imgsz": a.imgsz, "batch": a.batch, "device": a.device, "max_det": a.max_det}.items()
-            if v is not None}  # fmt: skip
+    return {
+        k: v
+        for k, v in {"imgsz": a.imgsz, "batch": a.batch, "device": a.device, "max_det": a.max_det}.items()
+        if v is not None
+    }
 
 
 def _check_format(asked: str | None, actual: str, source: str) -> str:
@@ -252,8 +256,9 @@ def log_result(r: MergeResult, index: TileIndex, fmt: str, iou: float | None, co
     LOGGER.info(merge_line(PREFIX, index, r.images, r.detections, fmt, iou, conf, r.out))
 
 
-def merge_line(prefix: str, index: TileIndex, images: int, detections: int, fmt: str, iou: float | None,
-               conf: float, out: Path) -> str:  # fmt: skip
+def merge_line(
+    prefix: str, index: TileIndex, images: int, detections: int, fmt: str, iou: float | None, conf: float, out: Path
+) -> str:
     """The closing line of a merge: what was merged, how many detections it kept and under which thresholds (the
     confidence threshold says why the same model gives far fewer detections through `predict_tiled`, whose default
     is Ultralytics' predict default, than through a merge, whose default is for scoring)."""

@@ -117,8 +117,10 @@ def merge_tiles(
     index = TileIndex.load(dst, split)
     data = (index.output.read_source() or {}).get("data")
     if data is None:
-        raise MergeError(f"{index.dst} was tiled from a DOTA source (python -m ultralytics_fss.tile_dota): merge it "
-                         "with python -m ultralytics_fss.merge_dota")  # fmt: skip
+        raise MergeError(
+            f"{index.dst} was tiled from a DOTA source (python -m ultralytics_fss.tile_dota): merge it "
+            "with python -m ultralytics_fss.merge_dota"
+        )
     fmt = MERGE_FORMAT[index.format]
     if model is not None:
         per_image = _predict(model, index, fmt, conf, predict_args)
@@ -142,8 +144,10 @@ def _predict(model, index: TileIndex, fmt: str, conf: float, predict_args: dict)
 
     yolo = model if isinstance(model, YOLO) else YOLO(model)
     if yolo.task not in MODEL_TASKS[index.format]:
-        raise MergeError(f"--model {model}: task {yolo.task!r}; {index.format} tiles take a "
-                         f"{' or '.join(MODEL_TASKS[index.format])} model")  # fmt: skip
+        raise MergeError(
+            f"--model {model}: task {yolo.task!r}; {index.format} tiles take a "
+            f"{' or '.join(MODEL_TASKS[index.format])} model"
+        )
     if len(yolo.names) != len(index.names):
         raise MergeError(f"--model {model} has {len(yolo.names)} classes, {index.dst} has {len(index.names)}")
     predict_args = {"imgsz": index.crop, "max_det": DEFAULT_MAX_DET, **predict_args}
@@ -219,8 +223,9 @@ def source_objects(images: dict[str, SourceImage], task: str, nc: int) -> dict[s
     return objects if found else None
 
 
-def score(merged: dict[str, Detections], rows: list[dict], images: dict[str, SourceImage], index: TileIndex,
-          fmt: str) -> dict | None:  # fmt: skip
+def score(
+    merged: dict[str, Detections], rows: list[dict], images: dict[str, SourceImage], index: TileIndex, fmt: str
+) -> dict | None:
     """COCO's twelve numbers (detect: of the COCO results `rows`) or DOTA's metric (obb: of `merged`) on the whole
     source split."""
     objects = source_objects(images, index.format, len(index.names))
@@ -243,8 +248,16 @@ def coco_ground_truth(images: dict[str, SourceImage], objects: dict[str, tuple],
         for poly, c in zip(*objects[stem]):
             (x1, y1), (x2, y2) = poly.min(0), poly.max(0)
             box = [float(x1), float(y1), float(x2 - x1), float(y2 - y1)]
-            annotations.append(dict(id=len(annotations) + 1, image_id=im.id, category_id=int(c), bbox=box,
-                                    area=box[2] * box[3], iscrowd=0))  # fmt: skip
+            annotations.append(
+                dict(
+                    id=len(annotations) + 1,
+                    image_id=im.id,
+                    category_id=int(c),
+                    bbox=box,
+                    area=box[2] * box[3],
+                    iscrowd=0,
+                )
+            )
     categories = [dict(id=i, name=n) for i, n in enumerate(names)]
     return dict(images=coco_images, annotations=annotations, categories=categories)
 
@@ -258,8 +271,13 @@ def coco_results(merged: dict[str, Detections], images: dict[str, SourceImage], 
         lo, hi = corners.min(1), corners.max(1)
         for k in range(len(d)):
             box = [round(float(v), 3) for v in (*lo[k], *(hi[k] - lo[k]))]  # x, y, w, h
-            row = dict(image_id=im.id, file_name=im.path.name, category_id=int(d.cls[k]), bbox=box,
-                       score=round(float(d.scores[k]), 5))  # fmt: skip
+            row = dict(
+                image_id=im.id,
+                file_name=im.path.name,
+                category_id=int(d.cls[k]),
+                bbox=box,
+                score=round(float(d.scores[k]), 5),
+            )
             if fmt == "obb":
                 row["poly"] = [round(float(v), 3) for v in d.boxes[k]]
             rows.append(row)
@@ -275,12 +293,15 @@ def label_lines(d: Detections, size: tuple[int, int], fmt: str) -> str:
     else:
         x1, y1, x2, y2 = d.boxes.T
         coords = np.stack([(x1 + x2) / 2 / w, (y1 + y2) / 2 / h, (x2 - x1) / w, (y2 - y1) / h], 1)
-    return "".join(f"{c} " + " ".join(f"{v:.6g}" for v in row) + f" {s:.6g}\n"
-                   for c, row, s in zip(d.cls.tolist(), coords.tolist(), d.scores.tolist()))  # fmt: skip
+    return "".join(
+        f"{c} " + " ".join(f"{v:.6g}" for v in row) + f" {s:.6g}\n"
+        for c, row, s in zip(d.cls.tolist(), coords.tolist(), d.scores.tolist())
+    )
 
 
-def _write(out: Path, merged: dict[str, Detections], rows: list[dict], index: TileIndex, fmt: str,
-           metrics: dict | None) -> MergeTilesResult:  # fmt: skip
+def _write(
+    out: Path, merged: dict[str, Detections], rows: list[dict], index: TileIndex, fmt: str, metrics: dict | None
+) -> MergeTilesResult:
     """Write labels, predictions and metrics into a temporary folder beside OUT, then move them into OUT."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
@@ -317,6 +338,8 @@ def _log(r: MergeTilesResult, index: TileIndex, iou: float | None, conf: float) 
     if r.metrics is not None and r.format == "obb":
         log_ap_table(r.metrics, PREFIX, r.out / EVAL_JSON)
     elif r.metrics is not None:
-        LOGGER.info(f"{PREFIX}COCO metrics on the full images (pycocotools, bbox) -> {r.out / COCO_JSON}\n"
-                    f"{format_metrics(r.metrics)}")  # fmt: skip
+        LOGGER.info(
+            f"{PREFIX}COCO metrics on the full images (pycocotools, bbox) -> {r.out / COCO_JSON}\n"
+            f"{format_metrics(r.metrics)}"
+        )
     LOGGER.info(merge_line(PREFIX, index, r.images, r.detections, r.format, iou, conf, r.out))

@@ -255,8 +255,9 @@ def evaluate_task_files(folder: Path, task: str, names: tuple[str, ...], gt: dic
     return _evaluate_classes(per_class, task, names, gt)
 
 
-def evaluate_detections(dets: dict[str, Detections], task: str, names: tuple[str, ...],
-                        gt: dict[str, GroundTruth]) -> dict:  # fmt: skip
+def evaluate_detections(
+    dets: dict[str, Detections], task: str, names: tuple[str, ...], gt: dict[str, GroundTruth]
+) -> dict:
     """DOTA's metric of in-memory detections (``merge_tiles``); the result of :func:`evaluate_task_files`.
 
     Args:

@@ -78,8 +78,9 @@ def image_files(source: str | Path, split: str = "val") -> list[Path]:
     if source.suffix.lower() in {".yaml", ".yml", ".txt"}:
         return _listed_images(source, split)
     if source.suffix.lower() not in IMAGE_SUFFIXES:
-        raise MergeError(f"--source {source}: not an image ({', '.join(IMAGE_SUFFIXES)}), image list (.txt) or "
-                         "dataset YAML")  # fmt: skip
+        raise MergeError(
+            f"--source {source}: not an image ({', '.join(IMAGE_SUFFIXES)}), image list (.txt) or dataset YAML"
+        )
     return [source]
 
 
@@ -133,8 +134,17 @@ def tiles_of(im: np.ndarray, crop: int, stride: int, rates: tuple[float, ...]):
             yield crop_tile(scaled, window), (int(window[0]), int(window[1])), scale
 
 
-def predict_image(model, im: np.ndarray, fmt: str, crop: int, stride: int, rates: tuple[float, ...], batch: int,
-                  iou: float | None, **predict_args) -> Detections:  # fmt: skip
+def predict_image(
+    model,
+    im: np.ndarray,
+    fmt: str,
+    crop: int,
+    stride: int,
+    rates: tuple[float, ...],
+    batch: int,
+    iou: float | None,
+    **predict_args,
+) -> Detections:
     """Predict the tiles of one image in batches and merge them (arguments as :func:`predict_tiled`).
 
     Returns:
@@ -266,6 +276,8 @@ def predict_tiled(
         results.append(r)
     n = sum(len(getattr(r, RESULTS_FIELD[fmt])) for r in results)
     failed = f", {len(results.errors)} failed (see above)" if results.errors else ""
-    LOGGER.info(f"{PREFIX}{len(files)} image(s){failed}, {n} {fmt} detections with confidence >= {conf} (--conf)"
-                + (f" -> {save_dir}" if save_dir else ""))  # fmt: skip
+    LOGGER.info(
+        f"{PREFIX}{len(files)} image(s){failed}, {n} {fmt} detections with confidence >= {conf} (--conf)"
+        + (f" -> {save_dir}" if save_dir else "")
+    )
     return results

@@ -136,8 +136,11 @@ def parse_prediction_file(path: Path, tile: Tile, fmt: str, nc: int) -> Detectio
         MergeError: A row with the wrong number of values, a class outside 0..nc-1, or a box whose centre lies
             outside its tile (file and line in the message).
     """
-    layout = {"detect": "cls cx cy w h conf", "obb": "cls x1 y1 x2 y2 x3 y3 x4 y4 conf",
-              "segment": "cls cx cy w h conf' or 'cls x1 y1 ... xn yn conf"}[fmt]  # fmt: skip
+    layout = {
+        "detect": "cls cx cy w h conf",
+        "obb": "cls x1 y1 x2 y2 x3 y3 x4 y4 conf",
+        "segment": "cls cx cy w h conf' or 'cls x1 y1 ... xn yn conf",
+    }[fmt]
     rows, lines = [], []
     for n, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
         values = line.split()
@@ -255,8 +258,9 @@ def result_detections(result, fmt: str) -> Detections:
         return Detections.empty(fmt)
     boxes = boxes.cpu()
     xy = boxes.xyxyxyxy.reshape(-1, 8) if fmt == "obb" else boxes.xyxy  # (N, 8 | 4)
-    return Detections(xy.numpy().astype(np.float64), boxes.conf.numpy().astype(np.float64),
-                      boxes.cls.numpy().astype(np.int64))  # fmt: skip
+    return Detections(
+        xy.numpy().astype(np.float64), boxes.conf.numpy().astype(np.float64), boxes.cls.numpy().astype(np.int64)
+    )
 
 
 def model_format(model) -> str:

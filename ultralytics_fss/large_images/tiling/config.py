@@ -77,8 +77,10 @@ class TileConfig:
         elif self.stride is None:
             object.__setattr__(self, "stride", default_stride(self.crop))  # frozen: set once, here
         elif not (isinstance(self.stride, int) and 0 < self.stride <= self.crop):
-            problems.append(f"stride must be an integer in 1..crop ({self.crop}), got {self.stride!r} (leave it out "
-                            f"for {default_stride(self.crop)}, the default for this crop)")  # fmt: skip
+            problems.append(
+                f"stride must be an integer in 1..crop ({self.crop}), got {self.stride!r} (leave it out "
+                f"for {default_stride(self.crop)}, the default for this crop)"
+            )
         if not self.rates or any(not r > 0 for r in self.rates) or len(set(self.rates)) != len(self.rates):
             problems.append(f"rates must be distinct positive numbers, got {list(self.rates)}")
         if not 0 <= self.iof <= 1:

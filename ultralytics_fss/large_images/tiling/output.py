@@ -141,8 +141,9 @@ class TileOutput:
         return sorted(records, key=lambda r: (r["split"], r["stem"]))
 
     # ------------------------------------------------------------------------------------------------------ source
-    def write_source(self, src: Path, splits: dict[str, tuple[Path, Path | None]], token: str,
-                     data: Path | None = None) -> None:  # fmt: skip
+    def write_source(
+        self, src: Path, splits: dict[str, tuple[Path, Path | None]], token: str, data: Path | None = None
+    ) -> None:
         """Record where each split's images and DOTA label files are, added to what earlier runs recorded.
 
         ``merge_dota`` finds the ground truth of a split through this record (the manifest's image paths are relative
@@ -156,8 +157,11 @@ class TileOutput:
         """
         old = self.read_source() or {}
         entry = {n: {"images": str(i), "labels": None if lb is None else str(lb)} for n, (i, lb) in splits.items()}
-        data = {"src": str(src), "splits": {**old.get("splits", {}), **entry},
-                **({"data": str(data)} if data is not None else {})}  # fmt: skip
+        data = {
+            "src": str(src),
+            "splits": {**old.get("splits", {}), **entry},
+            **({"data": str(data)} if data is not None else {}),
+        }
         self.state.mkdir(parents=True, exist_ok=True)
         write_atomic(self.state / SOURCE, json.dumps(data, indent=1), token)
 

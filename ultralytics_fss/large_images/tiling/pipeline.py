@@ -97,8 +97,17 @@ def tile_dota(
     t0 = time.perf_counter()
     src, dst = Path(src).resolve(), Path(dst).resolve()
     # 1. prepare: options first (TileConfig validates itself), then source, class names, this shard's jobs
-    cfg = TileConfig(crop=crop, stride=stride, rates=tuple(float(r) for r in rates), iof=float(iof), format=format,
-                     difficult=difficult, empty=empty, ext=ext, keep_16bit=keep_16bit)  # fmt: skip
+    cfg = TileConfig(
+        crop=crop,
+        stride=stride,
+        rates=tuple(float(r) for r in rates),
+        iof=float(iof),
+        format=format,
+        difficult=difficult,
+        empty=empty,
+        ext=ext,
+        keep_16bit=keep_16bit,
+    )
     writable(dst)
     plan = prepare(src, dst, cfg, splits=splits, version=version, names=names, shard=shard)
     return run_plan(plan, dst, t0, overwrite=overwrite, workers=workers, start_method=start_method)
@@ -137,8 +146,15 @@ def tile_yolo(
 
     t0 = time.perf_counter()
     dst = Path(dst).resolve()
-    cfg = TileConfig(crop=crop, stride=stride, rates=tuple(float(r) for r in rates), iof=float(iof), format=task,
-                     empty=empty, ext=ext)  # fmt: skip
+    cfg = TileConfig(
+        crop=crop,
+        stride=stride,
+        rates=tuple(float(r) for r in rates),
+        iof=float(iof),
+        format=task,
+        empty=empty,
+        ext=ext,
+    )
     writable(dst)
     plan = prepare_yolo(data, dst, cfg, splits=splits, shard=shard)
     return run_plan(plan, dst, t0, overwrite=overwrite, workers=workers, start_method=start_method)
@@ -154,14 +170,20 @@ def writable(dst: Path) -> None:
         raise TilingError(f"DST {dst}: cannot write there: {why}")
 
 
-def run_plan(plan: Plan, dst: Path, t0: float, *, overwrite: bool, workers: int | None,
-             start_method: str | None) -> TileSummary:  # fmt: skip
+def run_plan(
+    plan: Plan, dst: Path, t0: float, *, overwrite: bool, workers: int | None, start_method: str | None
+) -> TileSummary:
     """Stages 2-4 of a prepared run, whatever its source: output state and resume, run, finish."""
     src = plan.src
     out, token = TileOutput(dst, plan.cfg.formats()), f"{os.getpid()}-{secrets.token_hex(3)}"
     found = plan.labels
-    summary = TileSummary(dst=dst, images=len(plan.jobs), objects=found.objects,
-                          difficult_dropped=found.difficult_dropped, warnings=list(found.warnings))  # fmt: skip
+    summary = TileSummary(
+        dst=dst,
+        images=len(plan.jobs),
+        objects=found.objects,
+        difficult_dropped=found.difficult_dropped,
+        warnings=list(found.warnings),
+    )
     # 2. check or reset the output state, then resume: skip finished images
     out.check_or_reset(plan.cfg, overwrite=overwrite, sharded=plan.shard[1] > 1, token=token)
     out.write_source(src, {n: (s.images, s.labels) for n, s in plan.sources.items()}, token, data=plan.data)

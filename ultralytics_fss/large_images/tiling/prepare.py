@@ -106,8 +106,17 @@ def prepare(
     cfg = replace(cfg, names=tokens)
     k, n = parse_shard(shard)
     jobs, labels = collect_jobs(src, sources, classes, cfg.difficult, (k, n))
-    return Plan(src=src, layout=layout, splits=wanted, cfg=cfg, yaml_names=yaml_names, shard=(k, n), jobs=jobs,
-                labels=labels, sources={s.name: s for s in sources})  # fmt: skip
+    return Plan(
+        src=src,
+        layout=layout,
+        splits=wanted,
+        cfg=cfg,
+        yaml_names=yaml_names,
+        shard=(k, n),
+        jobs=jobs,
+        labels=labels,
+        sources={s.name: s for s in sources},
+    )
 
 
 def parse_shard(shard: str | tuple[int, int] | None) -> tuple[int, int]:
@@ -207,8 +216,11 @@ def collect_jobs(
         points, cls = (np.zeros((0, 4, 2)), np.zeros(0, np.int64)) if parsed is None else (parsed.points, parsed.cls)
         if parsed is not None:
             report.warnings += parsed.problems
-            unknown += [f"{label}:{ln}: unknown category {c!r}" for c, ln, ci in
-                        zip(parsed.categories, parsed.lines.tolist(), parsed.cls.tolist()) if ci < 0]  # fmt: skip
+            unknown += [
+                f"{label}:{ln}: unknown category {c!r}"
+                for c, ln, ci in zip(parsed.categories, parsed.lines.tolist(), parsed.cls.tolist())
+                if ci < 0
+            ]
             report.objects += len(cls)
             if difficult == "drop":
                 report.difficult_dropped += int(parsed.difficult.sum())

@@ -98,8 +98,10 @@ def _tile_at_rate(
     stats, messages, rows = TileStats(), [], []
     if first:  # count per source object once, not once per rate
         stats.repaired, stats.degenerate = int(repaired.sum()), int(degenerate.sum())
-        messages = [f"{job.image}: object {i + 1} has a degenerate polygon (area < 1 px), left out"
-                    for i in np.flatnonzero(degenerate)]  # fmt: skip
+        messages = [
+            f"{job.image}: object {i + 1} has a degenerate polygon (area < 1 px), left out"
+            for i in np.flatnonzero(degenerate)
+        ]
     windows = geo.get_windows(sw, sh, cfg.crop, cfg.stride)  # (W, 4)
     boxes = geo.content_boxes(windows, sw, sh)  # (W, 4)
     assigned = geo.assign_objects(objects, boxes, cfg.iof) if job.has_labels else [None] * len(windows)

@@ -22,8 +22,9 @@ from .records import ImageJob
 TASK_OF_FORMAT = {"detect": "detect", "obb": "obb", "segment": "segment", "both": "obb"}  # how label lines are read
 
 
-def prepare_yolo(data: str | Path, dst: Path, cfg: TileConfig, *, splits: list[str] | None,
-                 shard: str | tuple[int, int] | None) -> Plan:  # fmt: skip
+def prepare_yolo(
+    data: str | Path, dst: Path, cfg: TileConfig, *, splits: list[str] | None, shard: str | tuple[int, int] | None
+) -> Plan:
     """Resolve a YOLO dataset YAML (Ultralytics' own checks) and list this shard's images with their labels.
 
     Args:
@@ -55,8 +56,10 @@ def prepare_yolo(data: str | Path, dst: Path, cfg: TileConfig, *, splits: list[s
     for split in wanted:
         repeated = [stem for stem, n in Counter(p.stem for p in images[split]).items() if n > 1]
         if repeated:
-            raise TilingError(f"{data}: split {split} has several images named {repeated[:5]} (in different "
-                              "folders); tile names start with the image's stem, so stems must be unique per split")
+            raise TilingError(
+                f"{data}: split {split} has several images named {repeated[:5]} (in different "
+                "folders); tile names start with the image's stem, so stems must be unique per split"
+            )
     k, n = parse_shard(shard)
     task = TASK_OF_FORMAT[cfg.format]
     report, jobs = LabelReport(), []
@@ -77,5 +80,14 @@ def prepare_yolo(data: str | Path, dst: Path, cfg: TileConfig, *, splits: list[s
         rel = path.resolve().relative_to(root).as_posix() if path.resolve().is_relative_to(root) else str(path)
         jobs.append(ImageJob(split, path.stem, path, rel, np.zeros((0, 4, 2)), cls, True, outlines))
     cfg = replace(cfg, names=tuple(names))
-    return Plan(src=root, layout="yolo", splits=wanted, cfg=cfg, yaml_names=list(names), shard=(k, n), jobs=jobs,
-                labels=report, data=Path(data).resolve())  # fmt: skip
+    return Plan(
+        src=root,
+        layout="yolo",
+        splits=wanted,
+        cfg=cfg,
+        yaml_names=list(names),
+        shard=(k, n),
+        jobs=jobs,
+        labels=report,
+        data=Path(data).resolve(),
+    )

@@ -104,8 +104,10 @@ def yolo_train(overrides: dict[str, Any], method: str = "train", **extra: Any) -
     kwargs["model"] = name
     model = YOLO(name, task=task)
     if task and task != model.task:
-        LOGGER.warning(f"conflicting 'task={task}' passed with 'task={model.task}' model. "
-                       f"Ignoring 'task={task}' and updating to 'task={model.task}' to match model.")  # fmt: skip
+        LOGGER.warning(
+            f"conflicting 'task={task}' passed with 'task={model.task}' model. "
+            f"Ignoring 'task={task}' and updating to 'task={model.task}' to match model."
+        )
     if kwargs.get("data") is None and not kwargs.get("resume"):
         kwargs["data"] = DEFAULT_CFG.data or TASK2DATA.get(model.task or DEFAULT_CFG.task, DEFAULT_CFG.data)
         LOGGER.warning(f"'data' argument is missing. Using default 'data={kwargs['data']}'.")

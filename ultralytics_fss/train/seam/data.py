@@ -12,9 +12,15 @@ from ultralytics_fss.train.seam.loss import obb_kept
 SEGMENT_RESAMPLES = {"obb": 100, "segment": 1000}  # points per polygon, `YOLODataset.update_labels_info` (line 421)
 
 
-def one_image_batch(task: str, image: np.ndarray, cls: np.ndarray, boxes: np.ndarray,
-                    polygons: list[np.ndarray] | None = None, keypoints: np.ndarray | None = None,
-                    mask_ratio: int = 4) -> tuple[dict[str, torch.Tensor], np.ndarray]:  # fmt: skip
+def one_image_batch(
+    task: str,
+    image: np.ndarray,
+    cls: np.ndarray,
+    boxes: np.ndarray,
+    polygons: list[np.ndarray] | None = None,
+    keypoints: np.ndarray | None = None,
+    mask_ratio: int = 4,
+) -> tuple[dict[str, torch.Tensor], np.ndarray]:
     """The batch Ultralytics' validation loader makes of one letterboxed image, for the loss of `task`.
 
     Built with Ultralytics' own pieces, as `YOLODataset` chains them (ultralytics/data/dataset.py): `Instances` with the
@@ -51,13 +57,24 @@ def one_image_batch(task: str, image: np.ndarray, cls: np.ndarray, boxes: np.nda
         max_len, resamples = max(len(s) for s in polygons), SEGMENT_RESAMPLES[task]
         resamples = max_len + 1 if resamples < max_len else resamples  # as update_labels_info, line 425
         segments = np.stack(resample_segments([np.asarray(s, np.float32) for s in polygons], n=resamples))
-    instances = Instances(np.array(boxes, np.float32).reshape(n, 4), segments,  # copies: Format works in place
-                          None if keypoints is None else np.array(keypoints, np.float32), bbox_format="xywh",
-                          normalized=False)  # fmt: skip
+    instances = Instances(
+        np.array(boxes, np.float32).reshape(n, 4),
+        segments,  # copies: Format works in place
+        None if keypoints is None else np.array(keypoints, np.float32),
+        bbox_format="xywh",
+        normalized=False,
+    )
     labels = {"img": image, "cls": np.array(cls, np.float32).reshape(n, 1), "instances": instances}
-    formatter = Format(bbox_format="xywh", normalize=True, return_mask=task == "segment",
-                       return_keypoint=task == "pose", return_obb=task == "obb", batch_idx=True,
-                       mask_ratio=mask_ratio, mask_overlap=False)  # fmt: skip
+    formatter = Format(
+        bbox_format="xywh",
+        normalize=True,
+        return_mask=task == "segment",
+        return_keypoint=task == "pose",
+        return_obb=task == "obb",
+        batch_idx=True,
+        mask_ratio=mask_ratio,
+        mask_overlap=False,
+    )
     batch = YOLODataset.collate_fn([formatter(labels)])
     rows = np.arange(n)
     if task == "obb":

@@ -70,8 +70,9 @@ def detect_inputs(loss: v8DetectionLoss, preds: dict[str, torch.Tensor], batch: 
     gt_labels, gt_bboxes = targets.split((1, 4), 2)  # (b, M, 1), (b, M, 4) xyxy pixels
     mask_gt = gt_bboxes.sum(2, keepdim=True).gt_(0.0)  # (b, M, 1)
     pred_bboxes = loss.bbox_decode(anchor_points, pred_distri)  # (b, N, 4) xyxy, grid units
-    return LossInputs(pred_distri, pred_scores, pred_bboxes, anchor_points, stride_tensor, imgsz, gt_labels,
-                      gt_bboxes, mask_gt)  # fmt: skip
+    return LossInputs(
+        pred_distri, pred_scores, pred_bboxes, anchor_points, stride_tensor, imgsz, gt_labels, gt_bboxes, mask_gt
+    )
 
 
 def obb_inputs(loss: v8OBBLoss, preds: dict[str, torch.Tensor], batch: dict[str, Any]) -> LossInputs:
@@ -90,8 +91,18 @@ def obb_inputs(loss: v8OBBLoss, preds: dict[str, torch.Tensor], batch: dict[str,
     gt_labels, gt_bboxes = targets.split((1, 5), 2)  # (b, M, 1), (b, M, 5) xywhr pixels
     mask_gt = gt_bboxes.sum(2, keepdim=True).gt_(0.0)
     pred_bboxes = loss.bbox_decode(anchor_points, pred_distri, pred_angle)  # (b, N, 5) xywhr, grid units
-    return LossInputs(pred_distri, pred_scores, pred_bboxes, anchor_points, stride_tensor, imgsz, gt_labels,
-                      gt_bboxes, mask_gt, pred_angle)  # fmt: skip
+    return LossInputs(
+        pred_distri,
+        pred_scores,
+        pred_bboxes,
+        anchor_points,
+        stride_tensor,
+        imgsz,
+        gt_labels,
+        gt_bboxes,
+        mask_gt,
+        pred_angle,
+    )
 
 
 def obb_kept(bboxes: torch.Tensor, imgsz: torch.Tensor) -> torch.Tensor:
@@ -164,8 +175,18 @@ def segment26_overlap_assigner(loss: SegmentLoss26, topk: int, alpha: float, bet
     return SegTaskAlignedAssigner(topk=topk, num_classes=loss.nc, alpha=alpha, beta=beta, stride=loss.stride.tolist())
 
 
-def weighted_segmentation_loss(loss: v8SegmentationLoss, weights: torch.Tensor, fg_mask, masks, target_gt_idx,
-                               target_bboxes, batch_idx, proto, pred_masks, imgsz) -> torch.Tensor:  # fmt: skip
+def weighted_segmentation_loss(
+    loss: v8SegmentationLoss,
+    weights: torch.Tensor,
+    fg_mask,
+    masks,
+    target_gt_idx,
+    target_bboxes,
+    batch_idx,
+    proto,
+    pred_masks,
+    imgsz,
+) -> torch.Tensor:
     """Ultralytics' mask loss with each positive's term times its weight.
 
     Copied from `v8SegmentationLoss.calculate_segmentation_loss` (ultralytics/utils/loss.py, lines 647-677) with one
@@ -289,8 +310,14 @@ def training_preds(output: Any) -> dict[str, Any]:
     return preds.get("one2many", preds)
 
 
-def obb_angle_term(loss: v8OBBLoss, x: LossInputs, target_bboxes: torch.Tensor, fg_mask: torch.Tensor,
-                   weights: torch.Tensor, norm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+def obb_angle_term(
+    loss: v8OBBLoss,
+    x: LossInputs,
+    target_bboxes: torch.Tensor,
+    fg_mask: torch.Tensor,
+    weights: torch.Tensor,
+    norm: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The tail of `v8OBBLoss.loss` (utils/loss.py, lines 1141-1146) with FSS's weights: the angle term, and the zero
     that keeps the angle and distribution outputs in the graph when a batch has no positive (DDP needs every output
     to have a gradient).

@@ -108,8 +108,10 @@ def unsupported_model(model: Any) -> tuple[str, str] | None:
 
 def refusal(model: Any, cls: str, family: str) -> str:
     """The one-line message for a model FSS cannot train: what it is, what is supported, what to do instead."""
-    return (f"model={model}: {family} model ({cls}); FSS cannot train it. {SUPPORTED}. Train it with Ultralytics' "
-            "own trainer (without trainer=).")  # fmt: skip
+    return (
+        f"model={model}: {family} model ({cls}); FSS cannot train it. {SUPPORTED}. Train it with Ultralytics' "
+        "own trainer (without trainer=)."
+    )
 
 
 LOSS_TASKS = {v8DetectionLoss: "detect", v8OBBLoss: "obb", v8SegmentationLoss: "segment", SegmentLoss26: "segment",
