@@ -1,4 +1,5 @@
-"""Check: ``ultralytics_fss.large_images.merge_back.metric`` against the DOTA devkit's own ``voc_eval`` on the same Task files.
+"""Check: ``ultralytics_fss.large_images.merge_back.metric`` against the DOTA devkit's own ``voc_eval`` on the same Task
+files.
 
 Builds the devkit's ``polyiou`` with SWIG in a scratch copy (outside the repository; nothing of the devkit is kept),
 makes noisy tile predictions on the shipped samples (boxes jittered, missed, duplicated, false boxes, scores rounded

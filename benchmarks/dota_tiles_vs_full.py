@@ -5,8 +5,8 @@ Tiles the shipped DOTA samples (two images, 600 objects) at crop 256, stride 200
 ``FSSTrainer`` on the tiles, then scores each model three ways on the same (training) split:
 
 1. Ultralytics' own ``model.val`` mAP50 on the tiles (box IoU for detect, probiou for obb);
-2. DOTA's VOC07 AP50 (``ultralytics_fss.large_images.merge_back.metric``) on the tiles, each tile's labels as its ground truth
-   (an object cut by a tile edge counts once per tile, clipped; no difficult flags);
+2. DOTA's VOC07 AP50 (``ultralytics_fss.large_images.merge_back.metric``) on the tiles, each tile's labels as its
+   ground truth (an object cut by a tile edge counts once per tile, clipped; no difficult flags);
 3. DOTA's Task2 / Task1 metric on the two full images after ``merge_dota --model`` (what DOTA reports).
 
 It is not a benchmark of accuracy (two images, trained and scored on the same split): it shows how the three numbers

@@ -1,4 +1,5 @@
-"""Benchmark: ``ultralytics_fss.large_images.tile_dota`` against Ultralytics' ``split_dota.split_trainval`` on generated data.
+"""Benchmark: ``ultralytics_fss.large_images.tile_dota`` against Ultralytics' ``split_dota.split_trainval`` on generated
+data.
 
 Generates a DOTA-format set in Ultralytics' layout (``images/{train,val}``, DOTA polygons in
 ``labels/{split}_original`` for us, the normalised YOLO-OBB labels Ultralytics' splitter reads in ``labels/{split}``),

@@ -61,10 +61,12 @@ def main(argv: list[str] | None = None) -> None:
         for fmt in ("obb", "detect"):
             dota_dst, yolo_dst = work / f"dota-{fmt}", work / f"yolo-{fmt}"
             code = {
-                "dota": f"import time; from ultralytics_fss.large_images import tile_dota; {warm}t = time.perf_counter(); "
+                "dota": "import time; from ultralytics_fss.large_images import tile_dota; "
+                f"{warm}t = time.perf_counter(); "
                 f"tile_dota({str(data)!r}, {str(dota_dst)!r}, splits=['train', 'val'], format={fmt!r}, {common}); "
                 "print(time.perf_counter() - t)",
-                "yolo": f"import time; from ultralytics_fss.large_images import tile_yolo; {warm}t = time.perf_counter(); "
+                "yolo": "import time; from ultralytics_fss.large_images import tile_yolo; "
+                f"{warm}t = time.perf_counter(); "
                 f"tile_yolo({str(data_yaml)!r}, {str(yolo_dst)!r}, task={fmt!r}, {common}); "
                 "print(time.perf_counter() - t)",
             }

@@ -132,8 +132,10 @@ def test_no_import_circles():
 
 # Lazy imports that may close a circle, each documented where it is made: the `fss_plot_assign` and `fss_coco`
 # training options (train/trainer.py) register evidence/'s callbacks, and evidence/ trains through train/.
-LAZY_CIRCLE_EXCEPTIONS = {("ultralytics_fss.train.trainer", "ultralytics_fss.evidence"),
-                          *(("ultralytics_fss.train.trainer", f"ultralytics_fss.evidence.{m}") for m in ("pictures", "coco"))}
+LAZY_CIRCLE_EXCEPTIONS = {
+    ("ultralytics_fss.train.trainer", "ultralytics_fss.evidence"),
+    *(("ultralytics_fss.train.trainer", f"ultralytics_fss.evidence.{m}") for m in ("pictures", "coco")),
+}
 
 
 def import_circle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -178,7 +180,8 @@ LARGE_IMAGES_LAYOUT = {  # large_images/: the two halves as subpackages, the pie
     "": {"__init__", "dota", "errors", "files", "geometry", "images", "polygons", "yolo_labels"},
     "tiling": {"__init__", "config", "output", "pipeline", "prepare", "records", "run", "summary", "tile",
                "yolo_source"},
-    "merge_back": {"__init__", "merge_dota", "merge_tiles", "metric", "nms", "predict_tiled", "tile_predictions"},
+    "merge_back": {"__init__", "full_images", "merge_dota", "merge_tiles", "metric", "nms", "predict_tiled",
+                   "tile_predictions"},
 }
 
 
@@ -192,9 +195,9 @@ def large_images_part(module: str) -> str | None:
 
 
 def test_large_images_layout_and_halves():
-    """Every module of large_images/ is where the layout says (no module left at an old path), and the halves import only
-    downwards: the tiler never imports the merge-back, which reads the tiler's output through its owners; the shared
-    modules import neither half."""
+    """Every module of large_images/ is where the layout says (no module left at an old path), and the halves import
+    only downwards: the tiler never imports the merge-back, which reads the tiler's output through its owners; the
+    shared modules import neither half."""
     dota = PACKAGE / "large_images"
     found = {part: {p.stem for p in (dota / part).glob("*.py")} for part in LARGE_IMAGES_LAYOUT}
     assert found == LARGE_IMAGES_LAYOUT
@@ -227,8 +230,8 @@ def test_public_names():
 
 
 def test_tiling_workers_start_without_torch():
-    """A tiling pool worker imports `ultralytics_fss.large_images.tiling.tile` (and with it the package root): neither torch
-    nor Ultralytics may come along, or every spawned worker pays their import time."""
+    """A tiling pool worker imports `ultralytics_fss.large_images.tiling.tile` (and with it the package root): neither
+    torch nor Ultralytics may come along, or every spawned worker pays their import time."""
     code = ("import sys, ultralytics_fss.large_images.tiling.tile; "
             "print([m for m in ('torch', 'ultralytics') if m in sys.modules])")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

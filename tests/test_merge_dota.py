@@ -23,7 +23,13 @@ from shapely.geometry import Polygon
 from ultralytics_fss.large_images import MergeError, merge_dota, tile_dota
 from ultralytics_fss.large_images.dota import DOTA_CATEGORIES
 from ultralytics_fss.large_images.merge_back.metric import GroundTruth, evaluate_class, evaluate_task_files, voc07_ap
-from ultralytics_fss.large_images.merge_back.nms import Detections, classwise_nms, nms_boxes, nms_polygons, tile_to_image
+from ultralytics_fss.large_images.merge_back.nms import (
+    Detections,
+    classwise_nms,
+    nms_boxes,
+    nms_polygons,
+    tile_to_image,
+)
 from ultralytics_fss.large_images.merge_back.tile_predictions import labels_as_predictions
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,8 +54,8 @@ def write_task(folder: Path, task: str, name: str, rows: list[tuple[str, float, 
 
 
 def reference_voc_eval(ids, scores, boxes, gt, c, iou_fn) -> float:
-    """The devkit's voc_eval written as a plain loop (rules of ultralytics_fss.large_images.merge_back.metric), VOC07 11-point
-    AP."""
+    """The devkit's voc_eval written as a plain loop (rules of ultralytics_fss.large_images.merge_back.metric), VOC07
+    11-point AP."""
     npos = sum(int(((g.cls == c) & ~g.difficult).sum()) for g in gt.values())
     used = {im: np.zeros(len(g.cls), bool) for im, g in gt.items()}
     tp, fp = [], []

@@ -1,4 +1,5 @@
-"""Tests of tiled prediction: ``ultralytics_fss.large_images.predict_tiled`` and ``python -m ultralytics_fss.predict_tiled``.
+"""Tests of tiled prediction: ``ultralytics_fss.large_images.predict_tiled`` and ``python -m
+ultralytics_fss.predict_tiled``.
 
 A freshly built, untrained YOLO (obb and detect, the DOTA-v1.5 classes) predicts at a very low confidence so that it
 returns boxes; the claims checked are about tiling and merging, not accuracy: the same windows and merge as

@@ -557,7 +557,8 @@ def test_importing_modules_patches_nothing_and_the_trainers_name_routes_tune():
              "print(hasattr(Model.tune, '__wrapped__'))\n"
              "from ultralytics_fss import FSSTrainer\n"
              "print(hasattr(Model.tune, '__wrapped__'))")  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
+    root = str(Path(__file__).parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120)
     assert out.stdout.split() == ["False", "True"], out.stdout + out.stderr
     off = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120,

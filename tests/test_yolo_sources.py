@@ -7,7 +7,12 @@ import numpy as np
 import pytest
 import yaml
 
-from ultralytics_fss.large_images.yolo_labels import _parse_lines, label_path, parse_yolo_label_text, resolve_yolo_dataset
+from ultralytics_fss.large_images.yolo_labels import (
+    _parse_lines,
+    label_path,
+    parse_yolo_label_text,
+    resolve_yolo_dataset,
+)
 
 
 def test_each_task_s_lines_become_pixel_polygons():

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ultralytics.utils import DEFAULT_CFG, LOGGER, YAML, colorstr
 

@@ -1,7 +1,7 @@
 """``python -m ultralytics_fss.merge_dota``: tile predictions back to full images, DOTA Task files, DOTA's metric.
 
-The command line of :func:`ultralytics_fss.large_images.merge_dota`. Exit status: 0 on success, 2 on bad arguments or input
-(the message names the file, line or argument; OUT is left unchanged).
+The command line of :func:`ultralytics_fss.large_images.merge_dota`. Exit status: 0 on success, 2 on bad arguments or
+input (the message names the file, line or argument; OUT is left unchanged).
 
 Examples:
     Command line::

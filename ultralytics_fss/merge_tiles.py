@@ -1,7 +1,7 @@
 """``python -m ultralytics_fss.merge_tiles``: tile predictions of a ``tile`` output back to full images, scored.
 
-The command line of :func:`ultralytics_fss.large_images.merge_tiles`. Writes ``OUT/labels/{image}.txt`` (Ultralytics txt with
-confidences, normalised to the full image), ``OUT/predictions.json`` (COCO results) and, where the source split has
+The command line of :func:`ultralytics_fss.large_images.merge_tiles`. Writes ``OUT/labels/{image}.txt`` (Ultralytics txt
+with confidences, normalised to the full image), ``OUT/predictions.json`` (COCO results) and, where the source split has
 labels, ``OUT/coco_metrics.json`` (detect and segment tiles: COCO's twelve numbers, pycocotools) or
 ``OUT/dota_eval.json`` (obb tiles: DOTA's VOC07 metric). Exit status: 0 on success, 2 on bad arguments or input (the
 message names the file, line or argument; OUT is left unchanged).

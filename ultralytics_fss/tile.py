@@ -1,7 +1,7 @@
 """``python -m ultralytics_fss.tile``: tile an Ultralytics YOLO dataset of large images.
 
-The command line of :func:`ultralytics_fss.large_images.tiling.pipeline.tile_yolo`: the DOTA path's windows, clipping, IoF
-rule, output state, restart records and manifest, on any dataset YAML Ultralytics accepts. Exit status: 0 when every
+The command line of :func:`ultralytics_fss.large_images.tiling.pipeline.tile_yolo`: the DOTA path's windows, clipping,
+IoF rule, output state, restart records and manifest, on any dataset YAML Ultralytics accepts. Exit status: 0 when every
 image is tiled, 1 when some failed, 2 on bad arguments, 130 when interrupted.
 
 Examples:

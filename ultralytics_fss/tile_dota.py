@@ -1,7 +1,8 @@
 """``python -m ultralytics_fss.tile_dota``: tile a DOTA-format dataset into an Ultralytics YOLO dataset.
 
-The command line of :func:`ultralytics_fss.large_images.tile_dota` (the pipeline lives in :mod:`ultralytics_fss.large_images`). Exit
-status: 0 when every image is tiled, 1 when some failed, 2 on bad arguments, 130 when interrupted (Ctrl-C, SIGTERM).
+The command line of :func:`ultralytics_fss.large_images.tile_dota` (the pipeline lives in
+:mod:`ultralytics_fss.large_images`). Exit status: 0 when every image is tiled, 1 when some failed, 2 on bad arguments,
+130 when interrupted (Ctrl-C, SIGTERM).
 
 Examples:
     Command line::

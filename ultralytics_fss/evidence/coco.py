@@ -9,14 +9,11 @@ COCO's: area < 32^2, 32^2-96^2, > 96^2 pixels of the original image, area = box 
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import numpy as np
 
 from ultralytics_fss.metrics.coco import COCO_KEYS, coco_metrics, format_metrics  # noqa: F401 (public here too)
 

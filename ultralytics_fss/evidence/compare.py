@@ -140,9 +140,11 @@ def resumable(last: Path) -> bool:
 def run_one(
     run_dir: Path, data: str, name: str, fss: dict | None, seed: int, train_args: dict, record: dict, coco: bool = True
 ) -> dict:
-    """Train (or resume) one run into `run_dir`, score best.pt with COCO metrics (detect models), store its record
-    and result in `run_dir/compare.json` and return the result row."""
+    """Train (or resume) one run into `run_dir`, score best.pt with COCO metrics (detect models) and, on a tiler's
+    output, on the full images merged back from the val tiles (`run_dir/full_images`), store its record and result
+    in `run_dir/compare.json` and return the result row."""
     from ultralytics_fss.evidence.coco import evaluate
+    from ultralytics_fss.large_images.merge_back.full_images import score_full_images, tiled_root
     from ultralytics_fss.evidence.runs import STOCK_TRAINERS, train_run
     from ultralytics_fss.train import FSSTrainer
     from ultralytics_fss.train.seam import model_file_task
@@ -164,6 +166,9 @@ def run_one(
             device=train_args.get("device"),
         )
         row.update(metrics)
+    if (tiles := tiled_root(data)) is not None:  # tiles of large images: scored as the paper scores DOTA, in full
+        given = {k: train_args.get(k) for k in ("imgsz", "batch", "device") if train_args.get(k) is not None}
+        row.update(score_full_images(tiles, run_dir / "full_images", run_dir / "weights" / "best.pt", **given))
     row.update(variant=name, fss=fss, folder=run_dir.name)
     write_json(run_dir / RECORD, {"record": record, "result": row})
     return row
@@ -225,6 +230,8 @@ def run_study(
     from ultralytics.utils import LOGGER, colorstr
 
     from ultralytics_fss.evidence.identity import DataError, model_fingerprint
+    from ultralytics_fss.large_images import MergeError
+    from ultralytics_fss.large_images.merge_back.full_images import check_full_images, tiled_root
     from ultralytics_fss.train.seam import model_file_task
 
     t0 = time.perf_counter()
@@ -244,6 +251,11 @@ def run_study(
     baselines = [v for v, (_, fss) in zip(variants, parsed) if (fss or {}).get("fss_assigner") in AXIS_ALIGNED]
     if task == "obb" and baselines:
         p.error(f"variants {baselines} assign axis-aligned boxes; --model {train_args['model']} is an obb model")
+    if (tiles := tiled_root(data)) is not None:  # each run is scored on the full images too: can it be?
+        try:
+            check_full_images(tiles, "val", task)
+        except MergeError as e:
+            p.error(str(e))
     root = Path(project).resolve()
     if ray is not None and not schedule.has_ray():
         p.error(f"--ray needs Ray: {schedule.RAY_INSTALL}")
@@ -364,9 +376,12 @@ def summary_text(rows: list[dict]) -> str:
     run)."""
     if not rows:
         return "(no finished runs)"
-    blocks = [(metric_title(rows, "AP"), summary_table(rows, "AP"))] if all("AP" in r for r in rows) else []
+    full = full_image_metric(rows)  # tiles of large images: the full images first, as the paper scores DOTA
+    blocks = [(metric_title(rows, full), summary_table(rows, full))] if full else []
+    blocks += [(metric_title(rows, "AP"), summary_table(rows, "AP"))] if all("AP" in r for r in rows) else []
+    where = "`full` ones on the full images, the others on the val tiles" if full else "on the val split"
     blocks += [(metric_title(rows, "mAP50-95"), summary_table(rows, "mAP50-95")),
-               ("Means over seeds: metrics of best.pt on the val split (fractions of 1); pos/GT: positives per ground "
+               (f"Means over seeds: metrics of best.pt ({where}; fractions of 1); pos/GT: positives per ground "
                 "truth in the last epoch; s/epoch: seconds of training per epoch", means_table(rows)),
                ("Per run: the same metrics, seconds per epoch, positives per GT, run folder", runs_table(rows))]
     return "\n\n".join(f"### {title}\n\n{table}" for title, table in blocks)
@@ -375,21 +390,41 @@ def summary_text(rows: list[dict]) -> str:
 TASK_METRICS = {"detect": "boxes", "obb": "oriented boxes", "segment": "masks", "pose": "keypoints"}
 
 
+FULL_TITLES = {  # the headline metric of runs on tiles, scored on the full images merged back from the val tiles
+    "full mAP50": "DOTA's mAP50 (VOC07, the devkit's rules) on the full images merged back from the val tiles",
+    "full AP": "COCO AP (pycocotools: boxes, IoU 0.50:0.95) on the full images merged back from the val tiles",
+}
+
+
+def full_image_metric(rows: list[dict]) -> str | None:
+    """The full-image headline metric every row has (`FULL_TITLES`), None for runs on untiled data."""
+    return next((k for k in FULL_TITLES if rows and all(k in r for r in rows)), None)
+
+
+def full_image_keys(rows: list[dict]) -> list[str]:
+    """Every full-image metric of the rows (`full mAP50`, `full mAP50-95`; `full AP`, ...), in first-seen order."""
+    return list(dict.fromkeys(k for r in rows for k in r if k.startswith("full ")))
+
+
 def metric_title(rows: list[dict], metric: str) -> str:
     """The heading of `summary_table(rows, metric)`: the metric, what it was computed on, its unit."""
+    if metric in FULL_TITLES:
+        return f"{FULL_TITLES[metric]}, best.pt, per seed (a fraction of 1; differences in percentage points)"
     if metric == "AP":
         what = "COCO AP (pycocotools: boxes, IoU 0.50:0.95)"
     else:
         tasks = {r.get("task") for r in rows}
         kind = TASK_METRICS.get(tasks.pop(), "the task's own") if len(tasks) == 1 else "the task's own"
         what = f"Ultralytics mAP50-95 ({kind})"
-    return f"{what} of best.pt on the val split, per seed (a fraction of 1; differences in percentage points)"
+    where = "the val tiles (objects cut by a tile edge count)" if full_image_metric(rows) else "the val split"
+    return f"{what} of best.pt on {where}, per seed (a fraction of 1; differences in percentage points)"
 
 
 def write_summary(path: Path, rows: list[dict]) -> None:
-    """One CSV row per run: variant, seed, the twelve COCO numbers, mAP50, mAP50-95, epochs, s/epoch, the last
-    epoch's assignment statistics and the run folder; written atomically."""
-    keys = ["variant", "seed", *COCO_KEYS, "mAP50", "mAP50-95", "epochs", "s/epoch", *STAT_KEYS, "folder"]
+    """One CSV row per run: variant, seed, the full-image metrics (runs on tiles), the twelve COCO numbers, mAP50,
+    mAP50-95, epochs, s/epoch, the last epoch's assignment statistics and the run folder; written atomically."""
+    keys = ["variant", "seed", *full_image_keys(rows), *COCO_KEYS, "mAP50", "mAP50-95", "epochs", "s/epoch",
+            *STAT_KEYS, "folder"]  # fmt: skip
     buffer = io.StringIO(newline="")
     w = csv.writer(buffer)
     w.writerow(keys)
@@ -401,23 +436,30 @@ def write_summary(path: Path, rows: list[dict]) -> None:
 
 
 def runs_table(rows: list[dict]) -> str:
-    """Markdown: one line per run with its final metrics, seconds per epoch, positives per GT and folder."""
+    """Markdown: one line per run with its final metrics (on tiles the full-image headline first), seconds per epoch,
+    positives per GT and folder."""
     coco = any("AP" in r for r in rows)
-    head = "| variant | seed | mAP50 | mAP50-95 |" + (" COCO AP |" if coco else "") + " s/epoch | pos/GT | run |"
+    full = full_image_metric(rows)
+    head = "| variant | seed |" + (f" {full} |" if full else "") + " mAP50 | mAP50-95 |" + (" COCO AP |" if coco else "")
+    head += " s/epoch | pos/GT | run |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
-        ap = f" {r['AP']:.3f} |" if coco else ""
+        metrics = (f" {r[full]:.3f} |" if full else "") + f" {r['mAP50']:.3f} | {r['mAP50-95']:.3f} |"
+        metrics += f" {r['AP']:.3f} |" if coco else ""
         lines.append(
-            f"| {r['variant']} | {r['seed']} | {r['mAP50']:.3f} | {r['mAP50-95']:.3f} |{ap} "
-            f"{r['s/epoch']:.1f} | {r['pos/GT']:.2f} | {r.get('folder', '')} |"
+            f"| {r['variant']} | {r['seed']} |{metrics} {r['s/epoch']:.1f} | {r['pos/GT']:.2f} | {r.get('folder', '')} |"
         )
     return "\n".join(lines)
 
 
 def means_table(rows: list[dict]) -> str:
-    """Markdown: per variant the mean over seeds of each final metric (COCO AP, AP50, AP75 for detect; mAP50 and
-    mAP50-95), of positives per GT in the last epoch and of seconds per epoch."""
-    keys = [k for k in ("AP", "AP50", "AP75") if all(k in r for r in rows)] + ["mAP50", "mAP50-95", "pos/GT", "s/epoch"]
+    """Markdown: per variant the mean over seeds of each final metric (on tiles the full-image ones first: DOTA's
+    mAP50 and mAP50-95, or COCO's AP, AP50, AP75; COCO AP, AP50, AP75 for detect; mAP50 and mAP50-95), of positives
+    per GT in the last epoch and of seconds per epoch."""
+    headline = {"full mAP50", "full mAP50-95", "full AP", "full AP50", "full AP75"}
+    full = [k for k in full_image_keys(rows) if k in headline and all(k in r for r in rows)]
+    keys = full + [k for k in ("AP", "AP50", "AP75") if all(k in r for r in rows)]
+    keys += ["mAP50", "mAP50-95", "pos/GT", "s/epoch"]
     lines = ["| variant | seeds | " + " | ".join(keys) + " |", "|" + "---|" * (len(keys) + 2)]
     for v in dict.fromkeys(r["variant"] for r in rows):
         mine = [r for r in rows if r["variant"] == v]
@@ -469,11 +511,14 @@ def summary_table(rows: list[dict], metric: str = "mAP50-95") -> str:
 
 def differences_line(rows: list[dict]) -> str:
     """One line for the end of a study's output: each variant's paired difference to the first in percentage points
-    of its headline metric (COCO AP for detect, else mAP50-95), with its 95% interval where two or more seeds pair."""
+    of its headline metric (on tiles: the full-image one; COCO AP for detect, else mAP50-95), with its 95% interval
+    where two or more seeds pair."""
     if not rows:
         return "no finished runs"
-    metric = "AP" if all("AP" in r for r in rows) else "mAP50-95"
-    name = "COCO AP" if metric == "AP" else "mAP50-95"
+    full = full_image_metric(rows)
+    metric = full or ("AP" if all("AP" in r for r in rows) else "mAP50-95")
+    name = {"full mAP50": "DOTA mAP50 on the full images", "full AP": "COCO AP on the full images",
+            "AP": "COCO AP"}.get(metric, metric)  # fmt: skip
     variants = list(dict.fromkeys(r["variant"] for r in rows))
     by = {v: {r["seed"]: r[metric] for r in rows if r["variant"] == v} for v in variants}
     base = variants[0]
@@ -519,11 +564,14 @@ def plot_compare(rows: list[dict], path: Path) -> None:
                 ax1.fill_between(x, c.mean(0) - c.std(0), c.mean(0) + c.std(0), color=colour, alpha=0.2)
         seeds = sorted({r["seed"] for r in rows})
         over = f"mean +- std over {len(seeds)} seeds" if len(seeds) > 1 else f"seed {seeds[0]}"
-        ax1.set(xlabel="epoch", ylabel="mAP50-95 on the val split (fraction of 1)")
+        split = "val tiles" if full_image_metric(rows) else "val split"
+        ax1.set(xlabel="epoch", ylabel=f"mAP50-95 on the {split} (fraction of 1)")
         ax1.set_title(f"mAP50-95 per epoch ({over})")
         ax1.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax1.legend()
-        keys = [k for k in ("AP", "AP50", "AP75") if all(k in r for r in rows)] or ["mAP50-95"]
+        keys = [k for k in (full_image_metric(rows),) if k] + (
+            [k for k in ("AP", "AP50", "AP75") if all(k in r for r in rows)] or ["mAP50-95"]
+        )
         width = 0.8 / len(variants)
         for i, v in enumerate(variants):
             vals = np.array([[r[k] for k in keys] for r in rows if r["variant"] == v])
@@ -535,9 +583,16 @@ def plot_compare(rows: list[dict], path: Path) -> None:
                 color=gt_colour(i),
                 label=v,
             )
-        ax2.set_xticks(np.arange(len(keys)) + width * (len(variants) - 1) / 2, keys)
-        what = "COCO metric, pycocotools" if keys[0] == "AP" else "mAP50-95"
-        ax2.set(ylabel=f"{what} (fraction of 1)", title=f"best.pt on the val split ({over})")
+        if full_image_metric(rows):  # tiles: say which bars are of the full images and which of the tiles
+            ticks = [{"full mAP50": "full images\nDOTA mAP50", "full AP": "full images\nCOCO AP"}.get(k, f"val tiles\n{k}")
+                     for k in keys]  # fmt: skip
+            ylabel, where = "metric (fraction of 1)", ""
+        else:
+            ticks = keys
+            ylabel = f"{'COCO metric, pycocotools' if keys[0] == 'AP' else 'mAP50-95'} (fraction of 1)"
+            where = " on the val split"
+        ax2.set_xticks(np.arange(len(keys)) + width * (len(variants) - 1) / 2, ticks)
+        ax2.set(ylabel=ylabel, title=f"best.pt{where} ({over})")
         ax2.legend()
         tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")  # atomic: a reader never sees half a PNG
         fig.savefig(tmp, dpi=150)

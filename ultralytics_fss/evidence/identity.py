@@ -14,6 +14,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ultralytics_fss.large_images.merge_back.full_images import tiled_root
+from ultralytics_fss.large_images.tiling.output import MANIFEST
+
 # Train arguments that place a run, not what it computes: left out of the record (`device` enters as its kind only).
 PLACEMENT_KEYS = {"device", "workers", "project", "name", "exist_ok", "resume"}
 
@@ -35,7 +38,8 @@ def dataset_fingerprint(data: str | Path) -> dict[str, Any]:
 
     Returns:
         (dict): `yaml` (the YAML file's sha256), `labels` (sha256 over every split's image names and sizes and the
-            content of their label files) and `images` (number of images over the splits).
+            content of their label files), `images` (number of images over the splits) and, for a tiler's output,
+            `tiles` (the sha256 of its manifest).
 
     Raises:
         DataError: When the YAML is missing or unreadable or a split has no images (message names it).
@@ -70,7 +74,10 @@ def dataset_fingerprint(data: str | Path) -> dict[str, Any]:
                 digest.update(f"{split}\0{name}\0{image.stat().st_size if image.exists() else -1}\0".encode())
                 digest.update(label.read_bytes() if label.is_file() else b"\0no label\0")
             count += len(files)
-    return {"yaml": _sha256(yaml_file.read_bytes()), "labels": digest.hexdigest(), "images": count}
+    info = {"yaml": _sha256(yaml_file.read_bytes()), "labels": digest.hexdigest(), "images": count}
+    if (root := tiled_root(yaml_file)) is not None:  # the tiling: which tile comes from which image, rate and offset
+        info["tiles"] = _sha256((root / MANIFEST).read_bytes()) if (root / MANIFEST).is_file() else None
+    return info
 
 
 def model_fingerprint(model: str) -> dict[str, Any]:

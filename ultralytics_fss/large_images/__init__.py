@@ -46,6 +46,8 @@ Merge-back (main process only):
 - :mod:`.merge_back.tile_predictions`: the tiler's index of a split, prediction files, a model's run over the tiles.
 - :mod:`.merge_back.nms`: tile to image coordinates, class-wise NMS (polygon or box IoU).
 - :mod:`.merge_back.metric`: DOTA's VOC07 metric, as the devkit's ``dota_evaluation_task1/2.py``.
+- :mod:`.merge_back.full_images`: a model trained on tiles scored on the full images (``compare`` on a tiler's
+  output): the merge of ``merge_dota`` or ``merge_tiles``, DOTA's mAP50 and mAP50-95 or COCO's twelve numbers.
 - :mod:`.merge_back.predict_tiled`: :func:`predict_tiled`, prediction on large images with the tiler's windows.
 """
 

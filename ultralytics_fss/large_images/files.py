@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import TilingError
 
 if TYPE_CHECKING:
     import numpy as np

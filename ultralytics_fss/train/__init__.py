@@ -5,7 +5,7 @@ from ultralytics_fss.train.cfg import FSS_DEFAULTS, check_fss_args
 from ultralytics_fss.train.loss import FSSDetectionLoss, TALDetectionLoss, build_fss_criterion, build_tal_criterion
 from ultralytics_fss.train.stats import AssignmentStats
 from ultralytics_fss.train.trainer import FSSTrainer, InstallCriterion, enable_fss, record_tal_stats
-from ultralytics_fss.train.tune import FSS_SPACE, FSSTuner, ray_space, tune, wants_fss
+from ultralytics_fss.train.tune import FSS_SPACE, FSSTuner, ray_space
 
 __all__ = [
     "FSS_DEFAULTS",

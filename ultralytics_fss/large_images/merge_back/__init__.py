@@ -5,5 +5,5 @@
 tiler's windows in memory and merges the same way.
 
 It reads what the tiler wrote through its owners (:mod:`ultralytics_fss.large_images.tiling.output`,
-:mod:`ultralytics_fss.large_images.tiling.config`). This file imports nothing, so that importing one module loads no other.
-"""
+:mod:`ultralytics_fss.large_images.tiling.config`). This file imports nothing, so that importing one module loads no
+other. """

@@ -122,7 +122,7 @@ def merge_dota(
         fmt = format or ("obb" if "obb" in written else written[0])  # obb (Task1) when the tiler wrote it
     if fmt not in FORMAT_COLUMNS:
         raise MergeError(f"--format must be detect or obb, got {fmt!r}")
-    gt = _ground_truth(index, labels)
+    gt = split_ground_truth(index, labels)
     if yolo is not None:
         predict_args = {"imgsz": index.crop, "max_det": DEFAULT_MAX_DET, **predict_args}
         per_image = predict_tiles(yolo, index, fmt, conf=conf, **predict_args)
@@ -181,7 +181,7 @@ def _check_format(asked: str | None, actual: str, source: str) -> str:
     return actual
 
 
-def _ground_truth(index: TileIndex, labels: str | Path | None) -> dict[str, GroundTruth] | None:
+def split_ground_truth(index: TileIndex, labels: str | Path | None) -> dict[str, GroundTruth] | None:
     """The split's DOTA labels, by image stem (missing files: no objects); None when the split has no labels."""
     if labels is None:
         labels = index.output.source_labels(index.split)

@@ -24,13 +24,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import shapely
 
+from ..dota import read_label_file
 from ..errors import MergeError
 from ..geometry import make_polygons
-from ..dota import read_label_file
 from .nms import FORMAT_COLUMNS, Detections, polygon_overlaps
 
 TASKS = {"obb": "Task1", "detect": "Task2"}  # DOTA's task per label format
@@ -152,7 +153,13 @@ def voc07_ap(tp: np.ndarray, fp: np.ndarray, npos: int) -> float:
 
 
 def evaluate_class(
-    image_ids: np.ndarray, scores: np.ndarray, boxes: np.ndarray, gt: dict[str, GroundTruth], c: int, task: str
+    image_ids: np.ndarray,
+    scores: np.ndarray,
+    boxes: np.ndarray,
+    gt: dict[str, GroundTruth],
+    c: int,
+    task: str,
+    iou_threshold: float = IOU_THRESHOLD,
 ) -> tuple[float, int]:
     """AP of one class, the devkit's ``voc_eval`` (rules in the module docstring).
 
@@ -163,6 +170,7 @@ def evaluate_class(
         gt (dict[str, GroundTruth]): Objects of every evaluated image.
         c (int): Class index.
         task (str): ``Task1`` or ``Task2``.
+        iou_threshold (float): A match needs IoU above it (the devkit's 0.5; other values for AP50:95).
 
     Returns:
         ap (float): VOC07 AP (0 when the class has no detection).
@@ -192,7 +200,7 @@ def evaluate_class(
         best[rows[hit]] = first_id + jm[hit]
         difficult[rows[hit]] = g.difficult[objects[jm[hit]]]
         first_id += len(objects)
-    matched = ovmax > IOU_THRESHOLD
+    matched = ovmax > iou_threshold
     counted = matched & ~difficult  # a match with a difficult object counts neither way
     tp = np.zeros(len(order))
     hits = np.flatnonzero(counted)
@@ -234,7 +242,9 @@ def read_task_file(path: Path, task: str) -> tuple[np.ndarray, np.ndarray, np.nd
     return np.array(ids, dtype=str), a[:, 0], a[:, 1:]
 
 
-def evaluate_task_files(folder: Path, task: str, names: tuple[str, ...], gt: dict[str, GroundTruth]) -> dict:
+def evaluate_task_files(
+    folder: Path, task: str, names: tuple[str, ...], gt: dict[str, GroundTruth], iou_threshold: float = IOU_THRESHOLD
+) -> dict:
     """DOTA's metric from a folder of Task files (a missing class file counts as no detections).
 
     Args:
@@ -242,6 +252,7 @@ def evaluate_task_files(folder: Path, task: str, names: tuple[str, ...], gt: dic
         task (str): ``Task1`` or ``Task2``.
         names (tuple[str, ...]): Category tokens in class order (the file names).
         gt (dict[str, GroundTruth]): Objects of every evaluated image.
+        iou_threshold (float): A match needs IoU above it (the devkit's 0.5).
 
     Returns:
         (dict): ``{"mAP": float, "AP": {name: float}}`` over the classes with non-difficult objects (mAP is NaN when
@@ -252,30 +263,52 @@ def evaluate_task_files(folder: Path, task: str, names: tuple[str, ...], gt: dic
         path = task_file(folder, task, name)
         ids, scores, boxes = read_task_file(path, task) if path.is_file() else (np.zeros(0, str), np.zeros(0), None)
         per_class.append((ids, scores, np.zeros((0, TASK_COLUMNS[task])) if boxes is None else boxes))
-    return _evaluate_classes(per_class, task, names, gt)
+    return _evaluate_classes(per_class, task, names, gt, iou_threshold)
 
 
 def evaluate_detections(
-    dets: dict[str, Detections], task: str, names: tuple[str, ...], gt: dict[str, GroundTruth]
+    dets: dict[str, Detections],
+    task: str,
+    names: tuple[str, ...],
+    gt: dict[str, GroundTruth],
+    iou_threshold: float = IOU_THRESHOLD,
 ) -> dict:
     """DOTA's metric of in-memory detections (``merge_tiles``); the result of :func:`evaluate_task_files`.
 
     Args:
         dets (dict[str, Detections]): Image stem to its detections, boxes as a Task file's (corners or xyxy).
-        task (str), names (tuple[str, ...]), gt (dict[str, GroundTruth]): As for :func:`evaluate_task_files`.
+        task (str), names (tuple[str, ...]), gt (dict[str, GroundTruth]), iou_threshold (float): As for
+            :func:`evaluate_task_files`.
     """
     ids = np.array([s for s, d in dets.items() for _ in range(len(d))], dtype=str)
     all_ = Detections.concat(list(dets.values()), "obb" if task == "Task1" else "detect")
     per_class = [(ids[all_.cls == c], all_.scores[all_.cls == c], all_.boxes[all_.cls == c]) for c in range(len(names))]
-    return _evaluate_classes(per_class, task, names, gt)
+    return _evaluate_classes(per_class, task, names, gt, iou_threshold)
 
 
-def _evaluate_classes(per_class: list[tuple], task: str, names: tuple[str, ...], gt: dict[str, GroundTruth]) -> dict:
+def _evaluate_classes(per_class: list[tuple], task: str, names: tuple[str, ...], gt: dict[str, GroundTruth],
+                      iou_threshold: float = IOU_THRESHOLD) -> dict:  # fmt: skip
     """AP of each class from its (image ids, scores, boxes), mAP over the classes with objects."""
     ap, objects = {}, {}
     for c, (name, (ids, scores, boxes)) in enumerate(zip(names, per_class)):
-        value, npos = evaluate_class(ids, scores, boxes, gt, c, task)
+        value, npos = evaluate_class(ids, scores, boxes, gt, c, task, iou_threshold)
         objects[name] = npos
         if npos:
             ap[name] = value
     return {"mAP": float(np.mean(list(ap.values()))) if ap else float("nan"), "AP": ap, "objects": objects}
+
+
+AP50_95_THRESHOLDS = np.round(np.arange(0.5, 0.96, 0.05), 2)  # COCO's ten IoU thresholds
+
+
+def map50_95(evaluate: Callable[[float], dict]) -> float:
+    """The mean over COCO's ten IoU thresholds (0.5, 0.55, ..., 0.95) of DOTA's VOC07 mAP of the same detections.
+
+    Args:
+        evaluate (Callable[[float], dict]): DOTA's metric at one IoU threshold (`evaluate_task_files` or
+            `evaluate_detections` with everything but the threshold bound).
+
+    Returns:
+        (float): The mean mAP (NaN when no class has objects).
+    """
+    return float(np.mean([evaluate(float(t))["mAP"] for t in AP50_95_THRESHOLDS]))

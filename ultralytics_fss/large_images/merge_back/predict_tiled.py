@@ -1,8 +1,8 @@
 """Prediction on large images: tile in memory with the tiler's own windows, predict the tiles, merge, one ``Results``.
 
-The windows are those of ``tile_dota`` (:func:`ultralytics_fss.large_images.geometry.get_windows`: every ``stride`` pixels,
-the last one aligned to the edge, zero-padded when the image is smaller than ``crop``), at every rate, so a model
-trained on the tiler's tiles sees the same views at inference. The merge is :func:`.nms.merge_image`, the code of
+The windows are those of ``tile_dota`` (:func:`ultralytics_fss.large_images.geometry.get_windows`: every ``stride``
+pixels, the last one aligned to the edge, zero-padded when the image is smaller than ``crop``), at every rate, so a
+model trained on the tiler's tiles sees the same views at inference. The merge is :func:`.nms.merge_image`, the code of
 ``merge_dota``.
 
 Reference:

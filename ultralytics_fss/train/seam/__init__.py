@@ -6,37 +6,40 @@ checks each one's behaviour against the upstream code on real inputs (the same t
 the same checkpoints) for every model family. When Ultralytics changes, this package and that test are what to
 revisit. Nothing outside it names a private attribute of Ultralytics or re-derives what Ultralytics computes.
 
-| module      | piece                         | mirrors, in Ultralytics 8.4.190                                       |
-|-------------|-------------------------------|-----------------------------------------------------------------------|
-| `loss`      | `detect_inputs`               | utils/loss.py `v8DetectionLoss.get_assigned_targets_and_loss`, 433-450 |
-|             | `obb_inputs`                  | utils/loss.py `v8OBBLoss.loss`, lines 1073-1106                        |
-|             | `OBB_MIN_SIDE`, `obb_kept`    | utils/loss.py `v8OBBLoss.loss`'s tiny-box filter, lines 1089-1090      |
-|             | `obb_angle_term`              | utils/loss.py `v8OBBLoss.loss`'s angle term and graph keeper, 1141-1146 |
-|             | `segment26_assigner_inputs`   | utils/loss.py `SegmentLoss26.get_assigned_targets_and_loss`, 691-708   |
-|             | `segment26_overlap_assigner`  | utils/tal.py `SegTaskAlignedAssigner.pair_overlaps`' top-k, 462-463    |
-|             | `task_pair_overlaps`          | utils/tal.py `TaskAlignedAssigner.forward`'s `bs`, `n_max_boxes`, 89-90 |
-|             | `weighted_segmentation_loss`  | utils/loss.py `v8SegmentationLoss.calculate_segmentation_loss`, 647-677 |
-|             | `WeightedKeypointLoss`        | utils/loss.py `KeypointLoss.forward`, lines 344-352                    |
-|             | `criterion`, `branches`, `main_branch` | utils/loss.py `E2ELoss` (`one2many`, `one2one`), 1319-1333    |
-|             | `keep_e2e_schedule`, `o2m_weight` | utils/loss.py `E2ELoss.update`'s schedule, 1326-1330, 1343-1351    |
-|             | `training_preds`              | utils/loss.py `E2ELoss.__call__`'s `one2many` key, 1337-1338           |
-|             | `loss_args`                   | utils/loss.py: the losses read `model.args` by attribute (524)         |
-| `models`    | `stock_loss_class`, `model_task` | nn/tasks.py `init_criterion` of detect, obb, segment, pose, 651-833 |
-|             | `unsupported_model`, `refusal`| models/yolo/model.py `YOLO.__init__`'s routing by head, class, name   |
-|             | `args_dict`                   | `model.args`: a namespace while training, a dict once loaded          |
-|             | `saved_model_args`            | nn/tasks.py `load_checkpoint` (2036, 2050), torch_utils `strip_optimizer` |
-|             | `model_file_task`             | engine/model.py `Model._new`/`_load`: a YAML's head, the weights' model |
-| `data`      | `one_image_batch`             | data/dataset.py `YOLODataset` val pipeline, 327-358, 401-461          |
-| `cfg`       | `parse_yolo_args`, `BARE_FLAGS` | cfg/__init__.py `entrypoint`'s argument loop, lines 1067-1105       |
-|             | `yolo_train`                  | cfg/__init__.py `entrypoint`'s deprecated keys, defaults, call, 1107-1188 |
-|             | `ENTRYPOINT`, `stock_entrypoint` | the console scripts' function, which the startup hook replaces     |
-| `trainer`   | `ValidatorWithExtras`         | engine/trainer.py: validation replaces `trainer.metrics`, 647-685     |
-|             | `resumed_train_args`          | engine/trainer.py `check_resume`: the checkpoint a resume continues   |
-|             | `tuner_command`               | engine/trainer.py `MultiTrainer.train`'s `yolo train` subprocess, 1352 |
-| `tuner`     | `stock_tune`, `model_tune_args` | engine/model.py `Model.tune`, lines 915-967                         |
-|             | `install_tune_routing`        | engine/model.py `Model.tune`: the routing of calls asking for FSS     |
-|             | `HookedTuner`                 | engine/tuner.py: `_constrain`, `_mutate`, `_save_local_result`,       |
-|             |                               | `_load_local_results`, `_best_result_index` behind public hooks       |
+| module    | piece                              | mirrors, in Ultralytics 8.4.190                                    |
+|-----------|------------------------------------|--------------------------------------------------------------------|
+| `loss`    | `detect_inputs`                    | utils/loss.py `v8DetectionLoss.get_assigned_targets_and_loss`,     |
+|           |                                    | lines 433-450                                                      |
+|           | `obb_inputs`                       | utils/loss.py `v8OBBLoss.loss`, lines 1073-1106                    |
+|           | `OBB_MIN_SIDE`, `obb_kept`         | utils/loss.py `v8OBBLoss.loss`'s tiny-box filter, 1089-1090        |
+|           | `obb_angle_term`                   | utils/loss.py `v8OBBLoss.loss`'s angle term, keeper, 1141-1146     |
+|           | `segment26_assigner_inputs`        | utils/loss.py `SegmentLoss26.get_assigned_targets_and_loss`,       |
+|           |                                    | lines 691-708                                                      |
+|           | `segment26_overlap_assigner`       | utils/tal.py `SegTaskAlignedAssigner.pair_overlaps`' top-k, 462-463 |
+|           | `task_pair_overlaps`               | utils/tal.py `TaskAlignedAssigner.forward`'s `bs`, `n_max_boxes`    |
+|           | `weighted_segmentation_loss`       | utils/loss.py `calculate_segmentation_loss`, 647-677               |
+|           | `WeightedKeypointLoss`             | utils/loss.py `KeypointLoss.forward`, lines 344-352                |
+|           | `criterion`, `branches`,           | utils/loss.py `E2ELoss` (`one2many`, `one2one`), 1319-1333         |
+|           | `main_branch`                      |                                                                    |
+|           | `keep_e2e_schedule`, `o2m_weight`  | utils/loss.py `E2ELoss.update`'s schedule, 1326-1330, 1343-1351    |
+|           | `training_preds`                   | utils/loss.py `E2ELoss.__call__`'s `one2many` key, 1337-1338       |
+|           | `loss_args`                        | utils/loss.py: the losses read `model.args` by attribute (524)     |
+| `models`  | `stock_loss_class`, `model_task`   | nn/tasks.py `init_criterion` of detect, obb, segment, pose         |
+|           | `unsupported_model`, `refusal`     | models/yolo/model.py `YOLO.__init__`'s routing by head, class      |
+|           | `args_dict`                        | `model.args`: a namespace while training, a dict once loaded       |
+|           | `saved_model_args`                 | nn/tasks.py `load_checkpoint`, torch_utils.py `strip_optimizer`    |
+|           | `model_file_task`                  | engine/model.py `Model._new`/`_load`: a YAML's head, the weights   |
+| `data`    | `one_image_batch`                  | data/dataset.py `YOLODataset` val pipeline, 327-358, 401-461       |
+| `cfg`     | `parse_yolo_args`, `BARE_FLAGS`    | cfg/__init__.py `entrypoint`'s argument loop, lines 1067-1105      |
+|           | `yolo_train`                       | cfg/__init__.py `entrypoint`'s defaults and call, 1107-1188        |
+|           | `ENTRYPOINT`, `stock_entrypoint`   | the console scripts' function, which the startup hook replaces     |
+| `trainer` | `ValidatorWithExtras`              | engine/trainer.py: validation replaces `trainer.metrics`, 647-685  |
+|           | `resumed_train_args`               | engine/trainer.py `check_resume`: the checkpoint a resume reads    |
+|           | `tuner_command`                    | engine/trainer.py `MultiTrainer.train`'s subprocess, line 1352     |
+| `tuner`   | `stock_tune`, `model_tune_args`    | engine/model.py `Model.tune`, lines 915-967                        |
+|           | `install_tune_routing`             | engine/model.py `Model.tune`: routing the calls asking for FSS     |
+|           | `HookedTuner`                      | engine/tuner.py: `_constrain`, `_mutate`, `_save_local_result`,    |
+|           |                                    | `_load_local_results`, `_best_result_index` behind public hooks    |
 
 **Every replacement of an Ultralytics attribute** (three; everything else subclasses or calls):
 

@@ -24,10 +24,10 @@ def stock_tune(model, use_ray: bool = False, iterations: int = 300, *args: Any, 
 
 def install_tune_routing(wants: Callable[[Any, dict], bool], handler: Callable) -> bool:
     """Replace `Model.tune` by a router: a call that `wants(model, kwargs)` accepts (`ultralytics_fss.train.tune.
-    wants_fss`: `trainer=`, `fss_*` arguments or space keys, an `enable_fss` model) goes to `handler` (same signature
-    as `Model.tune`: `ultralytics_fss.train.tune.tune`), every other call to Ultralytics' method, unchanged. The one replacement of `Model.tune`, made by this one function: Ultralytics
-    checks every argument of `Model.tune` against its own config, so `model.tune(trainer=FSSTrainer)` cannot work
-    otherwise.
+    wants_fss`: `trainer=`, `fss_*` arguments or space keys, an `enable_fss` model) goes to `handler` (same signature as
+    `Model.tune`: `ultralytics_fss.train.tune.tune`), every other call to Ultralytics' method, unchanged. The one
+    replacement of `Model.tune`, made by this one function: Ultralytics checks every argument of `Model.tune` against
+    its own config, so `model.tune(trainer=FSSTrainer)` cannot work otherwise.
 
     Called where a routed call can follow, never by importing a module of ours: when a name of the trainer is first
     taken from the package (`from ultralytics_fss import FSSTrainer`, `enable_fss`, ...; `ultralytics_fss.__getattr__`)
