@@ -69,3 +69,43 @@ def test_task_labels_are_valid_geometry(tmp_path, task):
             lo, hi = box[:2] - box[2:] / 2, box[:2] + box[2:] / 2
             assert (kpt[:, :2] >= lo - 1e-5).all() and (kpt[:, :2] <= hi + 1e-5).all()
             assert np.allclose([kpt[0, 0], kpt[1, 1], kpt[2, 0], kpt[3, 1]], [lo[0], lo[1], hi[0], hi[1]], atol=1e-5)
+
+
+def test_aerial_benchmark_is_dota_and_goes_through_tile_dota(tmp_path):
+    """The aerial benchmark: DOTA's official layout and label format (read by the tiler's own DOTA parser without a
+    problem), DOTA-v1.5 categories, large canvases of many tiny, touching, rotated objects of four classes of very
+    different sizes, some flagged difficult; deterministic by seed; tiled by `tile_dota` like DOTA."""
+    from ultralytics_fss.large_images import tile_dota
+    from ultralytics_fss.large_images.dota import DOTA_CATEGORIES, read_label_file
+    from ultralytics_fss.synthetic import AERIAL_CLASSES, make_aerial
+
+    root = make_aerial(tmp_path / "aerial", images=4, side=1024, seed=5)
+    assert sorted(p.name for p in root.iterdir()) == ["make_dataset.json", "train", "val"]
+    assert len(list((root / "val" / "images").glob("*.png"))) == 1 and len(list((root / "train" / "labelTxt").glob("*")))
+    classes = {name: i for i, name in enumerate(DOTA_CATEGORIES["1.5"])}
+    longest, names, difficult, total = {}, set(), 0, 0
+    for label in sorted(root.rglob("labelTxt/*.txt")):
+        parsed = read_label_file(label, classes)
+        image = cv2.imread(str(label).replace("labelTxt", "images").replace(".txt", ".png"))
+        assert parsed.problems == [] and image.shape[:2] == (1024, 1024) and (parsed.cls >= 0).all()
+        polys = parsed.points
+        assert ((polys >= 0) & (polys < 1024)).all()
+        sides = np.linalg.norm(np.roll(polys, -1, 1) - polys, axis=2)  # (n, 4)
+        for c, side in zip(parsed.cls, sides.max(1)):
+            name = DOTA_CATEGORIES["1.5"][c]
+            names.add(name)
+            longest.setdefault(name, []).append(side)
+        difficult += int(parsed.difficult.sum())
+        total += len(parsed.cls)
+    assert names == set(AERIAL_CLASSES) and total > 300 and 0 < difficult < total / 2
+    for name, (lo, hi) in ((n, AERIAL_CLASSES[n][0]) for n in names):
+        assert lo - 0.5 <= min(longest[name]) and max(longest[name]) <= hi + 0.5, name
+    assert np.median(longest["small-vehicle"]) * 2 < np.median(longest["storage-tank"])  # very different sizes
+    again = make_aerial(tmp_path / "again", images=4, side=1024, seed=5)
+    for a in sorted(root.rglob("*.txt")):
+        assert a.read_bytes() == (again / a.relative_to(root)).read_bytes()
+    assert make_aerial(root, images=4, side=1024, seed=5) == root  # the same call reuses it
+    with pytest.raises(FileExistsError):
+        make_aerial(root, images=4, side=1024, seed=6)
+    summary = tile_dota(root, tmp_path / "tiles", crop=512, stride=400, format="obb", workers=1)
+    assert summary.ok and summary.truncated > 0 and summary.kept > total  # objects cut by tile borders, in two tiles

@@ -304,3 +304,192 @@ def make_dataset(
         root.rmdir()  # empty, checked above
     partial.rename(root)
     return root / "data.yaml"
+
+
+# ------------------------------------------------------------------------------------------------------ aerial scenes
+# DOTA category token: (long side in px, short / long side); the size imbalance DOTA has (a car is a tenth of a tank
+# farm's tank) and its elongated vehicles and ships.
+AERIAL_CLASSES: dict[str, tuple[tuple[int, int], tuple[float, float]]] = {
+    "small-vehicle": ((8, 14), (0.45, 0.6)),
+    "large-vehicle": ((18, 36), (0.3, 0.45)),
+    "ship": ((14, 40), (0.25, 0.4)),
+    "storage-tank": ((20, 48), (1.0, 1.0)),
+}
+AERIAL_CELL = 256  # each cell of a canvas holds at most one structure: a parking lot, a harbour, a tank farm, a road
+DIFFICULT_SIDE = 10  # px: DOTA flags objects this small (long side), or mostly hidden, as difficult
+
+
+def _rotated_box(cx: float, cy: float, length: float, width: float, angle: float) -> np.ndarray:
+    """(4, 2) corners of a box of `length` along `angle` (radians) and `width` across it, clockwise from the rear left."""
+    along, across = np.array([np.cos(angle), np.sin(angle)]), np.array([-np.sin(angle), np.cos(angle)])
+    half_l, half_w = along * length / 2, across * width / 2
+    c = np.array([cx, cy])
+    return np.stack([c - half_l - half_w, c + half_l - half_w, c + half_l + half_w, c - half_l + half_w])
+
+
+def _draw_object(img: np.ndarray, name: str, box: np.ndarray, rng: np.random.Generator) -> None:
+    """Draw one object into `img` (BGR): a vehicle with a darker windscreen, a ship with a pointed bow, a tank as a
+    ringed disc."""
+    colour = tuple(int(v) for v in rng.integers(40, 250, 3))
+    if name == "storage-tank":
+        centre, radius = box.mean(0), np.linalg.norm(box[1] - box[0]) / 2
+        cv2.circle(img, tuple(np.round(centre).astype(int)), int(radius), (200, 200, 205), -1, cv2.LINE_AA)
+        cv2.circle(img, tuple(np.round(centre).astype(int)), int(radius), (90, 90, 95), 1, cv2.LINE_AA)
+        return
+    if name == "ship":  # the bow: the front edge's midpoint pushed forward by a fifth of the length
+        bow = (box[1] + box[2]) / 2 + (box[1] - box[0]) * 0.2
+        hull = np.stack([box[0], box[1] - (box[1] - box[0]) * 0.2, bow, box[2] - (box[2] - box[3]) * 0.2, box[3]])
+        cv2.fillPoly(img, [np.round(hull).astype(np.int32)], colour, cv2.LINE_AA)
+        return
+    cv2.fillPoly(img, [np.round(box).astype(np.int32)], colour, cv2.LINE_AA)
+    screen = box[0] + (box[1] - box[0]) * 0.6, box[3] + (box[2] - box[3]) * 0.6
+    cv2.line(img, tuple(np.round(screen[0]).astype(int)), tuple(np.round(screen[1]).astype(int)), (30, 30, 30), 1)
+
+
+def _objects_of_structure(rng: np.random.Generator, kind: str, x0: int, y0: int) -> tuple[list, tuple | None]:
+    """The objects of one structure in the cell at (x0, y0): boxes of touching vehicles in rows (a parking lot), ships
+    side by side along a quay (a harbour), tanks in a packed grid (a tank farm) or vehicles along a road.
+
+    Returns:
+        objects (list[tuple[str, np.ndarray]]): (category, (4, 2) corners) of each object.
+        ground (tuple | None): (polygon, BGR colour) painted under the objects: a harbour's water, a road; or None.
+    """
+    cell, out, ground = AERIAL_CELL, [], None
+    angle = float(rng.uniform(0, np.pi))
+    along, across = np.array([np.cos(angle), np.sin(angle)]), np.array([-np.sin(angle), np.cos(angle)])
+    origin = np.array([x0, y0]) + cell / 2
+    if kind == "harbour":
+        ground = (_rotated_box(*origin, cell * 0.9, cell * 0.7, angle), (95, 75, 45))  # water, dark blue-grey
+    elif kind == "road":
+        ground = (_rotated_box(*origin, cell * 1.2, 24, angle), (110, 110, 115))
+    if kind in {"parking", "harbour"}:
+        name = "ship" if kind == "harbour" else "small-vehicle"
+        (lo, hi), (a_lo, a_hi) = AERIAL_CLASSES[name]
+        rows, cols = (int(rng.integers(1, 3)), int(rng.integers(4, 9))) if kind == "harbour" else \
+            (int(rng.integers(2, 6)), int(rng.integers(6, 14)))  # fmt: skip
+        for r in range(rows):
+            big = kind == "parking" and rng.random() < 0.25  # a row of lorries and buses
+            row_name = "large-vehicle" if big else name
+            (rlo, rhi), (ra_lo, ra_hi) = AERIAL_CLASSES[row_name]
+            length = float(rng.uniform(rlo, rhi))
+            gap = float(rng.uniform(0.5, 3.0))  # touching, or nearly
+            for c in range(cols):
+                if rng.random() < 0.15:
+                    continue  # an empty slot
+                width = length * float(rng.uniform(ra_lo, ra_hi))
+                offset = (c - cols / 2) * (width + gap) * along + (r - rows / 2) * (length + 3 * gap) * across
+                cx, cy = origin + offset
+                heading = angle + np.pi / 2 + (np.pi if rng.random() < 0.5 else 0.0) + float(rng.normal(0, 0.03))
+                out.append((row_name, _rotated_box(cx, cy, length, width, heading)))
+    elif kind == "tanks":
+        (lo, hi), _ = AERIAL_CLASSES["storage-tank"]
+        side, n = float(rng.uniform(lo, hi)), int(rng.integers(2, 5))
+        for i in range(n):
+            for j in range(n):
+                cx, cy = origin + (np.array([i, j]) - n / 2) * (side + rng.uniform(1, 4))
+                out.append(("storage-tank", _rotated_box(cx, cy, side, side, 0.0)))
+    else:  # a road with scattered vehicles of both sizes along it
+        for t in np.sort(rng.uniform(-cell / 2, cell / 2, int(rng.integers(3, 10)))):
+            name = "large-vehicle" if rng.random() < 0.3 else "small-vehicle"
+            (lo, hi), (a_lo, a_hi) = AERIAL_CLASSES[name]
+            length = float(rng.uniform(lo, hi))
+            cx, cy = origin + t * along + rng.choice([-1, 1]) * 6 * across
+            out.append((name, _rotated_box(cx, cy, length, length * float(rng.uniform(a_lo, a_hi)), angle)))
+    return out, ground
+
+
+def make_aerial_image(rng: np.random.Generator, side: int) -> tuple[np.ndarray, list[str]]:
+    """One aerial-like canvas (`side` x `side` px, BGR) and its DOTA label lines (`x1 y1 ... x4 y4 category
+    difficult`, pixels).
+
+    Terrain (smooth noise), roads, and per 256-px cell at most one structure: parking lots of touching small and large
+    vehicles in rows, harbours of ships side by side on water, tank farms, vehicles along a road; every object rotated
+    with its structure. Unlabelled clutter: rooftops (grey boxes as large as the largest objects) and trees, drawn last, which
+    hide parts of some objects (their labels stay whole). An object with a long side under `DIFFICULT_SIDE` px or more
+    than half hidden is flagged difficult, as DOTA flags such objects.
+    """
+    low = rng.integers(80, 150, (side // 64 + 1, side // 64 + 1, 1)).astype(np.float32)  # terrain brightness
+    tint = rng.uniform(0.8, 1.0, 3) * (0.85, 1.0, 0.95)  # earth tones (BGR): greyish green to brown
+    img = cv2.resize(low, (side, side), interpolation=cv2.INTER_CUBIC)[..., None] * tint
+    img = np.clip(img + rng.normal(0, 6, (side, side, 3)), 0, 255).astype(np.uint8)
+    for _ in range(int(rng.integers(2, 5))):  # roads across the canvas
+        p, q = rng.integers(0, side, 2), rng.integers(0, side, 2)
+        cv2.line(img, (int(p[0]), 0), (int(q[0]), side - 1), (110, 110, 115), int(rng.integers(10, 20)))
+    objects: list[tuple[str, np.ndarray]] = []
+    kinds = ("parking", "parking", "harbour", "tanks", "road", "empty")
+    for y0 in range(0, side - AERIAL_CELL + 1, AERIAL_CELL):
+        for x0 in range(0, side - AERIAL_CELL + 1, AERIAL_CELL):
+            kind = kinds[int(rng.integers(len(kinds)))]
+            if kind != "empty":
+                found, ground = _objects_of_structure(rng, kind, x0, y0)
+                objects += found
+                if ground is not None:
+                    cv2.fillPoly(img, [np.round(ground[0]).astype(np.int32)], ground[1], cv2.LINE_AA)
+    objects = [(n, b) for n, b in objects if (b >= 0).all() and (b <= side - 1).all()]  # whole inside the canvas
+    for name, box in objects:
+        _draw_object(img, name, box, rng)
+    hidden = np.zeros((side, side), np.uint8)
+    clumps = rng.integers(0, side, (int(rng.integers(side // 100, side // 50)), 2))  # trees grow in clumps
+    for _ in range(int(rng.integers(side // 8, side // 4))):  # clutter, never labelled
+        c = np.clip(clumps[rng.integers(len(clumps))] + rng.normal(0, 40, 2), 0, side - 1).astype(int)
+        if rng.random() < 0.3:  # a rooftop
+            box = _rotated_box(*c, *rng.uniform(20, 60, 2), float(rng.uniform(0, np.pi)))
+            cv2.fillPoly(img, [np.round(box).astype(np.int32)], tuple(int(v) for v in rng.integers(90, 170, 3)))
+            cv2.fillPoly(hidden, [np.round(box).astype(np.int32)], 1)
+        else:  # a tree
+            r = int(rng.integers(4, 12))
+            cv2.circle(img, (int(c[0]), int(c[1])), r, (40, int(rng.integers(70, 110)), 40), -1, cv2.LINE_AA)
+            cv2.circle(hidden, (int(c[0]), int(c[1])), r, 1, -1)
+    lines = []
+    for name, box in objects:
+        (x1, y1), (x2, y2) = np.floor(box.min(0)).astype(int), np.ceil(box.max(0)).astype(int) + 1
+        mask = np.zeros((y2 - y1, x2 - x1), np.uint8)  # the object, in its bounding window
+        cv2.fillPoly(mask, [np.round(box - (x1, y1)).astype(np.int32)], 1)
+        covered = float((hidden[y1:y2, x1:x2] & mask).sum()) / max(float(mask.sum()), 1.0)
+        long_side = max(np.linalg.norm(box[1] - box[0]), np.linalg.norm(box[3] - box[0]))
+        difficult = int(long_side < DIFFICULT_SIDE or covered > 0.5)
+        lines.append(" ".join(f"{v:.1f}" for v in box.reshape(-1)) + f" {name} {difficult}")
+    return img, lines
+
+
+def make_aerial(root: str | Path, images: int = 8, side: int = 2048, seed: int = 0) -> Path:
+    """Write an aerial-like benchmark in DOTA's own format (official layout: `{split}/images/*.png` and
+    `{split}/labelTxt/*.txt` with `imagesource:` and `gsd:` headers), 75% train and 25% val, deterministic by `seed`;
+    return `root`. It goes through `python -m ultralytics_fss.tile_dota` exactly as DOTA does (its categories are
+    DOTA's tokens, in DOTA-v1.5's class list).
+
+    Args:
+        root (str | Path): Output folder: absent or empty, or a benchmark this function made with the same arguments.
+        images (int): Canvases in all, at least 2 (one for val).
+        side (int): Canvas side, pixels, at least `AERIAL_CELL`.
+        seed (int): Random seed; the same seed writes the same images and labels.
+
+    Raises:
+        ValueError: For an argument out of range (named).
+        FileExistsError: When `root` holds anything but this very benchmark.
+    """
+    if images < 2 or side < AERIAL_CELL:
+        raise ValueError(f"images={images}, side={side}: expected images >= 2 and side >= {AERIAL_CELL}")
+    root = Path(root)
+    params = dict(kind="aerial", images=images, side=side, seed=seed)
+    record = root / "make_dataset.json"
+    if record.is_file() and json.loads(record.read_text()) == params:
+        return root
+    if root.exists() and (not root.is_dir() or any(root.iterdir())):
+        raise FileExistsError(f"{root} holds other files; give make_aerial an empty or new folder")
+    partial = root.parent / f".{root.name}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    n_val = max(images // 4, 1)
+    for i in TQDM(range(images), desc=f"{colorstr('synthetic aerial:')} {root}"):
+        split = "val" if i < n_val else "train"
+        for sub in ("images", "labelTxt"):
+            (partial / split / sub).mkdir(parents=True, exist_ok=True)
+        img, lines = make_aerial_image(np.random.default_rng([seed, i]), side)
+        cv2.imwrite(str(partial / split / "images" / f"A{i:04d}.png"), img)
+        text = "imagesource:synthetic\ngsd:null\n" + "".join(f"{line}\n" for line in lines)
+        (partial / split / "labelTxt" / f"A{i:04d}.txt").write_text(text)
+    (partial / "make_dataset.json").write_text(json.dumps(params))
+    if root.is_dir():
+        root.rmdir()
+    partial.rename(root)
+    return root
