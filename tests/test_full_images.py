@@ -111,8 +111,11 @@ def test_compare_refuses_what_it_cannot_score_on_full_images(tiled, tmp_path, ca
         aside = path.with_name(path.name + ".aside")
         path.rename(aside)
         try:
-            words = {"manifest": "manifest.csv not found", "images": "the source images ['P1888'] of split 'val' are gone",
-                     "labels": "split 'val' of the DOTA source has no labels"}[what]  # fmt: skip
+            words = {
+                "manifest": "manifest.csv not found",
+                "images": "the source images ['P1888'] of split 'val' are gone",
+                "labels": "split 'val' of the DOTA source has no labels",
+            }[what]
             compare_refuses(tmp_path / what, capsys, tiled["obb"], "yolo11n-obb.yaml", words)
         finally:
             aside.rename(path)

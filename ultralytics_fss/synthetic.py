@@ -320,7 +320,7 @@ DIFFICULT_SIDE = 10  # px: DOTA flags objects this small (long side), or mostly 
 
 
 def _rotated_box(cx: float, cy: float, length: float, width: float, angle: float) -> np.ndarray:
-    """(4, 2) corners of a box of `length` along `angle` (radians) and `width` across it, clockwise from the rear left."""
+    """(4, 2) corners of a box of `length` along `angle` (radians) and `width` across it, from the rear left."""
     along, across = np.array([np.cos(angle), np.sin(angle)]), np.array([-np.sin(angle), np.cos(angle)])
     half_l, half_w = along * length / 2, across * width / 2
     c = np.array([cx, cy])
@@ -404,9 +404,9 @@ def make_aerial_image(rng: np.random.Generator, side: int) -> tuple[np.ndarray, 
 
     Terrain (smooth noise), roads, and per 256-px cell at most one structure: parking lots of touching small and large
     vehicles in rows, harbours of ships side by side on water, tank farms, vehicles along a road; every object rotated
-    with its structure. Unlabelled clutter: rooftops (grey boxes as large as the largest objects) and trees, drawn last, which
-    hide parts of some objects (their labels stay whole). An object with a long side under `DIFFICULT_SIDE` px or more
-    than half hidden is flagged difficult, as DOTA flags such objects.
+    with its structure. Unlabelled clutter: rooftops (grey boxes as large as the largest objects) and trees, drawn last,
+    which hide parts of some objects (their labels stay whole). An object with a long side under `DIFFICULT_SIDE` px or
+    more than half hidden is flagged difficult, as DOTA flags such objects.
     """
     low = rng.integers(80, 150, (side // 64 + 1, side // 64 + 1, 1)).astype(np.float32)  # terrain brightness
     tint = rng.uniform(0.8, 1.0, 3) * (0.85, 1.0, 0.95)  # earth tones (BGR): greyish green to brown
