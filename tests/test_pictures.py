@@ -91,7 +91,9 @@ def test_weights_are_replayed_with_their_own_fss_values(trained, caplog):
     """A finished checkpoint keeps its `fss_*` values only in the pickled model's args (Ultralytics trims
     `train_args` and overwrites the loaded model's args): they are read back from the file, so last.pt replays the
     training-time picture of its last epoch: the same values, title and positives."""
-    at_training = next(f for f in trained.callbacks["on_fit_epoch_end"] if isinstance(f, AssignmentPictures)).drawn[2]
+    callback = next(f for f in trained.callbacks["on_fit_epoch_end"] if isinstance(f, AssignmentPictures))
+    epoch, at_training = callback.latest
+    assert epoch == 2
     dataset = trained.train_loader.dataset
     i = next(i for i, label in enumerate(dataset.labels) if len(label["cls"]))
     model = load_model(trained.last)

@@ -408,7 +408,8 @@ class AssignmentPictures:
     def __init__(self, every: int):
         """Draw every `every` epochs (>= 1)."""
         self.every = every
-        self.drawn: dict[int, AssignmentView] = {}  # epoch: what its picture shows
+        self.drawn: set[int] = set()
+        self.latest: tuple[int, AssignmentView] | None = None  # the last picture's epoch and what it shows
 
     def add_to(self, trainer) -> None:
         """Register once on `trainer`."""
@@ -435,9 +436,11 @@ class AssignmentPictures:
             return  # no training image has a label: nothing to assign
         model = trainer.ema.ema if trainer.ema else unwrap_model(trainer.model)
         labels = from_dataset_label(dataset.labels[i], model_task(model))  # normalised, as in the label file
-        view = self.drawn[epoch] = assignment_view(
+        view = assignment_view(
             model, cv2.imread(dataset.im_files[i]), labels, imgsz=trainer.args.imgsz
         )
+        self.drawn.add(epoch)
+        self.latest = epoch, view  # one view kept, not one per epoch
         path = Path(trainer.save_dir) / f"assign_epoch{epoch}.png"
         plot_assignment(view, title=f"epoch {epoch}, EMA model on {Path(dataset.im_files[i]).name}", save=path)
         if last:

@@ -23,7 +23,7 @@ from ..tiling.output import STATE_DIR, TileOutput
 from ..yolo_labels import label_path
 from .merge_dota import merge_dota, split_ground_truth
 from .merge_tiles import merge_tiles, source_images
-from .metric import evaluate_task_files, map50_95
+from .metric import map50_95
 from .tile_predictions import TileIndex
 
 FULL = "full "  # prefix of the full-image metrics' names
@@ -111,6 +111,5 @@ def score_full_images(dst: Path, out: Path, model: Any = None, split: str = "val
             return {f"{FULL}mAP50": r.metrics["mAP"]}
         return {f"{FULL}{k}": float(v) for k, v in r.metrics.items()}
     index = TileIndex.load(dst, split)
-    gt = split_ground_truth(index, None)
-    ap50_95 = map50_95(lambda t: evaluate_task_files(out, r.task, index.names, gt, t))  # the same Task files
+    ap50_95 = map50_95(out, r.task, index.names, split_ground_truth(index, None))  # the Task files merge_dota wrote
     return {f"{FULL}mAP50": r.metrics["mAP"], f"{FULL}mAP50-95": ap50_95}

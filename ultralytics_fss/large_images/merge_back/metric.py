@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import shapely
@@ -159,8 +158,8 @@ def evaluate_class(
     gt: dict[str, GroundTruth],
     c: int,
     task: str,
-    iou_threshold: float = IOU_THRESHOLD,
-) -> tuple[float, int]:
+    iou_threshold: float | tuple[float, ...] = IOU_THRESHOLD,
+) -> tuple[float | list[float], int]:
     """AP of one class, the devkit's ``voc_eval`` (rules in the module docstring).
 
     Args:
@@ -170,10 +169,11 @@ def evaluate_class(
         gt (dict[str, GroundTruth]): Objects of every evaluated image.
         c (int): Class index.
         task (str): ``Task1`` or ``Task2``.
-        iou_threshold (float): A match needs IoU above it (the devkit's 0.5; other values for AP50:95).
+        iou_threshold (float | tuple[float, ...]): A match needs IoU above it (the devkit's 0.5); several thresholds
+            give one AP each from the same overlaps, computed once.
 
     Returns:
-        ap (float): VOC07 AP (0 when the class has no detection).
+        ap (float | list[float]): VOC07 AP (0 when the class has no detection), one per threshold when several.
         npos (int): Non-difficult objects of the class (AP is meaningless when 0).
 
     Raises:
@@ -200,13 +200,16 @@ def evaluate_class(
         best[rows[hit]] = first_id + jm[hit]
         difficult[rows[hit]] = g.difficult[objects[jm[hit]]]
         first_id += len(objects)
-    matched = ovmax > iou_threshold
-    counted = matched & ~difficult  # a match with a difficult object counts neither way
-    tp = np.zeros(len(order))
-    hits = np.flatnonzero(counted)
-    tp[hits[np.unique(best[hits], return_index=True)[1]]] = 1.0  # first (best-scored) detection of each object
-    fp = (~matched | (counted & (tp == 0))).astype(np.float64)
-    return (voc07_ap(tp, fp, npos) if npos else 0.0), npos
+    aps = []
+    for threshold in np.atleast_1d(iou_threshold).tolist():  # the overlaps above serve every threshold
+        matched = ovmax > threshold
+        counted = matched & ~difficult  # a match with a difficult object counts neither way
+        tp = np.zeros(len(order))
+        hits = np.flatnonzero(counted)
+        tp[hits[np.unique(best[hits], return_index=True)[1]]] = 1.0  # first (best-scored) detection of each object
+        fp = (~matched | (counted & (tp == 0))).astype(np.float64)
+        aps.append(voc07_ap(tp, fp, npos) if npos else 0.0)
+    return (aps if np.ndim(iou_threshold) else aps[0]), npos
 
 
 def task_file(folder: Path, task: str, name: str) -> Path:
@@ -258,12 +261,18 @@ def evaluate_task_files(
         (dict): ``{"mAP": float, "AP": {name: float}}`` over the classes with non-difficult objects (mAP is NaN when
             there are none), plus ``"objects": {name: int}`` (non-difficult objects per class, all classes).
     """
+    return _evaluate_classes(_read_task_files(folder, task, names), task, names, gt, iou_threshold)
+
+
+def _read_task_files(folder: Path, task: str, names: tuple[str, ...]) -> list[tuple]:
+    """(image ids, scores, boxes) of each class's Task file in `folder`; a missing file is a class without
+    detections."""
     per_class = []
     for name in names:
         path = task_file(folder, task, name)
         ids, scores, boxes = read_task_file(path, task) if path.is_file() else (np.zeros(0, str), np.zeros(0), None)
         per_class.append((ids, scores, np.zeros((0, TASK_COLUMNS[task])) if boxes is None else boxes))
-    return _evaluate_classes(per_class, task, names, gt, iou_threshold)
+    return per_class
 
 
 def evaluate_detections(
@@ -301,14 +310,17 @@ def _evaluate_classes(per_class: list[tuple], task: str, names: tuple[str, ...],
 AP50_95_THRESHOLDS = np.round(np.arange(0.5, 0.96, 0.05), 2)  # COCO's ten IoU thresholds
 
 
-def map50_95(evaluate: Callable[[float], dict]) -> float:
-    """The mean over COCO's ten IoU thresholds (0.5, 0.55, ..., 0.95) of DOTA's VOC07 mAP of the same detections.
-
-    Args:
-        evaluate (Callable[[float], dict]): DOTA's metric at one IoU threshold (`evaluate_task_files` or
-            `evaluate_detections` with everything but the threshold bound).
+def map50_95(folder: Path, task: str, names: tuple[str, ...], gt: dict[str, GroundTruth]) -> float:
+    """The mean over COCO's ten IoU thresholds (0.5, 0.55, ..., 0.95) of DOTA's VOC07 mAP of a folder's Task files:
+    each file read once and each detection's overlaps computed once (`evaluate_class` with several thresholds).
 
     Returns:
         (float): The mean mAP (NaN when no class has objects).
     """
-    return float(np.mean([evaluate(float(t))["mAP"] for t in AP50_95_THRESHOLDS]))
+    per_class = _read_task_files(folder, task, names)
+    maps = [[] for _ in AP50_95_THRESHOLDS]
+    for c, (ids, scores, boxes) in enumerate(per_class):
+        aps, npos = evaluate_class(ids, scores, boxes, gt, c, task, tuple(AP50_95_THRESHOLDS.tolist()))
+        for k, ap in enumerate(aps if npos else []):
+            maps[k].append(ap)
+    return float(np.mean([np.mean(m) for m in maps])) if maps[0] else float("nan")
