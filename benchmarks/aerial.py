@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> str:
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--device", default="cpu")
     p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--jobs", type=int, default=1, help="runs at once (Ultralytics trains on one CPU thread per run)")
     a = p.parse_args(argv)
     root = Path(a.dir)
     source = make_aerial(root / f"aerial-{a.images}img-{a.side}px", images=a.images, side=a.side)
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> str:
     variants = a.variants or (["tal", "fss"] if a.task == "obb" else ["tal", "fss", "atss", "simota", "maxiou"])
     args = dict(model=MODELS[a.task], epochs=a.epochs, imgsz=a.imgsz, batch=a.batch, device=a.device,
                 workers=a.workers)  # fmt: skip
-    rows = run_all(root / a.task / "study", str(tiles / "data.yaml"), variants, a.seeds, args)
+    rows = run_all(root / a.task / "study", str(tiles / "data.yaml"), variants, a.seeds, args, jobs=a.jobs)
     text = summary_text(rows)
     LOGGER.info(f"\n{text}\nSaved to {root / a.task / 'study'}")
     return text
