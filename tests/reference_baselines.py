@@ -8,9 +8,59 @@ import math
 
 import numpy as np
 import torch
-from ultralytics.utils.metrics import bbox_iou
+from ultralytics.utils.metrics import bbox_iou, probiou
 
 SCALE = 8
+
+
+class AxisAligned:
+    """xyxy boxes: IoU, the virtual square anchor as an xyxy box, centre, strictly inside (float32 scalars)."""
+
+    dims = 4
+
+    @staticmethod
+    def iou(a, b) -> float:
+        return float(bbox_iou(a.float(), b.float(), xywh=False).clamp(0))
+
+    @staticmethod
+    def anchor_box(xy, s):
+        half = torch.tensor(SCALE * s / 2)
+        return torch.stack([xy[0] - half, xy[1] - half, xy[0] + half, xy[1] + half])
+
+    @staticmethod
+    def centre(box):
+        return (box[:2] + box[2:]) / 2
+
+    @staticmethod
+    def inside(box, xy, margin=0.0) -> bool:
+        return min(float(v) for v in (*(xy - box[:2]), *(box[2:] - xy))) > margin
+
+
+class Rotated:
+    """xywhr boxes: probiou, the virtual square anchor at angle 0, centre, strictly inside in the box's own axes."""
+
+    dims = 5
+
+    @staticmethod
+    def iou(a, b) -> float:
+        return float(probiou(a.float()[None], b.float()[None])[0, 0].clamp(0))
+
+    @staticmethod
+    def anchor_box(xy, s):
+        side = torch.tensor(float(SCALE * s))
+        return torch.stack([xy[0], xy[1], side, side, torch.tensor(0.0)])
+
+    @staticmethod
+    def centre(box):
+        return box[:2]
+
+    @staticmethod
+    def inside(box, xy, margin=0.0) -> bool:
+        x, y, w, h, r = box.float()
+        d = xy.float() - torch.stack([x, y])
+        along_w = d[0] * torch.cos(r) + d[1] * torch.sin(r)
+        along_h = -d[0] * torch.sin(r) + d[1] * torch.cos(r)
+        return bool(along_w.abs() < w / 2 - margin) and bool(along_h.abs() < h / 2 - margin)
 
 
 def _strides(stride, grid):
@@ -18,18 +68,13 @@ def _strides(stride, grid):
 
 
 def _iou(a, b) -> float:
-    return float(bbox_iou(a.float(), b.float(), xywh=False).clamp(0))
+    return AxisAligned.iou(a, b)
 
 
-def _anchor_box(xy, s):
-    half = torch.tensor(SCALE * s / 2)
-    return torch.stack([xy[0] - half, xy[1] - half, xy[0] + half, xy[1] + half])
-
-
-def _result(b, n, num_classes, chosen, pd_bboxes, gt_labels, gt_bboxes, ignore=None):
+def _result(b, n, num_classes, chosen, pd_bboxes, gt_labels, gt_bboxes, ignore=None, geometry=AxisAligned):
     """Dense (labels, bboxes, scores, fg, gt_idx, weights) from {(image, anchor): gt}."""
     labels = torch.full((b, n), num_classes, dtype=torch.long)
-    bboxes = torch.zeros(b, n, 4, dtype=gt_bboxes.dtype)
+    bboxes = torch.zeros(b, n, geometry.dims, dtype=gt_bboxes.dtype)
     scores = torch.zeros(b, n, num_classes)
     fg = torch.zeros(b, n, dtype=torch.bool)
     gt_idx = torch.zeros(b, n, dtype=torch.long)
@@ -37,28 +82,33 @@ def _result(b, n, num_classes, chosen, pd_bboxes, gt_labels, gt_bboxes, ignore=N
     for (i, a), j in chosen.items():
         c = int(gt_labels[i, j, 0])
         labels[i, a], bboxes[i, a], fg[i, a], gt_idx[i, a], weights[i, a] = c, gt_bboxes[i, j], True, j, 1.0
-        scores[i, a, c] = _iou(gt_bboxes[i, j], pd_bboxes[i, a])
+        scores[i, a, c] = geometry.iou(gt_bboxes[i, j], pd_bboxes[i, a])
     for i, a in ignore or ():
         if not fg[i, a]:
             labels[i, a] = -1
     return labels, bboxes, scores, fg, gt_idx, weights
 
 
-def reference_maxiou(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt, *, num_classes, stride, grid):
+def reference_maxiou(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt, *, num_classes, stride, grid,
+                     geometry=AxisAligned):  # fmt: skip
     b, n, _ = pd_scores.shape
-    chosen, ignore = _maxiou_choice(b, n, anc_points, gt_bboxes, mask_gt, stride, grid, 0.5, 0.4)
-    return _result(b, n, num_classes, chosen, pd_bboxes, gt_labels, gt_bboxes, ignore)
+    chosen, ignore = _maxiou_choice(b, n, anc_points, gt_bboxes, mask_gt, stride, grid, 0.5, 0.4, geometry)
+    return _result(b, n, num_classes, chosen, pd_bboxes, gt_labels, gt_bboxes, ignore, geometry)
 
 
-def _maxiou_choice(b, n, anc_points, gt_bboxes, mask_gt, stride, grid, pos_iou, neg_iou):
-    """Max-IoU's {(image, anchor): gt} and ignored (image, anchor)s, thresholds `pos_iou`, `neg_iou`."""
+def _maxiou_choice(b, n, anc_points, gt_bboxes, mask_gt, stride, grid, pos_iou, neg_iou, geometry=AxisAligned):
+    """Max-IoU's {(image, anchor): gt} and ignored (image, anchor)s, thresholds `pos_iou`, `neg_iou`: every anchor
+    of the image is weighed against every GT."""
     st = _strides(stride, grid)
-    boxes = torch.stack([_anchor_box(anc_points[a], st[a]) for a in range(n)])  # (N, 4) the virtual anchors
+    boxes = torch.stack([geometry.anchor_box(anc_points[a].float(), st[a]) for a in range(n)])  # the virtual anchors
     chosen, ignore = {}, []
     for i in range(b):
         gts = [j for j in range(gt_bboxes.shape[1]) if mask_gt[i, j, 0]]
-        # the GT's IoU with every anchor box: one element-wise bbox_iou call per GT, the values of one call per pair
-        rows = {j: bbox_iou(gt_bboxes[i, j].float(), boxes.float(), xywh=False).clamp(0).view(-1).tolist() for j in gts}
+        # the GT's IoU with every anchor box: one element-wise call per GT, the values of one call per pair
+        if geometry is AxisAligned:
+            rows = {j: bbox_iou(gt_bboxes[i, j].float(), boxes, xywh=False).clamp(0).view(-1).tolist() for j in gts}
+        else:
+            rows = {j: [geometry.iou(gt_bboxes[i, j], boxes[a]) for a in range(n)] for j in gts}
         iou = {(a, j): rows[j][a] for a in range(n) for j in gts}
         for a in range(n):
             if not gts:
@@ -77,7 +127,7 @@ def _maxiou_choice(b, n, anc_points, gt_bboxes, mask_gt, stride, grid, pos_iou, 
 
 
 def reference_atss(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt, *, num_classes, stride, grid,
-                   topk=9):  # fmt: skip
+                   topk=9, geometry=AxisAligned):  # fmt: skip
     b, n, _ = pd_scores.shape
     st = _strides(stride, grid)
     levels, start = [], 0
@@ -91,12 +141,12 @@ def reference_atss(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_
             if not mask_gt[i, j, 0]:
                 continue
             box = gt_bboxes[i, j].float()
-            centre = (box[:2] + box[2:]) / 2
+            centre = geometry.centre(box)
             cand = []
             for lv in levels:
                 dist = {a: float((anc_points[a].float() - centre).square().sum()) for a in lv}
                 cand += sorted(lv, key=lambda a: (dist[a], a))[:topk]
-            ious = [_iou(box, _anchor_box(anc_points[a].float(), st[a])) for a in cand]
+            ious = [geometry.iou(box, geometry.anchor_box(anc_points[a].float(), st[a])) for a in cand]
             total, sq = torch.zeros(()), torch.zeros(())
             for v in ious:  # float32 sums in candidate order, unbiased std
                 total += v
@@ -105,17 +155,15 @@ def reference_atss(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_
                 sq += (torch.tensor(v) - mean).square()
             thr = float(mean + (sq / max(len(ious) - 1, 1)).sqrt())
             for a, v in zip(cand, ious):
-                xy = anc_points[a].float()
-                inside = float(torch.min(xy - box[:2]).item()) > 0.01 and float(torch.min(box[2:] - xy).item()) > 0.01
-                if v >= thr and inside:
+                if v >= thr and geometry.inside(box, anc_points[a].float(), 0.01):
                     picks.setdefault(a, []).append((v, j))
         for a, v in picks.items():
             chosen[i, a] = max(v, key=lambda t: (t[0], -t[1]))[1]
-    return _result(b, n, num_classes, chosen, pd_bboxes, gt_labels, gt_bboxes)
+    return _result(b, n, num_classes, chosen, pd_bboxes, gt_labels, gt_bboxes, geometry=geometry)
 
 
 def reference_simota(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt, *, num_classes, stride, grid,
-                     radius=2.5):  # fmt: skip
+                     radius=2.5, geometry=AxisAligned):  # fmt: skip
     """SimOTA as YOLOX 0.1.x's `get_in_boxes_info` + `dynamic_k_matching` define it, one image, GT and anchor at a
     time: a pool of anchors shared by all GTs, k from the pool's top-10 IoUs, contested anchors to the cheapest GT."""
     b, n, _ = pd_scores.shape
@@ -123,8 +171,8 @@ def reference_simota(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mas
 
     def regions(a, box, s):
         xy = anc_points[a].float()
-        centre = (box[:2] + box[2:]) / 2
-        in_box = min(float(v) for v in (*(xy - box[:2]), *(box[2:] - xy))) > 0
+        centre = geometry.centre(box)
+        in_box = geometry.inside(box, xy)
         lt, rb = centre - radius * torch.tensor(s), centre + radius * torch.tensor(s)
         in_centre = min(float(v) for v in (*(xy - lt), *(rb - xy))) > 0
         return in_box, in_centre
@@ -140,7 +188,7 @@ def reference_simota(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mas
         for j in gts:
             onehot = torch.nn.functional.one_hot(torch.tensor(int(gt_labels[i, j, 0])), num_classes).float()
             for a in pool:
-                iou_t = bbox_iou(boxes[j], pd_bboxes[i, a].float(), xywh=False).squeeze(-1).clamp(0)
+                iou_t = torch.tensor(geometry.iou(boxes[j], pd_bboxes[i, a]))
                 probs = pd_scores[i, a].float().clamp(0, 1).sqrt()
                 cls = torch.nn.functional.binary_cross_entropy(probs, onehot, reduction="none").sum(-1)
                 in_box, in_centre = regions(a, boxes[j], st[a])
@@ -156,7 +204,7 @@ def reference_simota(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mas
                 takers.setdefault(a, []).append(j)
         for a, js in takers.items():
             chosen[i, a] = js[0] if len(js) == 1 else min(gts, key=lambda j: (cost[a, j], j))  # over ALL GTs
-    return _result(b, n, num_classes, chosen, pd_bboxes, gt_labels, gt_bboxes)
+    return _result(b, n, num_classes, chosen, pd_bboxes, gt_labels, gt_bboxes, geometry=geometry)
 
 
 # ---------------------------------------------------------------------------------------------------------- PAA, DW

@@ -163,7 +163,7 @@ def test_other_arguments_never_reuse_a_run_and_nothing_is_lost(tiny_data, tmp_pa
         (["nokey=1"], "'nokey=1' is not an Ultralytics train argument"),
         (["fss_q=3"], "fss_\\* keys go in a variant"),
         (["--model", "yolo11n-cls.yaml"], "is a classify model; FSS trains detect, obb, segment and pose"),
-        (["--model", "yolo11n-obb.yaml", "--variants", "tal", "atss"], "\\['atss'\\] assign axis-aligned boxes"),
+        (["--model", "yolo11n-obb.yaml", "--variants", "tal", "atss", "paa"], "\\['paa'\\] assign axis-aligned boxes"),
         (["--model", "yolo11n-obb.yaml", "--variants", "paa", "dw"], "\\['paa', 'dw'\\] assign axis-aligned"),
         (["--model", "missing/model.yaml"], "--model missing/model.yaml does not exist"),
         (["--model", "nope.pt"], "--model nope.pt does not exist and is not a model Ultralytics downloads"),

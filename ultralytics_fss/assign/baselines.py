@@ -33,7 +33,6 @@ from ultralytics_fss.assign.candidates import (
     device_constant,
     in_box_pairs,
     strictly_inside,
-    xyxy_centres,
 )
 from ultralytics_fss.assign.pairs import (
     FSSAssignResult,
@@ -63,7 +62,29 @@ def anchor_boxes(anchors: torch.Tensor, strides: torch.Tensor) -> torch.Tensor:
 
 
 class BaselineAssigner(PairAssigner):
-    """The baselines' shared frame: pair listing, then `choose` (the subclass's rule), unit weights, soft targets."""
+    """The baselines' shared frame: pair listing, then `choose` (the subclass's rule), unit weights, soft targets.
+
+    The rules read boxes only through `box_centres`, `pair_iou` and the three geometry methods below (xyxy boxes
+    here), so their oriented-box versions (`assign.rotated`) override the geometry and keep the rules.
+    """
+
+    # ------------------------------------------------------------------- geometry (xywhr: `assign.rotated`)
+    @staticmethod
+    def search_boxes(gt_bboxes: torch.Tensor) -> torch.Tensor:
+        """(b, M, 4) xyxy boxes whose in-box anchors (`in_box_pairs`, grown as each rule says) hold every candidate
+        of the rule: the GT boxes themselves."""
+        return gt_bboxes
+
+    @staticmethod
+    def anchor_iou(gt_boxes: torch.Tensor, anchors: torch.Tensor, strides: torch.Tensor) -> torch.Tensor:
+        """(P,) IoU of each pair's GT box (P, 4) with the virtual square anchor (`anchor_boxes`) at its anchor
+        centre (P, 2) of stride (P,), clamped at 0."""
+        return bbox_iou(gt_boxes, anchor_boxes(anchors, strides), xywh=False).squeeze(-1).clamp_(0)
+
+    @staticmethod
+    def inside(anchors: torch.Tensor, gt_boxes: torch.Tensor, margin: float = 0.0) -> torch.Tensor:
+        """(P,) bool: anchor centre (P, 2) inside its GT box (P, 4) by more than `margin` px from every side."""
+        return strictly_inside(anchors, gt_boxes[..., :2], gt_boxes[..., 2:], margin)
 
     @torch.no_grad()
     def assign(
@@ -124,10 +145,11 @@ class MaxIoUAssigner(BaselineAssigner):
     def candidates(self, anc_points, gt_bboxes, valid, grid=None):
         """Anchors whose virtual box overlaps the GT: centre strictly inside the GT grown by half an anchor."""
         self.require_grid(grid)
-        return in_box_pairs(anc_points, gt_bboxes, valid, self.stride, grid, 0.0, grow=ANCHOR_SCALE / 2)
+        boxes = self.search_boxes(gt_bboxes)
+        return in_box_pairs(anc_points, boxes, valid, self.stride, grid, 0.0, grow=ANCHOR_SCALE / 2)
 
     def choose(self, x, strides, pd_scores, pd_bboxes, pd_obj, trace=None):
-        a_iou = bbox_iou(x.gt_boxes, anchor_boxes(x.anchors, strides[x.ai]), xywh=False).squeeze(-1).clamp_(0)
+        a_iou = self.anchor_iou(x.gt_boxes, x.anchors, strides[x.ai])  # (P,)
         # Per anchor: its max IoU over GTs and the GT holding it.
         best_of_anchor = self.keep_best_per_anchor(x, torch.arange(len(a_iou), device=a_iou.device), a_iou)
         max_iou = torch.zeros(x.num_anchors, device=a_iou.device)
@@ -162,7 +184,7 @@ class ATSSAssigner(BaselineAssigner):
         window holds them: any point of the image has 9 anchors within 2.5 strides per axis (3.54 strides away at
         most, even in a corner), and every anchor outside the window is more than 4.5 strides away."""
         self.require_grid(grid)
-        centres = xyxy_centres(gt_bboxes)
+        centres = self.box_centres(gt_bboxes)
         points = torch.cat([centres, centres], -1)  # (b, M, 4) zero-size boxes at the GT centres
         bi, gi, ai = in_box_pairs(anc_points, points, valid, self.stride, grid, 0.0, grow=ATSS_WINDOW)  # windows
         strides = anchor_strides(grid, self.stride, anc_points.device)[ai]
@@ -175,12 +197,12 @@ class ATSSAssigner(BaselineAssigner):
         return bi[keep], gi[keep], ai[keep]  # in the (image, GT, anchor) order of `in_box_pairs`
 
     def choose(self, x, strides, pd_scores, pd_bboxes, pd_obj, trace=None):
-        a_iou = bbox_iou(x.gt_boxes, anchor_boxes(x.anchors, strides[x.ai]), xywh=False).squeeze(-1).clamp_(0)
+        a_iou = self.anchor_iou(x.gt_boxes, x.anchors, strides[x.ai])  # (P,)
         count = torch.zeros(x.num_groups, device=a_iou.device).index_add_(0, x.group, torch.ones_like(a_iou))
         mean = torch.zeros_like(count).index_add_(0, x.group, a_iou) / count.clamp(min=1)
         var = torch.zeros_like(count).index_add_(0, x.group, (a_iou - mean[x.group]).square())
         std = (var / (count - 1).clamp(min=1)).sqrt()
-        inside = strictly_inside(x.anchors, x.gt_boxes[:, :2], x.gt_boxes[:, 2:], ATSS_INSIDE_MARGIN)
+        inside = self.inside(x.anchors, x.gt_boxes, ATSS_INSIDE_MARGIN)
         sel = ((a_iou >= (mean + std)[x.group]) & inside).nonzero().squeeze(1)
         return self.keep_best_per_anchor(x, sel, a_iou), None, None
 
@@ -214,7 +236,8 @@ class SimOTAAssigner(BaselineAssigner):
         self.require_grid(grid)
         b, n = valid.shape[0], anc_points.shape[0]
         # A superset of each GT's box-or-centre anchors (grown by half a stride), then the exact rule on it.
-        bi, gi, ai = in_box_pairs(anc_points, gt_bboxes, valid, self.stride, grid, 0.0, self.radius, grow=0.5)
+        boxes = self.search_boxes(gt_bboxes)  # their centres are the GTs' (a rotated box's hull is centred on it)
+        bi, gi, ai = in_box_pairs(anc_points, boxes, valid, self.stride, grid, 0.0, self.radius, grow=0.5)
         strides = anchor_strides(grid, self.stride, anc_points.device)[ai]
         in_box, in_centre = self.regions(anc_points[ai], gt_bboxes[bi, gi], strides)
         hits = torch.zeros(b * n, dtype=torch.long, device=anc_points.device)  # a count: no boolean indexing
@@ -224,8 +247,8 @@ class SimOTAAssigner(BaselineAssigner):
     def regions(self, anchors: torch.Tensor, gt_boxes: torch.Tensor, strides: torch.Tensor):
         """(P,) bool each: anchor centre strictly inside the GT box; strictly within `radius` strides of the GT
         centre on both axes (YOLOX's `> 0.0` on the four deltas)."""
-        in_box = strictly_inside(anchors, gt_boxes[:, :2], gt_boxes[:, 2:])
-        in_centre = strictly_inside(anchors, *centre_region(gt_boxes, self.radius, strides[:, None]))
+        in_box = self.inside(anchors, gt_boxes)
+        in_centre = strictly_inside(anchors, *centre_region(self.box_centres(gt_boxes), self.radius, strides[:, None]))
         return in_box, in_centre
 
     def choose(self, x, strides, pd_scores, pd_bboxes, pd_obj, trace=None):

@@ -71,19 +71,18 @@ def strictly_inside(points: torch.Tensor, lt: torch.Tensor, rb: torch.Tensor, ma
     return inside
 
 
-def centre_region(boxes: torch.Tensor, radius: float, strides: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """YOLOX SimOTA's centre region: the square of half-side `radius` strides about each xyxy box's centre.
+def centre_region(centres: torch.Tensor, radius: float, strides: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """YOLOX SimOTA's centre region: the square of half-side `radius` strides about each box centre.
 
     Args:
-        boxes (torch.Tensor): (..., 4) xyxy boxes.
+        centres (torch.Tensor): (..., 2) box centres.
         radius (float): Half-side, in strides.
         strides (torch.Tensor): Stride of each square, broadcastable with (..., 1).
 
     Returns:
         (tuple[torch.Tensor, torch.Tensor]): Left-top and right-bottom corners, (..., 2) broadcast.
     """
-    centre = xyxy_centres(boxes)
-    return centre - radius * strides, centre + radius * strides
+    return centres - radius * strides, centres + radius * strides
 
 
 def in_box_mask(anc_points: torch.Tensor, gt_bboxes: torch.Tensor, valid: torch.Tensor, stride_val: float):
@@ -147,7 +146,7 @@ def in_box_pairs(
     s = device_constant(strides, lt.dtype, device).view(1, n_levels, 1)  # (1, L, 1)
     lt, rb = lt[:, None] - grow * s, rb[:, None] + grow * s  # (R, L, 2) in-box region of each level
     if radius > 0:  # (R, L, 2) the centre square of each level
-        c_lt, c_rb = centre_region(boxes[:, None], radius, s)
+        c_lt, c_rb = centre_region(xyxy_centres(boxes[:, None]), radius, s)
         region_lt, region_rb = torch.minimum(lt, c_lt), torch.maximum(rb, c_rb)
     else:
         region_lt, region_rb = lt, rb

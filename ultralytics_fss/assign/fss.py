@@ -20,7 +20,7 @@ from typing import Callable
 
 import torch
 
-from ultralytics_fss.assign.candidates import in_box_mask, in_box_pairs, xyxy_centres
+from ultralytics_fss.assign.candidates import in_box_mask, in_box_pairs
 from ultralytics_fss.assign.pairs import (
     FSSAssignResult,
     PairAssigner,
@@ -200,11 +200,6 @@ class FSSAssigner(PairAssigner):
             self.require_grid(grid, "(radius > 0)")
         return in_box_mask(anc_points, gt_bboxes, valid, self.stride_val).nonzero(as_tuple=True)
 
-    @staticmethod
-    def box_centres(gt_boxes: torch.Tensor) -> torch.Tensor:
-        """(P, 2) centres of (P, 4) xyxy GT boxes (the tie-break of Eq. (2))."""
-        return xyxy_centres(gt_boxes)
-
     def best_sample(
         self, group: torch.Tensor, num_groups: int, scores: torch.Tensor, anchors: torch.Tensor, gt_boxes: torch.Tensor
     ) -> torch.Tensor:
@@ -222,7 +217,7 @@ class FSSAssigner(PairAssigner):
             (torch.Tensor): (b*M,) int64 pair index of each GT's best sample; for a GT without candidates any pair's
                 index (never read: the prior is read through the pairs' own GTs).
         """
-        dist = (anchors - self.box_centres(gt_boxes)).square().sum(-1)  # (P,)
+        dist = (anchors - self.box_centres(gt_boxes)).square().sum(-1)  # (P,) `PairAssigner.box_centres`
         return first_in_groups(group, scores, -dist, num_groups=num_groups)[0]  # fixed size: no host sync
 
     def gaussian_prior(self, anchors: torch.Tensor, mu: torch.Tensor, gt_boxes: torch.Tensor) -> torch.Tensor:

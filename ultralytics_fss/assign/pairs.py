@@ -20,6 +20,8 @@ import torch
 from ultralytics.utils import LOGGER
 from ultralytics.utils.metrics import bbox_iou
 
+from ultralytics_fss.assign.candidates import xyxy_centres
+
 SOFT_TARGETS = ("iou", "tal")  # the classification target of a positive (`PairAssigner.soft_targets`)
 
 
@@ -295,6 +297,11 @@ class PairAssigner(abc.ABC):
             (torch.Tensor): (P,) float32.
         """
         return bbox_iou(gt_boxes, pd_boxes, xywh=False).squeeze(-1).clamp_(0)
+
+    @staticmethod
+    def box_centres(boxes: torch.Tensor) -> torch.Tensor:
+        """(..., 2) centres of (..., 4) xyxy boxes (FSS's tie-break of Eq. (2), the baselines' centre rules)."""
+        return xyxy_centres(boxes)
 
     def pair_scores(self, p: torch.Tensor, ious: torch.Tensor) -> torch.Tensor:
         """Eq. (3): s = (p_cls * p_obj)^alpha * IoU^beta for each candidate pair; (P,) in, (P,) out."""

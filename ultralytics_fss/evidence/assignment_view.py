@@ -22,8 +22,8 @@ import torch
 from ultralytics.utils.metrics import box_iou
 from ultralytics.utils.ops import xywhr2xyxyxyxy
 
-from ultralytics_fss.assign import BASELINES
-from ultralytics_fss.assign.rotated import floor_rotated_sides
+from ultralytics_fss.assign import BASELINES, ROTATED_BASELINES
+from ultralytics_fss.assign.rotated import RotatedFSSAssigner, floor_rotated_sides
 from ultralytics_fss.evidence.gt_labels import GTLabels, checked, from_rows, letterboxed
 from ultralytics_fss.evidence.replay import Recorded, Traced, replay
 from ultralytics_fss.train.cfg import check_fss_args
@@ -274,10 +274,10 @@ def _fss_settings(model, task: str, fss: dict[str, Any]) -> tuple[dict[str, Any]
     if name == "tal":
         raise ValueError("fss_assigner=tal: TAL is drawn beside the assigner anyway; pick fss or a baseline: "
                          f"{', '.join(BASELINES)}")
-    if task == "obb" and name in BASELINES:
+    if task == "obb" and name in BASELINES and name not in ROTATED_BASELINES:
         raise ValueError(
-            f"fss_assigner={name} assigns axis-aligned boxes; an obb model is drawn with fss beside "
-            f"Ultralytics' RotatedTaskAlignedAssigner"
+            f"fss_assigner={name} assigns axis-aligned boxes; an obb model is drawn with fss, "
+            f"{', '.join(ROTATED_BASELINES)} beside Ultralytics' RotatedTaskAlignedAssigner"
         )
     return args, values, settings
 
@@ -309,8 +309,8 @@ def _fss_k(traced: Traced, scene: _Scene) -> torch.Tensor:
 
 def _regions(task: str, scene: _Scene, traced: Traced) -> torch.Tensor | None:
     """(M, 4, 2) corners of each rotated GT's candidate region (sides floored to the assigner's `stride_val`, as its
-    step 1 floors them), None for axis-aligned boxes."""
-    if task != "obb":
+    step 1 floors them), None for axis-aligned boxes and for the baselines (whose candidates are not one region)."""
+    if task != "obb" or not isinstance(traced.assigner, RotatedFSSAssigner):
         return None
     valid = scene.mask_gt[..., 0].bool()  # (1, M)
     return xywhr2xyxyxyxy(floor_rotated_sides(scene.gt_bboxes, valid, traced.assigner.stride_val))[0]

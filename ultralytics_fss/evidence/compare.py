@@ -202,9 +202,6 @@ def plan_runs(
     return jobs
 
 
-AXIS_ALIGNED = {"maxiou", "atss", "simota", "paa", "dw"}  # baselines that assign axis-aligned boxes only
-
-
 def run_study(
     p: CommandLine,
     data: str,
@@ -229,6 +226,7 @@ def run_study(
     """
     from ultralytics.utils import LOGGER, colorstr
 
+    from ultralytics_fss.assign import BASELINES, ROTATED_BASELINES
     from ultralytics_fss.evidence.identity import DataError, model_fingerprint
     from ultralytics_fss.large_images import MergeError
     from ultralytics_fss.large_images.merge_back.full_images import check_full_images, tiled_root
@@ -248,9 +246,11 @@ def run_study(
     task = model_file_task(train_args["model"])  # a YAML's head or the weights' model, not the file's name
     if task not in {"detect", "obb", "segment", "pose"}:
         p.error(f"--model {train_args['model']} is a {task} model; FSS trains detect, obb, segment and pose models")
-    baselines = [v for v, (_, fss) in zip(variants, parsed) if (fss or {}).get("fss_assigner") in AXIS_ALIGNED]
+    axis_aligned = set(BASELINES) - set(ROTATED_BASELINES)  # baselines without an oriented-box version (PAA, DW)
+    baselines = [v for v, (_, fss) in zip(variants, parsed) if (fss or {}).get("fss_assigner") in axis_aligned]
     if task == "obb" and baselines:
-        p.error(f"variants {baselines} assign axis-aligned boxes; --model {train_args['model']} is an obb model")
+        p.error(f"variants {baselines} assign axis-aligned boxes; --model {train_args['model']} is an obb model "
+                f"(oriented boxes take tal, fss, {', '.join(ROTATED_BASELINES)})")
     if (tiles := tiled_root(data)) is not None:  # each run is scored on the full images too: can it be?
         try:
             check_full_images(tiles, "val", task)

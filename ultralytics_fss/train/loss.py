@@ -16,7 +16,7 @@ Ultralytics' gains and `class_weights` apply unchanged.
 Every task loss is built one way: `class FSS<Task>Loss(FSSLoss, <Ultralytics' loss>)`. `FSSLoss.__init__` lets the
 stock loss construct itself whole, then `FSSLoss.install_fss` puts FSS on it (the `fss_*` values, the assigner, the
 statistics). What differs between head families lives on their leaf class, as named hooks that `FSSLoss` reads
-(`axis_aligned`, `assigner_class`, `task_overlap_kind`, `task_overlap_default`, `inputs`, `install_task_terms`,
+(`baselines`, `assigner_class`, `task_overlap_kind`, `task_overlap_default`, `inputs`, `install_task_terms`,
 `task_overlap_inputs`, and `loss` for oriented boxes): adding a family is one class. Eq. (9) is `FSSLoss.eq9`,
 written once: detection, segmentation and pose return it from `get_assigned_targets_and_loss` (the step every stock
 task loss calls before its mask or keypoint terms), oriented boxes add their angle term in `rotated_loss` (probiou
@@ -34,7 +34,7 @@ import torch
 from ultralytics.utils import LOGGER
 from ultralytics.utils.loss import PoseLoss26, SegmentLoss26, v8DetectionLoss, v8OBBLoss, v8PoseLoss, v8SegmentationLoss
 
-from ultralytics_fss.assign import BASELINES, FSSAssigner, RotatedFSSAssigner
+from ultralytics_fss.assign import BASELINES, ROTATED_BASELINES, FSSAssigner, RotatedFSSAssigner
 from ultralytics_fss.train import seam
 from ultralytics_fss.train.cfg import check_fss_args
 from ultralytics_fss.train.seam import LossInputs, stock_loss_class
@@ -102,14 +102,15 @@ class FSSLoss:
     The hooks below are everything that differs between head families; each leaf class sets or overrides its own.
 
     Attributes:
-        axis_aligned (bool): The family's boxes are axis-aligned, so the paper's baselines can assign them.
+        baselines (dict): `fss_assigner` name -> the paper's baselines that assign the family's boxes (oriented boxes:
+            the Table 6 ones, `ROTATED_BASELINES`).
         assigner_class (type): The FSS assigner of the family (`RotatedFSSAssigner` for oriented boxes).
         task_overlap_kind (str | None): The overlap Ultralytics' assigner of the family scores besides box IoU, which
             Eq. (3) scores with `fss_overlap=task`: "mask IoU" (YOLO26 segment), "OKS" (YOLO26 pose); None: none.
         task_overlap_default (bool): Whether `fss_overlap=auto` scores that overlap (YOLO26 pose: measured better).
     """
 
-    axis_aligned: bool = True
+    baselines: dict = BASELINES
     assigner_class: type = FSSAssigner
     task_overlap_kind: str | None = None
     task_overlap_default: bool = False
@@ -149,16 +150,16 @@ class FSSLoss:
         `fss_assigner` names.
 
         Raises:
-            ValueError: For a baseline on a family whose boxes are not axis-aligned.
+            ValueError: For a baseline without a version for the family's boxes.
         """
         fss = self.fss
         if fss["fss_assigner"] in BASELINES and not self.is_one2one:  # the paper's baselines
-            if not self.axis_aligned:
+            if fss["fss_assigner"] not in self.baselines:
                 raise ValueError(
-                    f"fss_assigner={fss['fss_assigner']} assigns axis-aligned boxes (detect, segment, "
-                    f"pose); use fss_assigner=fss or tal for oriented boxes"
+                    f"fss_assigner={fss['fss_assigner']} assigns axis-aligned boxes (detect, segment, pose); "
+                    f"oriented boxes take fss, tal or {', '.join(self.baselines)}"
                 )
-            return BASELINES[fss["fss_assigner"]](
+            return self.baselines[fss["fss_assigner"]](
                 num_classes=self.nc,
                 alpha=fss["fss_alpha"],
                 beta=fss["fss_beta"],
@@ -415,7 +416,7 @@ class FSSDetectionLoss(FSSLoss, v8DetectionLoss):
 class FSSOBBLoss(FSSLoss, v8OBBLoss):
     """FSS on Ultralytics' oriented-box loss (`RotatedFSSAssigner`; Eq. (9) on every term, angle included)."""
 
-    axis_aligned = False
+    baselines = ROTATED_BASELINES
     assigner_class = RotatedFSSAssigner
 
     def inputs(self, preds: dict[str, torch.Tensor], batch: dict[str, Any]) -> LossInputs:
