@@ -1,0 +1,222 @@
+"""The README's study tables, made from the studies' stored summaries and never typed by hand.
+
+    python benchmarks/tables.py keep runs/aerial/detect/study aerial-detect --command "python benchmarks/aerial.py ..."
+    python benchmarks/tables.py readme            # rewrite every generated table of README.md
+    python benchmarks/tables.py readme --check    # exit 1 when a README table differs from its stored summary
+
+`keep` copies a finished study's `summary.csv` and `summary.md` (`python -m ultralytics_fss.compare`'s outputs) into
+`benchmarks/results/NAME/` with `study.json`: the command that made it, the date its last run finished, the versions
+and training arguments its runs' identity records hold, and the machine. The per-seed numbers behind every README
+table stay in the repository as those small text files.
+
+`readme` fills each block of README.md that starts with a marker line
+
+    <!-- table: NAME | METRIC[, METRIC...] -->
+
+and ends with `<!-- /table -->`: a caption (model, budget, seeds, date, versions, machine, command) and one row per
+variant: each seed's value of the first metric, its mean +- std, the paired difference to the study's first variant
+in percentage points with its 95% t interval over seeds (`ultralytics_fss.evidence.compare.paired`), then the mean
+and paired difference of every further metric, and the mean positives per GT in the last epoch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import json
+import math
+import os
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+
+from ultralytics_fss.evidence.compare import paired  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+MARKER = re.compile(r"^<!-- table: (?P<name>[\w.-]+) \| (?P<metrics>[^>]+?) -->$")
+END = "<!-- /table -->"
+NAMES = {  # how a summary.csv column reads in a table
+    "full mAP50": "DOTA mAP50, full images",
+    "full mAP50-95": "DOTA mAP50-95, full images",
+    "full AP": "COCO AP, full images",
+    "AP": "COCO AP",
+    "mAP50": "mAP50, val tiles",
+    "mAP50-95": "mAP50-95",
+}
+
+
+def read_summary(path: Path) -> list[dict]:
+    """The rows of a `summary.csv`: variant and seed, every metric column as a float (empty cells left out)."""
+    rows = []
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            out = {"variant": row.pop("variant"), "seed": int(row.pop("seed")), "folder": row.pop("folder", "")}
+            out.update({k: float(v) for k, v in row.items() if v != ""})
+            rows.append(out)
+    return rows
+
+
+def keep(study: Path, name: str, command: str, results: Path = RESULTS) -> Path:
+    """Copy a study's summaries into `results/name` and write its `study.json` (see the module docstring)."""
+    from ultralytics.utils.torch_utils import get_cpu_info
+
+    summary = study / "summary.csv"
+    if not summary.is_file():
+        raise FileNotFoundError(f"{summary}: no summary.csv (run the study first)")
+    rows = read_summary(summary)
+    records, finished = [], []
+    for r in rows:
+        run = study / r["folder"]
+        records.append(json.loads((run / "compare.json").read_text())["record"])
+        finished.append((run / "results.csv").stat().st_mtime)
+    versions = {k: v for k, v in records[0]["versions"].items() if all(rec["versions"][k] == v for rec in records)}
+    out = results / name
+    out.mkdir(parents=True, exist_ok=True)
+    for file in ("summary.csv", "summary.md"):
+        shutil.copyfile(study / file, out / file)
+    meta = {
+        "command": command,
+        "date": datetime.datetime.fromtimestamp(max(finished), datetime.timezone.utc).date().isoformat(),
+        "model": records[0]["model"].get("model", ""),
+        "train_args": records[0]["train_args"],
+        "versions": versions,
+        "device": records[0]["device_type"],
+        "machine": f"{get_cpu_info()}, {os.cpu_count()} CPU cores",
+        "runs": len(rows),
+    }
+    (out / "study.json").write_text(json.dumps(meta, indent=1) + "\n")
+    return out
+
+
+def caption(meta: dict, rows: list[dict]) -> str:
+    """One paragraph: what was trained, on what budget, when, with which versions, on which machine, by which command."""
+    seeds = sorted({r["seed"] for r in rows})
+    args = ", ".join(f"{k} {v}" for k, v in sorted(meta["train_args"].items()))
+    v = meta["versions"]
+    versions = ", ".join(f"{k} {v[k]}" for k in ("torch", "ultralytics", "ultralytics_fss") if k in v)
+    return (
+        f"`{meta['model']}` from scratch, Ultralytics' default recipe ({args}); {len(seeds)} seed"
+        f"{'s' if len(seeds) > 1 else ''} ({', '.join(map(str, seeds))}), paired by seed; best.pt of each run. "
+        f"Measured {meta['date']} on {meta['machine']} ({meta['device']}), {versions}. Made by `{meta['command']}`; "
+        f"every per-seed number is in `benchmarks/results/{meta['name']}/summary.csv`."
+    )
+
+
+def table(rows: list[dict], metrics: list[str]) -> str:
+    """Markdown: per variant the first metric per seed, mean +- std and the paired difference to the first variant
+    (points, 95% t interval over seeds); the mean and paired difference of each further metric; mean pos/GT."""
+    variants = list(dict.fromkeys(r["variant"] for r in rows))
+    seeds = sorted({r["seed"] for r in rows})
+    base = variants[0]
+
+    def by(v: str, metric: str) -> dict[int, float]:
+        return {r["seed"]: r[metric] for r in rows if r["variant"] == v and metric in r}
+
+    def difference(v: str, metric: str) -> str:
+        p = paired(by(v, metric), by(base, metric)) if v != base else None
+        if p is None:
+            return "-"
+        return f"{100 * p[0]:+.1f}" + ("" if math.isnan(p[1]) else f" ± {100 * p[1]:.1f}")
+
+    first = NAMES.get(metrics[0], metrics[0])
+    head = ["variant", *(f"{first}: seed {s}" if i == 0 else f"seed {s}" for i, s in enumerate(seeds))]
+    head += ["mean ± std", f"vs {base}, points (95%)"]
+    for m in metrics[1:]:
+        head += [f"{NAMES.get(m, m)}, mean", f"vs {base}, points (95%)"]
+    head.append("pos/GT")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for v in variants:
+        values = by(v, metrics[0])
+        mean = np.mean(list(values.values()))
+        std = f"{np.std(list(values.values()), ddof=1):.3f}" if len(values) > 1 else "-"
+        cells = [v, *(f"{values[s]:.3f}" if s in values else "-" for s in seeds), f"{mean:.3f} ± {std}"]
+        cells.append(difference(v, metrics[0]))
+        for m in metrics[1:]:
+            cells += [f"{np.mean(list(by(v, m).values())):.3f}", difference(v, m)]
+        pos = [r["pos_per_gt"] for r in rows if r["variant"] == v and "pos_per_gt" in r]
+        cells.append(f"{np.mean(pos):.2f}" if pos else "-")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def block(name: str, metrics: list[str], results: Path = RESULTS) -> str:
+    """The generated text of one README block: caption, blank line, table."""
+    folder = results / name
+    if not (folder / "summary.csv").is_file():
+        raise FileNotFoundError(f"{folder / 'summary.csv'}: no stored summary (benchmarks/tables.py keep ...)")
+    rows = read_summary(folder / "summary.csv")
+    missing = [m for m in metrics if not any(m in r for r in rows)]
+    if missing:
+        raise ValueError(f"{folder / 'summary.csv'}: no column {', '.join(missing)}")
+    meta = {**json.loads((folder / "study.json").read_text()), "name": name}
+    return f"{caption(meta, rows)}\n\n{table(rows, metrics)}"
+
+
+def render(text: str, results: Path = RESULTS, source: str = "README.md") -> str:
+    """`text` with every marked block regenerated; a marker without its end line is an error naming its line."""
+    lines, out, i = text.split("\n"), [], 0
+    while i < len(lines):
+        out.append(lines[i])
+        match = MARKER.match(lines[i])
+        i += 1
+        if not match:
+            continue
+        end = next((j for j in range(i, len(lines)) if lines[j] == END), None)
+        if end is None:
+            raise ValueError(f"{source}:{i}: '{lines[i - 1]}' has no '{END}' line after it")
+        metrics = [m.strip() for m in match["metrics"].split(",")]
+        try:
+            out += block(match["name"], metrics, results).split("\n")
+        except (FileNotFoundError, ValueError) as e:
+            raise ValueError(f"{source}:{i}: {e}") from None
+        out.append(END)
+        i = end + 1
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The command line (see the module docstring); returns the exit status."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="action", required=True)
+    k = sub.add_parser("keep", help="store a finished study's summaries under benchmarks/results/NAME")
+    k.add_argument("study", type=Path, help="the study's project folder (summary.csv, run folders)")
+    k.add_argument("name", help="folder name under benchmarks/results")
+    k.add_argument("--command", required=True, help="the command that made the study")
+    k.add_argument("--results", type=Path, default=RESULTS)
+    r = sub.add_parser("readme", help="regenerate the marked tables of the README")
+    r.add_argument("--readme", type=Path, default=ROOT / "README.md")
+    r.add_argument("--results", type=Path, default=RESULTS)
+    r.add_argument("--check", action="store_true", help="change nothing; exit 1 when a table is out of date")
+    a = p.parse_args(argv)
+    try:
+        if a.action == "keep":
+            print(f"kept {keep(a.study, a.name, a.command, a.results)}")
+            return 0
+        text = a.readme.read_text()
+        new = render(text, a.results, str(a.readme))
+    except (OSError, ValueError, KeyError) as e:
+        print(f"tables.py: {e}", file=sys.stderr)
+        return 2
+    if a.check:
+        if new != text:
+            print(f"{a.readme}: generated tables differ from benchmarks/results (run benchmarks/tables.py readme)")
+            return 1
+        return 0
+    if new != text:
+        tmp = a.readme.with_name(a.readme.name + ".tmp")
+        tmp.write_text(new)
+        tmp.replace(a.readme)  # whole or not at all
+    count = sum(bool(MARKER.match(line)) for line in new.split("\n"))
+    print(f"{a.readme}: {count} generated tables up to date")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
