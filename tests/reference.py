@@ -44,7 +44,7 @@ class AxisAligned:
 
 def reference_fss(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt, pd_obj=None, *, num_classes,
                   alpha=0.5, beta=6.0, u=2.0, q=10, stride=(8, 16, 32), prior=True, fixed_k=None, rescue=False,
-                  radius=0.0, soft_target="iou", grid=None, geometry=AxisAligned):
+                  radius=0.0, soft_target="iou", grid=None, geometry=AxisAligned, min_k=1):
     """Return (labels, bboxes, scores, fg_mask, gt_idx, weights, k) computed with Python loops over float32 values
     (per-pair quantities as float32 torch scalars, then compared and accumulated as Python floats). `grid` (the
     (h, w) of each level) gives each anchor its stride for the centre region of `radius`. `geometry` is the class of
@@ -101,7 +101,7 @@ def reference_fss(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_g
                 total = torch.zeros(())
                 for a in top:
                     total += iou[a]  # float32, in rank order
-                ks[i, j] = max(1, math.floor(float(total)))
+                ks[i, j] = max(min_k, math.floor(float(total)))
             # Rule 6
             ranked[j] = [(a, s[a], iou[a]) for a in sorted(cand, key=lambda a: (-s[a], -g[a], a))]
             for a, sa, ia in ranked[j][: int(ks[i, j])]:

@@ -89,6 +89,8 @@ def test_matches_loop_reference(params):
         dict(radius=2.5),  # YOLOX's centre region: in box or within 2.5 strides of the centre
         dict(radius=1.0, rescue=True),
         dict(soft_target="tal"),
+        dict(min_k=3),  # the floor of the dynamic k raised (fss_min_k)
+        dict(min_k=4, rescue=True, q=3),
     ],
 )
 def test_matches_reference_other_hyperparameters(kw):

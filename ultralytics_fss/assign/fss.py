@@ -49,14 +49,15 @@ class FSSAssigner(PairAssigner):
     4. Gaussian prior, Eq. (6): g_ij = exp(-((x_i - mu_x)^2 / w_j^2 + (y_i - mu_y)^2 / h_j^2) / 2) around that
        anchor, with w_j, h_j floored to `stride_val` as in step 1.
     5. Dynamic k, Eqs. (4), (5), (7): k_j = max(1, floor(sum of IoU_ij over the top min(q, |C_j|) candidates by
-       g_ij * IoU_ij)); ties in g*IoU go to the lower anchor index.
+       g_ij * IoU_ij)); ties in g*IoU go to the lower anchor index. (`min_k` > 1 raises the floor of 1.)
     6. Suboptimal samples: the top min(k_j, |C_j|) candidates by s_ij (ties: larger g_ij, then lower anchor index).
     7. Conflicts: an anchor chosen by several GTs keeps the one with the largest s_ij (ties: larger IoU, then lower
        GT index).
     8. Weights, Eq. (8): w_i = (s_ij / mean_{psi(j)} s)^(1 / (u * (alpha + beta))) over GT j's final positives
        psi(j); all w_i = 1 when that mean is 0.
 
-    Options beyond the paper's method: `prior=False` ranks step 5 by IoU alone (Eq. (4) instead of Eq. (7), for
+    Options beyond the paper's method: `min_k` raises the smallest k of step 5 above the paper's 1 (tiny objects,
+    whose predicted IoUs stay low, otherwise get k = 1); `prior=False` ranks step 5 by IoU alone (Eq. (4) instead of Eq. (7), for
     ablations); `fixed_k` replaces the dynamic k of step 5 by a constant (1 for end-to-end one-to-one heads);
     `rescue=True` adds step 7b: a GT that lost all its positives in step 7 (crowded scenes) takes its best candidate
     by the step-6 order that no positive holds yet, conflicts among those resolved again as in step 7;
@@ -82,6 +83,7 @@ class FSSAssigner(PairAssigner):
         rescue: bool = False,
         radius: float = 0.0,
         soft_target: str = "iou",
+        min_k: int = 1,
     ):
         """Initialize the assigner.
 
@@ -99,6 +101,7 @@ class FSSAssigner(PairAssigner):
                 YOLOX SimOTA's centre region is 2.5); 0 for the in-box rule alone.
             soft_target (str): Classification target of a positive: `iou` (Eq. (9)) or `tal` (s / max s over the
                 GT's positives, times their max IoU: TaskAlignedAssigner's normalised metric, on FSS's s).
+            min_k (int): Smallest dynamic k (the paper's max(1, ...) is 1); not applied to `fixed_k`.
         """
         super().__init__(num_classes=num_classes, alpha=alpha, beta=beta, stride=stride, soft_target=soft_target)
         self.stride_val = self.stride[1] if len(self.stride) > 1 else self.stride[0]  # TAL's smallest GT side
@@ -108,6 +111,7 @@ class FSSAssigner(PairAssigner):
         self.fixed_k = fixed_k
         self.rescue = rescue
         self.radius = radius
+        self.min_k = min_k
 
     @torch.no_grad()
     def assign(
@@ -235,14 +239,15 @@ class FSSAssigner(PairAssigner):
         return torch.exp(-0.5 * ((anchors - mu) / wh).square().sum(-1))  # Eq. (6)
 
     def dynamic_k(self, group: torch.Tensor, num_groups: int, ious: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
-        """Eqs. (4), (5), (7): k = max(1, floor(sum of IoU over the top-q candidates by g * IoU)), or `fixed_k`.
+        """Eqs. (4), (5), (7): k = max(`min_k`, floor(sum of IoU over the top-q candidates by g * IoU)), or `fixed_k`.
 
         Returns:
             (torch.Tensor): (b*M,) int64 k of each group (padding GTs included: the caller masks them).
         """
         if self.fixed_k is not None:
             return torch.full((num_groups,), self.fixed_k, dtype=torch.long, device=group.device)
-        return iou_sum_k(group, num_groups, ious, self.q, prior * ious if self.prior else ious)
+        k = iou_sum_k(group, num_groups, ious, self.q, prior * ious if self.prior else ious)  # max(1, floor(sum))
+        return k.clamp_(min=self.min_k) if self.min_k > 1 else k
 
     @staticmethod
     def select(

@@ -38,6 +38,7 @@ FSS_KEYS: dict[str, tuple[Any, type, Any, str]] = {
     "fss_prior": (True, bool, lambda v: True, "True or False (Gaussian prior in the dynamic k, Eq. 7)"),
     "fss_weights": (True, bool, lambda v: True, "True or False (Eq. 8 weights in the loss)"),
     "fss_rescue": (False, bool, lambda v: True, "True or False (a GT that lost all positives in conflicts gets one)"),
+    "fss_min_k": (1, int, lambda v: v >= 1, "an integer >= 1 (smallest dynamic k; the paper's is 1)"),
     "fss_plot_assign": (0, int, lambda v: v >= 0, "an integer >= 0 (save assign_epoch{n}.png every n epochs; 0: off)"),
     "fss_coco": (False, bool, lambda v: True, "True or False (COCO metrics of best.pt in results.csv, pycocotools)"),
     "fss_o2o": ("tal", str, lambda v: v in {"fss", "tal"}, "'fss' (FSS with k = 1) or 'tal' (Ultralytics' own)"),

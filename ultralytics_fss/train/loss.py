@@ -176,6 +176,7 @@ class FSSLoss:
             prior=fss["fss_prior"],
             fixed_k=1 if self.is_one2one else None,
             rescue=fss["fss_rescue"],
+            min_k=fss["fss_min_k"],
             radius=fss["fss_radius"],
             soft_target=fss["fss_target"],
         )
