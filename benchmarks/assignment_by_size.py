@@ -27,6 +27,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 from ultralytics import YOLO  # noqa: E402
+from ultralytics.cfg import smart_value  # noqa: E402
 from ultralytics.data.utils import check_det_dataset, img2label_paths  # noqa: E402
 
 from ultralytics_fss.evidence.gt_labels import letterboxed, read_labels  # noqa: E402
@@ -99,7 +100,7 @@ def main(argv: list[str] | None = None) -> str:
     a = p.parse_args(argv)
     model = YOLO(a.model)
     task = model.task
-    given = dict(kv.split("=", 1) for kv in a.fss)
+    given = {k: smart_value(v) for k, v in (kv.split("=", 1) for kv in a.fss)}  # as the `yolo` command reads them
     fss = check_fss_args({**{k: v for k, v in saved_model_args(a.model).items() if k.startswith("fss_")}, **given})
     data = check_det_dataset(a.data)
     train = data["train"] if isinstance(data["train"], list) else [data["train"]]
