@@ -21,19 +21,18 @@ from collections import defaultdict
 from pathlib import Path
 
 import cv2
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from ultralytics import YOLO  # noqa: E402
-from ultralytics.cfg import smart_value  # noqa: E402
-from ultralytics.data.utils import check_det_dataset, img2label_paths  # noqa: E402
+from ultralytics import YOLO
+from ultralytics.cfg import smart_value
+from ultralytics.data.utils import check_det_dataset, img2label_paths
 
-from ultralytics_fss.evidence.gt_labels import letterboxed, read_labels  # noqa: E402
-from ultralytics_fss.evidence.replay import replay  # noqa: E402
-from ultralytics_fss.train.cfg import check_fss_args  # noqa: E402
-from ultralytics_fss.train.seam import loss_args, one_image_batch, saved_model_args  # noqa: E402
+from ultralytics_fss.evidence.gt_labels import letterboxed, read_labels
+from ultralytics_fss.evidence.replay import replay
+from ultralytics_fss.train.cfg import check_fss_args
+from ultralytics_fss.train.seam import loss_args, one_image_batch, saved_model_args
 
 BUCKETS = ((0, 16), (16, 32), (32, 64), (64, 10**9))  # long side of the GT box, input pixels
 
@@ -56,8 +55,8 @@ def per_gt(model, image_file: Path, task: str, imgsz: int, fss: dict) -> list[di
     boxes = traced.inputs[4][0].float()  # (M, 4) xyxy or (M, 5) xywhr GT boxes, input pixels
     long = boxes[:, 2:4].amax(-1) if boxes.shape[-1] == 5 else (boxes[:, 2:] - boxes[:, :2]).amax(-1)
     return [
-        dict(cls=int(px.cls[rows[j]]), long=float(long[j]), candidates=int(candidates[j]), k=int(k[j]),
-             selected=min(int(k[j]), int(candidates[j])), fss=int(fss_pos[j]), tal=int(tal_pos[j]))
+        {"cls": int(px.cls[rows[j]]), "long": float(long[j]), "candidates": int(candidates[j]), "k": int(k[j]),
+         "selected": min(int(k[j]), int(candidates[j])), "fss": int(fss_pos[j]), "tal": int(tal_pos[j])}
         for j in range(m)
     ]  # fmt: skip
 
@@ -67,18 +66,13 @@ def summarise(gts: list[dict], key) -> list[tuple]:
     groups = defaultdict(list)
     for g in gts:
         groups[key(g)].append(g)
-    out = []
-    for name, mine in sorted(groups.items(), key=lambda kv: kv[0]):
-        n = len(mine)
-
-        def mean(f):
-            return sum(f(g) for g in mine) / n
-
-        out.append((name, n, mean(lambda g: g["candidates"]), mean(lambda g: g["k"]), mean(lambda g: g["selected"]),
-                    mean(lambda g: g["fss"]), 100 * mean(lambda g: g["fss"] == 0),
-                    100 * mean(lambda g: g["selected"] > 0 and g["fss"] == 0), mean(lambda g: g["tal"]),
-                    100 * mean(lambda g: g["tal"] == 0)))  # fmt: skip
-    return out
+    steps = (
+        lambda g: g["candidates"], lambda g: g["k"], lambda g: g["selected"], lambda g: g["fss"],
+        lambda g: 100 * (g["fss"] == 0), lambda g: 100 * (g["selected"] > 0 and g["fss"] == 0),
+        lambda g: g["tal"], lambda g: 100 * (g["tal"] == 0),
+    )  # fmt: skip
+    return [(name, len(mine), *(sum(f(g) for g in mine) / len(mine) for f in steps))
+            for name, mine in sorted(groups.items(), key=lambda kv: kv[0])]  # fmt: skip
 
 
 def markdown(title: str, rows: list[tuple]) -> str:

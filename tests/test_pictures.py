@@ -34,6 +34,7 @@ from ultralytics_fss.evidence.pictures import (
 )
 from ultralytics_fss.synthetic import make_dataset
 from ultralytics_fss.train import seam
+from ultralytics_fss.train.cfg import check_fss_args
 from ultralytics_fss.train.loss import build_fss_criterion
 from ultralytics_fss.visualize import main as visualize_main
 
@@ -297,6 +298,24 @@ def test_obb_picture_shows_the_rotated_assigners_choice(task_data, tmp_path):
     plot_assignment(view, save=tmp_path / "obb.png")
     height, width = cv2.imread(str(tmp_path / "obb.png")).shape[:2]
     assert width == 1200 and abs(height - picture_height(len(view.gts))) <= 1
+
+
+@pytest.mark.parametrize("fss", [{}, {"fss_min_k": 3, "fss_rescue": True}])
+def test_assignment_by_size_counts_what_the_assigners_chose(task_data, fss):
+    """`benchmarks/assignment_by_size.py` follows each GT through the steps: its FSS and TAL positives are those the
+    loss's assigners give it (called directly), selected = min(k, candidates) >= FSS positives, k >= fss_min_k."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from assignment_by_size import per_gt
+
+    model = seeded_model("obb", "yolo11n-obb.yaml")
+    image_file, label_file = first_val(task_data["obb"])
+    image, gt = cv2.imread(str(image_file)), read_labels(label_file, "obb")
+    gts = per_gt(model, image_file, "obb", 128, check_fss_args(fss))
+    rows, chosen, tal, _ = direct_assignment(model, "obb", image, gt, 128, **fss)
+    assert len(gts) == len(rows) > 0
+    assert [g["fss"] for g in gts] == [len(c) for c in chosen] and [g["tal"] for g in gts] == [len(t) for t in tal]
+    for g in gts:
+        assert g["selected"] == min(g["k"], g["candidates"]) >= g["fss"] and g["k"] >= fss.get("fss_min_k", 1)
 
 
 @pytest.mark.parametrize("name", ["maxiou", "atss", "simota"])
