@@ -14,7 +14,7 @@ PACKAGE = ROOT / "ultralytics_fss"
 ENTRY_POINTS = {  # `python -m` targets
     "ultralytics_fss.cli", "ultralytics_fss.demo", "ultralytics_fss.tile_dota", "ultralytics_fss.visualize",
     "ultralytics_fss.evaluate", "ultralytics_fss.compare", "ultralytics_fss.merge_dota",
-    "ultralytics_fss.predict_tiled", "ultralytics_fss.tile", "ultralytics_fss.merge_tiles",
+    "ultralytics_fss.predict_tiled", "ultralytics_fss.tile", "ultralytics_fss.merge_tiles", "ultralytics_fss.__main__",
 }  # fmt: skip
 FOLDERS = ("assign", "train", "evidence", "large_images", "metrics")
 

@@ -108,13 +108,10 @@ def model_fingerprint(model: str) -> dict[str, Any]:
 
 
 def package_version() -> str:
-    """The installed ultralytics-fss version (`unknown` when run from a checkout that was never installed)."""
-    from importlib.metadata import PackageNotFoundError, version
+    """The ultralytics-fss version (`ultralytics_fss.__version__`, the one place it is set; the build reads it)."""
+    from ultralytics_fss import __version__
 
-    try:
-        return version("ultralytics-fss")
-    except PackageNotFoundError:
-        return "unknown"
+    return __version__
 
 
 def training_code_hash() -> str:
