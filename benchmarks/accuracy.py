@@ -1,6 +1,6 @@
 """Stock TAL vs FSS variants under Ultralytics' default recipe, on two generated dense datasets, paired by seed.
 
-    python benchmarks/accuracy.py --jobs 2                      # the README study: 2 datasets x 3 seeds x 3 variants
+    python benchmarks/accuracy.py --jobs 2                      # the docs' study: 2 datasets x 3 seeds x 3 variants
     python benchmarks/accuracy.py --datasets shapes --seeds 0 --variants tal paper paper-tal box-wt radius rescue fss
     python benchmarks/accuracy.py --recipe fast --epochs 20     # the demo's tuned recipe, as an extra column only
     python benchmarks/accuracy.py --device 0                    # with a GPU

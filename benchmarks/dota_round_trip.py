@@ -4,14 +4,14 @@ The samples' labels are tiled, every tile label is written back as a prediction 
 (:func:`ultralytics_fss.large_images.merge_back.tile_predictions.labels_as_predictions`), merged back to the full images
 with ``merge_dota --pred-dir`` at several NMS thresholds and scored with DOTA's metric. A perfect round trip keeps one
 detection per object and scores 1.0; what falls short is an object no tile holds (the tiler's IoF threshold, 0.7) or a
-true object removed by the merge's NMS. Prints a Markdown table (the README's "Round trip") and the overlap statistics
+true object removed by the merge's NMS. Prints a Markdown table (docs/large-images.md, "Round trip") and the overlap statistics
 behind it.
 
 All detections score 1, so NMS visits tied boxes in input order (``torchvision.ops.nms`` sorts stably on CPU): the
 counts below depend on that tie rule, not only on the threshold.
 
 Examples:
-    python benchmarks/dota_round_trip.py                  # the README's table (under a minute on CPU)
+    python benchmarks/dota_round_trip.py                  # the docs' table (under a minute on CPU)
     python benchmarks/dota_round_trip.py --src path/to/DOTA/val --dir runs/round-trip
 """
 

@@ -14,7 +14,7 @@ relate. Accuracy figures are deterministic on CPU for a given torch / Ultralytic
 seed 0, ``workers=0``).
 
 Examples:
-    python benchmarks/dota_tiles_vs_full.py                  # the README's table: two trainings of 120 epochs on CPU
+    python benchmarks/dota_tiles_vs_full.py                  # the docs' table: two trainings of 120 epochs on CPU
     python benchmarks/dota_tiles_vs_full.py --epochs 5 --dir runs/tiles-vs-full   # a short run, keeping the weights
     python benchmarks/dota_tiles_vs_full.py --detect-weights d.pt --obb-weights o.pt   # score models, no training
 """

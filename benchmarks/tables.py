@@ -1,15 +1,15 @@
-"""The README's study tables, made from the studies' stored summaries and never typed by hand.
+"""The study tables of the README and the docs, made from the studies' stored summaries and never typed by hand.
 
     python benchmarks/tables.py keep runs/aerial/detect/study aerial-detect --command "python benchmarks/aerial.py ..."
-    python benchmarks/tables.py readme            # rewrite every generated table of README.md
-    python benchmarks/tables.py readme --check    # exit 1 when a README table differs from its stored summary
+    python benchmarks/tables.py readme            # rewrite every generated table of README.md and docs/*.md
+    python benchmarks/tables.py readme --check    # exit 1 when a table differs from its stored summary
 
 `keep` copies a finished study's `summary.csv` and `summary.md` (`python -m ultralytics_fss.compare`'s outputs) into
 `benchmarks/results/NAME/` with `study.json`: the command that made it, the date its last run finished, the versions
 and training arguments its runs' identity records hold, and the machine. The per-seed numbers behind every README
 table stay in the repository as those small text files.
 
-`readme` fills each block of README.md that starts with a marker line
+`readme` fills each block of README.md and docs/*.md that starts with a marker line
 
     <!-- table: NAME | METRIC[, METRIC...] -->
 
@@ -190,8 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     k.add_argument("name", help="folder name under benchmarks/results")
     k.add_argument("--command", required=True, help="the command that made the study")
     k.add_argument("--results", type=Path, default=RESULTS)
-    r = sub.add_parser("readme", help="regenerate the marked tables of the README")
-    r.add_argument("--readme", type=Path, default=ROOT / "README.md")
+    r = sub.add_parser("readme", help="regenerate the marked tables of the README and the docs")
+    r.add_argument("--files", type=Path, nargs="+", default=[ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))])
     r.add_argument("--results", type=Path, default=RESULTS)
     r.add_argument("--check", action="store_true", help="change nothing; exit 1 when a table is out of date")
     a = p.parse_args(argv)
@@ -199,22 +199,22 @@ def main(argv: list[str] | None = None) -> int:
         if a.action == "keep":
             print(f"kept {keep(a.study, a.name, a.command, a.results)}")
             return 0
-        text = a.readme.read_text()
-        new = render(text, a.results, str(a.readme))
+        texts = {path: path.read_text() for path in a.files}
+        new = {path: render(text, a.results, str(path)) for path, text in texts.items()}  # all, before writing any
     except (OSError, ValueError, KeyError) as e:
         print(f"tables.py: {e}", file=sys.stderr)
         return 2
+    stale = [path for path in a.files if new[path] != texts[path]]
     if a.check:
-        if new != text:
-            print(f"{a.readme}: generated tables differ from benchmarks/results (run benchmarks/tables.py readme)")
-            return 1
-        return 0
-    if new != text:
-        tmp = a.readme.with_name(a.readme.name + ".tmp")
-        tmp.write_text(new)
-        tmp.replace(a.readme)  # whole or not at all
-    count = sum(bool(MARKER.match(line)) for line in new.split("\n"))
-    print(f"{a.readme}: {count} generated tables up to date")
+        for path in stale:
+            print(f"{path}: generated tables differ from benchmarks/results (run benchmarks/tables.py readme)")
+        return 1 if stale else 0
+    for path in stale:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(new[path])
+        tmp.replace(path)  # whole or not at all
+    count = sum(bool(MARKER.match(line)) for text in new.values() for line in text.split("\n"))
+    print(f"{count} generated tables up to date in {len(a.files)} files")
     return 0
 
 

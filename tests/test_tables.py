@@ -1,4 +1,5 @@
-"""`benchmarks/tables.py`: the README's study tables come from the stored summaries, and the README agrees with them."""
+"""`benchmarks/tables.py`: the study tables of the README and the docs come from the stored summaries, and the pages
+agree with them."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def readme_with(tmp_path: Path, body: str) -> Path:
 
 def test_a_table_is_made_from_the_stored_summary(tmp_path):
     readme = readme_with(tmp_path, "<!-- table: toy-study | full mAP50, full mAP50-95 -->\nstale text\n<!-- /table -->")
-    done = tables("readme", "--readme", str(readme), "--results", str(RESULTS))
+    done = tables("readme", "--files", str(readme), "--results", str(RESULTS))
     assert done.returncode == 0, done.stderr
     text = readme.read_text()
     assert text.startswith("# Title\n\nbefore\n\n") and text.endswith("\n<!-- /table -->\n\nafter\n")
@@ -46,28 +47,28 @@ def test_a_table_is_made_from_the_stored_summary(tmp_path):
     d95 = [100 * (a - b) for a, b in zip((0.05, 0.07, 0.15), (0.04, 0.08, 0.12))]
     assert fss[6] == "0.090" and fss[7] == f"{statistics.mean(d95):+.1f} ± {T_975_2 * statistics.stdev(d95) / 3**0.5:.1f}"
     assert fss[8] == "2.00" and [c.strip() for c in rows["tal"]][5:9] == ["-", "0.080", "-", "4.50"]
-    again = tables("readme", "--readme", str(readme), "--results", str(RESULTS), "--check")
+    again = tables("readme", "--files", str(readme), "--results", str(RESULTS), "--check")
     assert again.returncode == 0, again.stdout  # regenerating changes nothing
 
 
 def test_check_finds_a_retyped_number_and_bad_markers_are_named(tmp_path):
     readme = readme_with(tmp_path, "<!-- table: toy-study | full mAP50 -->\n<!-- /table -->")
-    assert tables("readme", "--readme", str(readme), "--results", str(RESULTS)).returncode == 0
+    assert tables("readme", "--files", str(readme), "--results", str(RESULTS)).returncode == 0
     good = readme.read_text()
     readme.write_text(good.replace("| 0.330 |", "| 0.331 |"))
-    stale = tables("readme", "--readme", str(readme), "--results", str(RESULTS), "--check")
+    stale = tables("readme", "--files", str(readme), "--results", str(RESULTS), "--check")
     assert stale.returncode == 1 and "differ" in stale.stdout
     for body, words in [("<!-- table: toy-study | full mAP50 -->\nno end", "README.md:5: '<!-- table: toy-study"),
                         ("<!-- table: nowhere | AP -->\n<!-- /table -->", "README.md:5: "),
                         ("<!-- table: toy-study | AP -->\n<!-- /table -->", "no column AP")]:  # fmt: skip
         readme = readme_with(tmp_path, body)
         before = readme.read_text()
-        bad = tables("readme", "--readme", str(readme), "--results", str(RESULTS))
+        bad = tables("readme", "--files", str(readme), "--results", str(RESULTS))
         assert bad.returncode == 2 and words in bad.stderr and len(bad.stderr.splitlines()) == 1, bad.stderr
         assert readme.read_text() == before  # nothing written
 
 
-def test_the_readme_tables_are_the_stored_summaries():
-    """Every generated table in the README equals what the script makes from `benchmarks/results` today."""
+def test_the_readme_and_docs_tables_are_the_stored_summaries():
+    """Every generated table in README.md and docs/*.md equals what the script makes from `benchmarks/results`."""
     done = tables("readme", "--check")
     assert done.returncode == 0, done.stdout + done.stderr

@@ -7,7 +7,7 @@ import argparse
 from ultralytics_fss import __version__
 
 COMMANDS = {
-    "demo": "stock vs FSS on a generated dataset, offline (the README's first command)",
+    "demo": "stock vs FSS on a generated dataset, offline (the quick start's main job)",
     "compare": "assigners and settings compared over seeds, COCO metrics, full-image scores of tiled data",
     "visualize": "one image's assignment: FSS (or a baseline) beside Ultralytics' assigner",
     "evaluate": "the 12 COCO metrics (pycocotools) of a model on a split",

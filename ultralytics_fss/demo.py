@@ -1,4 +1,4 @@
-"""The README's main job: stock TAL vs FSS on a generated dense, occluded small-object dataset, offline.
+"""The main job of the README's quick start: stock TAL vs FSS on a generated dense, occluded small-object dataset, offline.
 
     python -m ultralytics_fss.demo                       # defaults: ~5 min on 2 quiet CPU cores
     python -m ultralytics_fss.demo --task obb            # or segment, pose: rotated shapes labelled for the task
@@ -23,8 +23,8 @@ from ultralytics_fss.evidence.runs import add_arguments, fast_recipe
 from ultralytics_fss.synthetic import dataset_name, make_dataset
 
 DATA_SEED = 1234  # the demo's dataset is the same every time
-QUIET = ("The README's time for the defaults (4.6 minutes) was measured on 2 quiet CPU cores: other work on the "
-         "machine stretches it.")
+QUIET = ("The documented time for the defaults (4.6 minutes, docs/index.md) was measured on 2 quiet CPU cores: other "
+         "work on the machine stretches it.")
 REPRODUCIBILITY = (
     "Reproducibility: the data are the same everywhere and every run is seeded and deterministic, so the same command "
     "gives the same numbers on the same machine, or on one with the same CPU model and core count and the same torch "

@@ -130,9 +130,13 @@ class FSSAssigner(PairAssigner):
         """Run the eight assignment steps, in float32 whatever the input dtype, without gradient.
 
         Args:
-            pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt, pd_obj: As for `PairAssigner.assign`:
-                probabilities (b, N, C), predicted boxes (b, N, 4) xyxy pixels, anchor centres (N, 2) pixels, GT
-                classes (b, M, 1), GT boxes (b, M, 4) xyxy pixels, 1 for real GTs (b, M, 1), objectness (b, N, 1).
+            pd_scores (torch.Tensor): (b, N, C) class probabilities.
+            pd_bboxes (torch.Tensor): (b, N, 4) predicted boxes, xyxy pixels.
+            anc_points (torch.Tensor): (N, 2) anchor centres, pixels.
+            gt_labels (torch.Tensor): (b, M, 1) GT classes.
+            gt_bboxes (torch.Tensor): (b, M, 4) GT boxes, xyxy pixels.
+            mask_gt (torch.Tensor): (b, M, 1) 1 for real GTs, 0 for padding.
+            pd_obj (torch.Tensor, optional): (b, N, 1) objectness probabilities; 1 when None.
             grid (list[tuple[int, int]], optional): (height, width) in cells of each level, in `stride` order, as
                 the loss knows them from its feature maps: step 1 then lists the P candidate pairs directly, in O(P).
                 None: through the dense (b, M, N) mask (same pairs, more time and memory).

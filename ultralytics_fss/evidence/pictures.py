@@ -367,7 +367,7 @@ def visualize_assignment(
         order (str): `largest` or `crowded` (most overlapped) ground truths first.
         out (str | Path, optional): Also save the picture here.
         device (str, optional): Run the model there (`cpu`, `0`, ...); default: where it is.
-        **fss: `fss_*` values (default: the model's training args, else the package defaults).
+        **fss (Any): `fss_*` values (default: the model's training args, else the package defaults).
 
     Returns:
         (np.ndarray): (H, W, 3) uint8 RGB picture.

@@ -21,14 +21,14 @@ FSS_KEYS: dict[str, tuple[Any, type, Any, str]] = {
     "fss_u": (2.0, float, lambda v: v > 0, "a number > 0 (Eq. 8 smoothing factor)"),
     "fss_q": (10, int, lambda v: v >= 1, "an integer >= 1 (candidates summed into the dynamic k)"),
     # Eq. (9) leaves the loss scale to the detector; under Ultralytics' default recipe (gains tuned for TAL's
-    # normaliser) the TAL-scaled loss measured best (benchmarks/accuracy.py, README "Accuracy"). The paper's Eq. (9)
+    # normaliser) the TAL-scaled loss measured best (benchmarks/accuracy.py, docs/accuracy.md). The paper's Eq. (9)
     # is fss_norm=npos fss_box=w fss_target=iou.
     "fss_norm": ("target", str, lambda v: v in {"target", "npos"}, "'target' (sum of w * t) or 'npos' (positives)"),
     "fss_box": ("w_target", str, lambda v: v in {"w", "w_target"}, "'w' (Eq. 9) or 'w_target' (w times the target t)"),
     "fss_target": ("tal", str, lambda v: v in {"iou", "tal"}, "'iou' (Eq. 9) or 'tal' (s / max s * max IoU per GT)"),
     "fss_cls": ("bce", str, lambda v: v in {"bce", "qfl"},
                 "'bce' (Eq. 9) or 'qfl' (GFL's Quality Focal Loss, beta 2: the `gfl` comparison variant)"),
-    # measured (README "Oriented boxes, segmentation and pose"): OKS helped YOLO26 pose, the mask overlap did not help
+    # measured (docs/train.md, "Oriented boxes, segmentation and pose"): OKS helped YOLO26 pose, the mask overlap did not help
     "fss_overlap": ("auto", str, lambda v: v in {"auto", "box", "task"},
                     "'auto' (OKS for YOLO26 pose, box IoU elsewhere), 'box' (Eq. 3 with box IoU) or 'task' (YOLO26 "
                     "segment/pose: Ultralytics' mask-aware overlap or OKS)"),
@@ -44,6 +44,73 @@ FSS_KEYS: dict[str, tuple[Any, type, Any, str]] = {
     "fss_o2o": ("tal", str, lambda v: v in {"fss", "tal"}, "'fss' (FSS with k = 1) or 'tal' (Ultralytics' own)"),
 }
 FSS_DEFAULTS: dict[str, Any] = {k: v[0] for k, v in FSS_KEYS.items()}
+# What each key does, for people: the docs' key table is generated from FSS_KEYS and this (docs/hooks.py), and
+# tests/test_docs.py checks that both name the same keys.
+FSS_HELP: dict[str, str] = {
+    "fss_assigner": (
+        "the assignment: `fss`, or the paper's baselines `maxiou`, `atss`, `simota`, `paa` (weight 1, and "
+        "FSS's loss keys below: a comparison changes the assignment only), `dw` (its own positive and "
+        "negative weights on the same loss keys), or `tal` (Ultralytics' own loss, a run equals a stock run);"
+        ' see ["Comparisons"](compare.md)'
+    ),
+    "fss_alpha": 'Eq. 3 exponent of the classification score `p_cls * p_obj`',
+    "fss_beta": 'Eq. 3 exponent of the IoU',
+    "fss_u": 'Eq. 8 smoothing: weights are `(s / mean s)^(1 / (u (alpha + beta)))`',
+    "fss_q": 'candidates whose IoUs are summed into the dynamic k (Eqs. 4, 5, 7)',
+    "fss_target": (
+        "soft classification target t_i of a positive: `tal` = s_i / max s * max IoU over its GT's positives "
+        "(TAL's scale; measured best, see Accuracy), `iou` = its IoU (Eq. 9)"
+    ),
+    "fss_box": (
+        "weight of a positive's box and DFL terms: `w_target` = w_i * t_i (as Ultralytics weighs by quality),"
+        ' `w` = w_i (Eq. 9)'
+    ),
+    "fss_norm": (
+        "loss normaliser D: `target` = sum of w_i * t_i (the scale Ultralytics' gains are tuned for), `npos` "
+        '= number of positives (Eq. 9)'
+    ),
+    "fss_cls": (
+        "classification loss: `bce` (Eq. 9), or `qfl` = GFL's Quality Focal Loss, BCE times |t - sigma|^2 "
+        '(the `gfl` comparison variant)'
+    ),
+    "fss_overlap": (
+        'the overlap in Eq. 3 for YOLO26 segment and pose models: `box` = box IoU (the paper), `task` = '
+        "Ultralytics' own (mask-aware overlap, keypoint OKS), `auto` = OKS for YOLO26 pose, box IoU "
+        'everywhere else (measured; see ["Oriented boxes, segmentation and '
+        'pose"](train.md#oriented-boxes-segmentation-and-pose))'
+    ),
+    "fss_task_weights": (
+        'Eq. 8 weights also on the mask (segment) and keypoint OKS (pose) terms; the paper weights cls and '
+        'box only'
+    ),
+    "fss_radius": (
+        'rule 1 widened: also anchors within this many strides of the GT centre (YOLOX SimOTA uses 2.5); 0 = '
+        "Ultralytics' in-box rule"
+    ),
+    "fss_rescue": (
+        'opt-in: a GT that lost all its positives to neighbours in conflicts (rule 7) takes its best anchor '
+        'no positive holds'
+    ),
+    "fss_min_k": (
+        "smallest dynamic k (rule 5); the paper's `max(1, ...)` is 1. Tiny objects, whose predicted IoUs stay"
+        ' low, get k = 1 (`benchmarks/assignment_by_size.py`); a larger floor gives them more positives'
+    ),
+    "fss_prior": 'Gaussian prior in the dynamic k (Eq. 7); False ranks by IoU alone (Eq. 4), for ablations',
+    "fss_weights": 'Eq. 8 weights in the loss; False weights every positive 1, for ablations',
+    "fss_plot_assign": (
+        'every n epochs (and after the last), with `plots=True`, save `assign_epoch{n}.png` in the run '
+        'folder: FSS beside TAL on the first training image (see ["Assignment pictures"](pictures.md)); 0 = '
+        'off'
+    ),
+    "fss_coco": (
+        'after training, score `best.pt` with pycocotools and add the twelve COCO numbers to the last row of '
+        '`results.csv` (see ["COCO metrics"](coco.md))'
+    ),
+    "fss_o2o": (
+        "one-to-one branch of end-to-end heads (YOLO26, YOLOv10): `tal` = Ultralytics' own assigner (measured"
+        ' better), `fss` = FSS with k = 1'
+    ),
+}
 TRAINER_KEY = "trainer"  # dotted path of the trainer class, saved in args.yaml and checkpoints for `yolo train resume`
 # Trainer paths recorded by checkpoints of earlier releases, and where those classes live now.
 MOVED_TRAINERS = {"ultralytics_fss.trainer.FSSTrainer": "ultralytics_fss.FSSTrainer"}

@@ -10,7 +10,7 @@ The paper's Eq. (9) is t_i = IoU_i (`fss_target=iou`), v_i = w_i (`fss_box=w`) a
 `dfl` 1.5) are tuned for TaskAlignedAssigner's: its targets are s / max s * max IoU per GT, its box terms weighted by
 the target and everything divided by the sum of targets. The defaults put FSS's assignment on that scale:
 t_i = s_i / max s * max IoU over the GT's positives (`fss_target=tal`), v_i = w_i * t_i (`fss_box=w_target`) and
-D = sum_pos w_i * t_i (`fss_norm=target`); this measured best under Ultralytics' default recipe (README "Accuracy").
+D = sum_pos w_i * t_i (`fss_norm=target`); this measured best under Ultralytics' default recipe (docs/accuracy.md).
 Ultralytics' gains and `class_weights` apply unchanged.
 
 Every task loss is built one way: `class FSS<Task>Loss(FSSLoss, <Ultralytics' loss>)`. `FSSLoss.__init__` lets the

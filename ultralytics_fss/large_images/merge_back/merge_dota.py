@@ -90,7 +90,7 @@ def merge_dota(
         iou (float | None): NMS threshold of the merge; None: ``NMS_IOU`` (obb 0.1 as the devkit, detect 0.5).
         labels (str | Path | None): Folder of DOTA label files to score against; None: the split's source labels
             recorded by the tiler (no score when it has none).
-        **predict_args: Passed to ``YOLO.predict`` with ``model`` (imgsz, batch, device, max_det, half...).
+        **predict_args (Any): Passed to ``YOLO.predict`` with ``model`` (imgsz, batch, device, max_det, half...).
 
     Returns:
         (MergeResult): What was written and the metric.

@@ -99,7 +99,7 @@ def merge_tiles(
         split (str): Split to merge.
         conf (float): Drop detections below this confidence (also passed to the model).
         iou (float | None): NMS threshold of the merge; None: ``NMS_IOU`` (obb 0.1, detect 0.5).
-        **predict_args: Passed to ``YOLO.predict`` with ``model`` (imgsz, batch, device, max_det, half...).
+        **predict_args (Any): Passed to ``YOLO.predict`` with ``model`` (imgsz, batch, device, max_det, half...).
 
     Returns:
         (MergeTilesResult): What was written and the metric.

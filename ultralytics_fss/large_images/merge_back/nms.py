@@ -5,7 +5,7 @@ y4)`` pixels (obb, ``(N, 8)``), float64.
 
 The defaults follow the DOTA devkit's ``ResultMerge_multi_process.py``: polygon NMS at IoU 0.1 for oriented boxes.
 For axis-aligned boxes the devkit uses 0.3, which removes real objects where rotated objects lie side by side (their
-hulls overlap); ``NMS_IOU["detect"]`` is 0.5, measured on the DOTA samples (see the README, "DOTA merge-back").
+hulls overlap); ``NMS_IOU["detect"]`` is 0.5, measured on the DOTA samples (see docs/large-images.md, "DOTA merge-back").
 
 Reference:
     DOTA devkit, ``ResultMerge_multi_process.py`` (``poly2origpoly``, ``py_cpu_nms_poly_fast``, ``nms_thresh``).

@@ -225,7 +225,7 @@ def predict_tiled(
         project (str | Path): Parent folder of the save folder.
         name (str): Save folder name.
         split (str): The split of a dataset YAML ``source`` to predict.
-        **predict_args: Passed to ``YOLO.predict`` per batch of tiles (device, half, per-tile ``iou``...).
+        **predict_args (Any): Passed to ``YOLO.predict`` per batch of tiles (device, half, per-tile ``iou``...).
 
     Returns:
         (TiledResults): A list of one ``Results`` per image predicted, in file order, for the full image

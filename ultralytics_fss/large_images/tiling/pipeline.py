@@ -131,13 +131,13 @@ def tile_yolo(
     start_method: str | None = None,
 ) -> TileSummary:
     """Tile an Ultralytics YOLO dataset (detect, obb or segment labels) with the DOTA path's windows, clipping, IoF
-    rule, output state, restart records and manifest (command line: ``python -m ultralytics_fss.tile``).
+    rule, output state, restart records and manifest (command line: ``python -m ultralytics_fss.tile``). The
+    arguments after ``task`` are :func:`tile_dota`'s.
 
     Args:
         data (str | Path): The dataset YAML, in any form Ultralytics accepts.
         dst (str | Path): Output root.
         task (str): ``detect``, ``obb`` or ``segment``: how label lines are read and written.
-        Others: as for :func:`tile_dota`.
 
     Returns:
         (TileSummary): Counters, problems and timing.
