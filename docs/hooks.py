@@ -14,8 +14,8 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-INCLUDE = re.compile(r"^<!-- include: (?P<file>[\w.-]+) -->$", re.M)
-KEYS = re.compile(r"^<!-- fss-keys[^>]*-->$", re.M)
+INCLUDE = re.compile(r"^<!-- include: (?P<file>[\w.-]+) -->$", re.MULTILINE)
+KEYS = re.compile(r"^<!-- fss-keys[^>]*-->$", re.MULTILINE)
 
 
 def keys_table() -> str:
@@ -24,7 +24,7 @@ def keys_table() -> str:
     spec = importlib.util.spec_from_file_location("_fss_cfg", ROOT / "ultralytics_fss" / "train" / "cfg.py")
     cfg = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(cfg)
-    FSS_HELP, FSS_KEYS = cfg.FSS_HELP, cfg.FSS_KEYS  # noqa: N806
+    FSS_HELP, FSS_KEYS = cfg.FSS_HELP, cfg.FSS_KEYS
 
     def cell(text: str) -> str:
         return str(text).replace("|", "\\|")
