@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from ultralytics import YOLO
 from ultralytics.cfg import smart_value
-from ultralytics.data.utils import check_det_dataset, img2label_paths
+from ultralytics.data.utils import IMG_FORMATS, check_det_dataset, img2label_paths
 
 from ultralytics_fss.evidence.gt_labels import letterboxed, read_labels
 from ultralytics_fss.evidence.replay import replay
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> str:
     fss = check_fss_args({**{k: v for k, v in saved_model_args(a.model).items() if k.startswith("fss_")}, **given})
     data = check_det_dataset(a.data)
     train = data["train"] if isinstance(data["train"], list) else [data["train"]]
-    files = sorted(f for d in train for f in Path(d).rglob("*") if f.suffix.lower() in {".png", ".jpg", ".jpeg"})
+    files = sorted(f for d in train for f in Path(d).rglob("*") if f.suffix[1:].lower() in IMG_FORMATS)
     gts = []
     net = model.model.float()
     for f in files[: a.images]:
