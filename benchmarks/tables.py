@@ -12,11 +12,18 @@ table stay in the repository as those small text files.
 `readme` fills each block of README.md and docs/*.md that starts with a marker line
 
     <!-- table: NAME | METRIC[, METRIC...] -->
+    <!-- table: NAME | METRIC[, METRIC...] | vs VARIANT -->
 
-and ends with `<!-- /table -->`: a caption (model, budget, seeds, date, versions, machine, command) and one row per
-variant: each seed's value of the first metric, its mean +- std, the paired difference to the study's first variant
-in percentage points with its 95% t interval over seeds (`ultralytics_fss.evidence.compare.paired`), then the mean
-and paired difference of every further metric, and the mean positives per GT in the last epoch.
+and ends with `<!-- /table -->`: a caption (model, recipe and budget, seeds, date, versions, machine, command, and
+the runs of the planned grid still missing) and one row per variant: each seed's value of the first metric, its
+mean +- std, the paired difference to the reference variant (the study's first, or VARIANT) in percentage points
+with its 95% t interval over seeds (`ultralytics_fss.evidence.compare.paired`), then the mean and paired difference
+of every further metric, and the mean positives per GT in the last epoch.
+
+    python benchmarks/tables.py keep runs/table5 table5 --command "..." --variants tal fss paa dw --seeds 0 1 2
+
+`--variants`/`--seeds` name the study's planned grid when it has not finished: the caption then lists the missing
+runs, and the command given resumes them.
 """
 
 from __future__ import annotations
@@ -40,14 +47,14 @@ from ultralytics_fss.evidence.compare import paired
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-MARKER = re.compile(r"^<!-- table: (?P<name>[\w.-]+) \| (?P<metrics>[^>]+?) -->$")
+MARKER = re.compile(r"^<!-- table: (?P<name>[\w.-]+) \| (?P<metrics>[^>|]+?)(?: \| vs (?P<ref>[\w.-]+))? -->$")
 END = "<!-- /table -->"
 NAMES = {  # how a summary.csv column reads in a table
     "full mAP50": "DOTA mAP50, full images",
     "full mAP50-95": "DOTA mAP50-95, full images",
     "full AP": "COCO AP, full images",
     "AP": "COCO AP",
-    "mAP50": "mAP50, val tiles",
+    "mAP50": "mAP50",
     "mAP50-95": "mAP50-95",
 }
 
@@ -63,8 +70,15 @@ def read_summary(path: Path) -> list[dict]:
     return rows
 
 
-def keep(study: Path, name: str, command: str, results: Path = RESULTS) -> Path:
-    """Copy a study's summaries into `results/name` and write its `study.json` (see the module docstring)."""
+DEFAULT_RECIPE = {"batch", "epochs", "imgsz", "workers", "device"}  # what Ultralytics' default recipe sets
+
+
+def keep(study: Path, name: str, command: str, results: Path = RESULTS, variants: list[str] | None = None,
+         seeds: list[int] | None = None) -> Path:
+    """Copy a study's summaries into `results/name` and write its `study.json` (see the module docstring).
+
+    `variants` and `seeds`, when given, are the planned grid of an unfinished study (stored as `planned`).
+    """
     from ultralytics.utils.torch_utils import get_cpu_info
 
     summary = study / "summary.csv"
@@ -91,6 +105,9 @@ def keep(study: Path, name: str, command: str, results: Path = RESULTS) -> Path:
         "machine": f"{get_cpu_info()}, {os.cpu_count()} CPU cores",
         "runs": len(rows),
     }
+    if variants or seeds:
+        meta["planned"] = {"variants": variants or list(dict.fromkeys(r["variant"] for r in rows)),
+                           "seeds": seeds or sorted({r["seed"] for r in rows})}
     (out / "study.json").write_text(json.dumps(meta, indent=1) + "\n")
     return out
 
@@ -98,23 +115,35 @@ def keep(study: Path, name: str, command: str, results: Path = RESULTS) -> Path:
 def caption(meta: dict, rows: list[dict]) -> str:
     """One paragraph: what was trained, on what budget, when, with which versions, on which machine, by which command."""
     seeds = sorted({r["seed"] for r in rows})
-    args = ", ".join(f"{k} {v}" for k, v in sorted(meta["train_args"].items()))
+    train_args = meta["train_args"]
+    args = ", ".join(f"{k} {v}" for k, v in sorted(train_args.items()))
+    recipe = "Ultralytics' default recipe" if set(train_args) <= DEFAULT_RECIPE else "recipe: Ultralytics' defaults but"
     v = meta["versions"]
     versions = ", ".join(f"{k} {v[k]}" for k in ("torch", "ultralytics", "ultralytics_fss") if k in v)
-    return (
-        f"`{meta['model']}` from scratch, Ultralytics' default recipe ({args}); {len(seeds)} seed"
+    text = (
+        f"`{meta['model']}` from scratch, {recipe} ({args}); {len(seeds)} seed"
         f"{'s' if len(seeds) > 1 else ''} ({', '.join(map(str, seeds))}), paired by seed; best.pt of each run. "
         f"Measured {meta['date']} on {meta['machine']} ({meta['device']}), {versions}. Made by `{meta['command']}`; "
         f"every per-seed number is in `benchmarks/results/{meta['name']}/summary.csv`."
     )
+    plan = meta.get("planned")
+    done = {(r["variant"], r["seed"]) for r in rows}
+    missing = [f"{v} seed {s}" for v in plan["variants"] for s in plan["seeds"] if (v, s) not in done] if plan else []
+    if missing:
+        text += f" **Not finished: {', '.join(missing)} missing** (the command above trains them, keeping the rest)."
+    return text
 
 
-def table(rows: list[dict], metrics: list[str]) -> str:
-    """Markdown: per variant the first metric per seed, mean +- std and the paired difference to the first variant
-    (points, 95% t interval over seeds); the mean and paired difference of each further metric; mean pos/GT."""
+def table(rows: list[dict], metrics: list[str], reference: str | None = None) -> str:
+    """Markdown: per variant the first metric per seed, mean +- std and the paired difference to `reference` (default
+    the first variant; points, 95% t interval over seeds); the mean and paired difference of each further metric; mean
+    pos/GT. The reference is the first row."""
     variants = list(dict.fromkeys(r["variant"] for r in rows))
     seeds = sorted({r["seed"] for r in rows})
-    base = variants[0]
+    base = reference or variants[0]
+    if base not in variants:
+        raise ValueError(f"no variant {base} to compare with (variants: {', '.join(variants)})")
+    variants = [base, *(v for v in variants if v != base)]
 
     def by(v: str, metric: str) -> dict[int, float]:
         return {r["seed"]: r[metric] for r in rows if r["variant"] == v and metric in r}
@@ -125,11 +154,12 @@ def table(rows: list[dict], metrics: list[str]) -> str:
             return "-"
         return f"{100 * p[0]:+.1f}" + ("" if math.isnan(p[1]) else f" ± {100 * p[1]:.1f}")
 
-    first = NAMES.get(metrics[0], metrics[0])
+    names = {**NAMES, "mAP50": "mAP50, val tiles"} if any("full AP" in r or "full mAP50" in r for r in rows) else NAMES
+    first = names.get(metrics[0], metrics[0])
     head = ["variant", *(f"{first}: seed {s}" if i == 0 else f"seed {s}" for i, s in enumerate(seeds))]
     head += ["mean ± std", f"vs {base}, points (95%)"]
     for m in metrics[1:]:
-        head += [f"{NAMES.get(m, m)}, mean", f"vs {base}, points (95%)"]
+        head += [f"{names.get(m, m)}, mean", f"vs {base}, points (95%)"]
     head.append("pos/GT")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for v in variants:
@@ -146,7 +176,7 @@ def table(rows: list[dict], metrics: list[str]) -> str:
     return "\n".join(lines)
 
 
-def block(name: str, metrics: list[str], results: Path = RESULTS) -> str:
+def block(name: str, metrics: list[str], results: Path = RESULTS, reference: str | None = None) -> str:
     """The generated text of one README block: caption, blank line, table."""
     folder = results / name
     if not (folder / "summary.csv").is_file():
@@ -156,7 +186,11 @@ def block(name: str, metrics: list[str], results: Path = RESULTS) -> str:
     if missing:
         raise ValueError(f"{folder / 'summary.csv'}: no column {', '.join(missing)}")
     meta = {**json.loads((folder / "study.json").read_text()), "name": name}
-    return f"{caption(meta, rows)}\n\n{table(rows, metrics)}"
+    try:
+        body = table(rows, metrics, reference)
+    except ValueError as e:
+        raise ValueError(f"{folder / 'summary.csv'}: {e}") from None
+    return f"{caption(meta, rows)}\n\n{body}"
 
 
 def render(text: str, results: Path = RESULTS, source: str = "README.md") -> str:
@@ -173,7 +207,7 @@ def render(text: str, results: Path = RESULTS, source: str = "README.md") -> str
             raise ValueError(f"{source}:{i}: '{lines[i - 1]}' has no '{END}' line after it")
         metrics = [m.strip() for m in match["metrics"].split(",")]
         try:
-            out += block(match["name"], metrics, results).split("\n")
+            out += block(match["name"], metrics, results, match["ref"]).split("\n")
         except (FileNotFoundError, ValueError) as e:
             raise ValueError(f"{source}:{i}: {e}") from None
         out.append(END)
@@ -190,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     k.add_argument("name", help="folder name under benchmarks/results")
     k.add_argument("--command", required=True, help="the command that made the study")
     k.add_argument("--results", type=Path, default=RESULTS)
+    k.add_argument("--variants", nargs="+", help="the planned variants, when the study has not finished")
+    k.add_argument("--seeds", type=int, nargs="+", help="the planned seeds, when the study has not finished")
     r = sub.add_parser("readme", help="regenerate the marked tables of the README and the docs")
     r.add_argument("--files", type=Path, nargs="+", default=[ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))])
     r.add_argument("--results", type=Path, default=RESULTS)
@@ -197,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     try:
         if a.action == "keep":
-            print(f"kept {keep(a.study, a.name, a.command, a.results)}")
+            print(f"kept {keep(a.study, a.name, a.command, a.results, a.variants, a.seeds)}")
             return 0
         texts = {path: path.read_text() for path in a.files}
         new = {path: render(text, a.results, str(path)) for path, text in texts.items()}  # all, before writing any

@@ -72,3 +72,25 @@ def test_the_readme_and_docs_tables_are_the_stored_summaries():
     """Every generated table in README.md and docs/*.md equals what the script makes from `benchmarks/results`."""
     done = tables("readme", "--check")
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_reference_variant_recipe_and_missing_runs(tmp_path):
+    """`| vs fss` makes fss the first row and the reference; a tuned recipe is named as such; an unfinished study's
+    caption lists the planned runs still missing; an unknown reference is named with exit 2."""
+    readme = readme_with(tmp_path, "<!-- table: toy-fast | AP, mAP50 | vs fss -->\n<!-- /table -->")
+    done = tables("readme", "--files", str(readme), "--results", str(RESULTS))
+    assert done.returncode == 0, done.stderr
+    text = readme.read_text()
+    assert "recipe: Ultralytics' defaults but (batch 8, epochs 20, imgsz 128, lr0 0.005, mosaic 0.0, optimizer AdamW)" in text
+    assert "Ultralytics' default recipe" not in text
+    assert "Not finished: tal seed 2, fss seed 2, dw seed 2 missing" in text
+    rows = [line.strip("|").split(" | ") for line in text.splitlines() if line.startswith("| ") and "---" not in line]
+    assert [r[0].strip() for r in rows] == ["variant", "fss", "tal", "dw"]
+    assert rows[0][1] == "COCO AP: seed 0" and "mAP50, mean" in rows[0]  # not "val tiles": this study is not tiled
+    tal, dw = ([c.strip() for c in r] for r in rows[2:])
+    d = [100 * (a - b) for a, b in zip((0.18, 0.17), (0.19, 0.20))]  # tal - fss, points
+    assert tal[4] == f"{statistics.mean(d):+.1f} ± {12.706 * statistics.stdev(d) / math.sqrt(2):.1f}" == "-2.0 ± 12.7"
+    assert dw[4].startswith("+1.5 ± ") and rows[1][4].strip() == "-"
+    readme = readme_with(tmp_path, "<!-- table: toy-fast | AP | vs gfl -->\n<!-- /table -->")
+    bad = tables("readme", "--files", str(readme), "--results", str(RESULTS))
+    assert bad.returncode == 2 and "no variant gfl" in bad.stderr and len(bad.stderr.splitlines()) == 1, bad.stderr

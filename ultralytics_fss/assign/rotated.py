@@ -183,10 +183,11 @@ class RotatedFSSAssigner(RotatedGeometry, FSSAssigner):
         Returns:
             (tuple[torch.Tensor, torch.Tensor, torch.Tensor]): (P,) int64 image, GT and anchor index of each pair.
         """
-        corners = xywhr2xyxyxyxy(floor_rotated_sides(gt_bboxes, valid, self.stride_val))  # (b, M, 4, 2)
+        floored = floor_rotated_sides(gt_bboxes, valid, self.stride_val)  # (b, M, 5)
+        corners = xywhr2xyxyxyxy(floored)  # (b, M, 4, 2)
         if grid is None:  # every (GT, anchor): (b, M, N)
             return (inside_rotated(anc_points, corners[:, :, None]) & valid[..., None]).nonzero(as_tuple=True)
-        hull = torch.cat([corners.amin(-2) - 1.0, corners.amax(-2) + 1.0], -1)  # (b, M, 4) xyxy, 1 px margin
+        hull = self.search_boxes(floored)  # (b, M, 4) xyxy, 1 px margin
         bi, gi, ai = in_box_pairs(anc_points, hull, valid, self.stride, grid, stride_val=0.0)  # a superset
         keep = inside_rotated(anc_points[ai], corners[bi, gi]).nonzero().squeeze(1)  # the exact rule, same floats
         return bi[keep], gi[keep], ai[keep]
