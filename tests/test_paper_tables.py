@@ -1,0 +1,41 @@
+"""`benchmarks/paper_tables.py`: one command per paper table trains its grid on the demo data with the fast recipe and
+keeps a summary that `benchmarks/tables.py` turns into the docs' table, naming the runs still missing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def script(name: str, *args: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, str(ROOT / "benchmarks" / name), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=False, timeout=900)
+
+
+def test_a_table_trains_keeps_and_renders_with_its_missing_runs(tmp_path):
+    results = tmp_path / "results"
+    flags = ["--seeds", "0", "--epochs", "1", "--images", "16", "--imgsz", "64", "--batch", "4"]
+    done = script("paper_tables.py", "yolo26", *flags, "--project", str(tmp_path / "p"), "--keep", "--results",
+                  str(results))  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    meta = json.loads((results / "yolo26" / "study.json").read_text())
+    assert meta["model"] == "yolo26n.yaml" and meta["runs"] == 3
+    assert meta["train_args"]["optimizer"] == "AdamW" and meta["train_args"]["mosaic"] == 0.0  # the fast recipe
+    assert meta["planned"] == {"variants": ["tal", "fss", "fss-o2o"], "seeds": [0, 1, 2]}
+    assert meta["command"].startswith("python benchmarks/paper_tables.py yolo26 --seeds 0 --epochs 1")
+    assert "--keep" not in meta["command"]
+    page = tmp_path / "page.md"
+    page.write_text("<!-- table: yolo26 | AP, mAP50-95 | vs fss -->\n<!-- /table -->\n")
+    render = script("tables.py", "readme", "--files", str(page), "--results", str(results))
+    assert render.returncode == 0, render.stderr
+    text = page.read_text()
+    assert "recipe: Ultralytics' defaults but" in text and "optimizer AdamW" in text
+    assert "Not finished: tal seed 1, tal seed 2, fss seed 1, fss seed 2, fss-o2o seed 1, fss-o2o seed 2 missing" in text
+    variants = [line.split(" | ")[0].strip("| ") for line in text.splitlines() if line.startswith("| ")][1:]
+    assert variants == ["fss", "tal", "fss-o2o"]
+    again = script("paper_tables.py", "yolo26", *flags, "--project", str(tmp_path / "p"))  # resumes: nothing trains
+    assert again.returncode == 0 and "done before with these arguments" in again.stdout + again.stderr
