@@ -23,7 +23,8 @@ of every further metric, and the mean positives per GT in the last epoch.
     python benchmarks/tables.py keep runs/table5 table5 --command "..." --variants tal fss paa dw --seeds 0 1 2
 
 `--variants`/`--seeds` name the study's planned grid when it has not finished: the caption then lists the missing
-runs, and the command given resumes them.
+runs, and the command given resumes them. `--also FOLDER...` stores the rows of later projects of the same design
+beside the study's (a screen of remedies next to the study it pairs with); a run present in both must agree.
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ import json
 import math
 import os
 import re
-import shutil
 import sys
 from pathlib import Path
 
@@ -70,31 +70,64 @@ def read_summary(path: Path) -> list[dict]:
     return rows
 
 
+VOLATILE = {"folder", "s/epoch"}  # summary.csv columns that differ between two runs of the same training
 DEFAULT_RECIPE = {"batch", "epochs", "imgsz", "workers", "device"}  # what Ultralytics' default recipe sets
 
 
-def keep(study: Path, name: str, command: str, results: Path = RESULTS, variants: list[str] | None = None,
-         seeds: list[int] | None = None) -> Path:
+def keep(
+    study: Path | list[Path],
+    name: str,
+    command: str,
+    results: Path = RESULTS,
+    variants: list[str] | None = None,
+    seeds: list[int] | None = None,
+) -> Path:
     """Copy a study's summaries into `results/name` and write its `study.json` (see the module docstring).
 
-    `variants` and `seeds`, when given, are the planned grid of an unfinished study (stored as `planned`).
+    `study` may be several project folders of one design (a study and a later screen beside it: same model and
+    training arguments): their rows are stored together, and a (variant, seed) run found in two of them must have
+    the same numbers in both (runs are deterministic), else nothing is written. `variants` and `seeds`, when given,
+    are the planned grid of an unfinished study (stored as `planned`).
     """
     from ultralytics.utils.torch_utils import get_cpu_info
 
-    summary = study / "summary.csv"
-    if not summary.is_file():
-        raise FileNotFoundError(f"{summary}: no summary.csv (run the study first)")
-    rows = read_summary(summary)
-    records, finished = [], []
-    for r in rows:
-        run = study / r["folder"]
-        records.append(json.loads((run / "compare.json").read_text())["record"])
-        finished.append((run / "results.csv").stat().st_mtime)
-    versions = {k: v for k, v in records[0]["versions"].items() if all(rec["versions"][k] == v for rec in records)}
+    studies = [study] if isinstance(study, Path) else list(study)
+    fields, raws, seen, records, finished = [], [], {}, [], []
+    for folder in studies:
+        summary = folder / "summary.csv"
+        if not summary.is_file():
+            raise FileNotFoundError(f"{summary}: no summary.csv (run the study first)")
+        with open(summary, newline="") as f:
+            reader = csv.DictReader(f)
+            fields += [c for c in reader.fieldnames or [] if c not in fields]
+            for raw in reader:
+                key, values = (raw["variant"], raw["seed"]), {k: v for k, v in raw.items() if k not in VOLATILE}
+                if key in seen:
+                    if seen[key][1] != values:
+                        raise ValueError(f"{summary}: {key[0]} seed {key[1]} differs from its run in {seen[key][0]}")
+                    continue
+                seen[key] = (summary, values)
+                run = folder / raw["folder"]
+                record = json.loads((run / "compare.json").read_text())["record"]
+                if records and (record["train_args"], record["model"]) != (
+                    records[0]["train_args"],
+                    records[0]["model"],
+                ):
+                    raise ValueError(f"{run}: trained with other arguments than {studies[0] / raws[0]['folder']}")
+                records.append(record)
+                finished.append((run / "results.csv").stat().st_mtime)
+                raws.append({**raw, "folder": os.path.relpath(run, studies[0])})
+    versions = {k: v for k, v in records[0]["versions"].items() if all(rec["versions"].get(k) == v for rec in records)}
     out = results / name
     out.mkdir(parents=True, exist_ok=True)
-    for file in ("summary.csv", "summary.md"):
-        shutil.copyfile(study / file, out / file)
+    with open(out / "summary.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(raws)
+    texts = [(folder / "summary.md").read_text() for folder in studies]
+    (out / "summary.md").write_text(
+        "\n\n".join([texts[0], *(f"## Also: {f}\n\n{t}" for f, t in zip(studies[1:], texts[1:]))])
+    )
     meta = {
         "command": command,
         "date": datetime.datetime.fromtimestamp(max(finished), datetime.timezone.utc).date().isoformat(),
@@ -103,11 +136,13 @@ def keep(study: Path, name: str, command: str, results: Path = RESULTS, variants
         "versions": versions,
         "device": records[0]["device_type"],
         "machine": f"{get_cpu_info()}, {os.cpu_count()} CPU cores",
-        "runs": len(rows),
+        "runs": len(raws),
     }
     if variants or seeds:
-        meta["planned"] = {"variants": variants or list(dict.fromkeys(r["variant"] for r in rows)),
-                           "seeds": seeds or sorted({r["seed"] for r in rows})}
+        meta["planned"] = {
+            "variants": variants or list(dict.fromkeys(r["variant"] for r in raws)),
+            "seeds": seeds or sorted({int(r["seed"]) for r in raws}),
+        }
     (out / "study.json").write_text(json.dumps(meta, indent=1) + "\n")
     return out
 
@@ -222,6 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     k = sub.add_parser("keep", help="store a finished study's summaries under benchmarks/results/NAME")
     k.add_argument("study", type=Path, help="the study's project folder (summary.csv, run folders)")
     k.add_argument("name", help="folder name under benchmarks/results")
+    k.add_argument("--also", type=Path, nargs="+", default=[], help="more project folders of the same design")
     k.add_argument("--command", required=True, help="the command that made the study")
     k.add_argument("--results", type=Path, default=RESULTS)
     k.add_argument("--variants", nargs="+", help="the planned variants, when the study has not finished")
@@ -233,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     try:
         if a.action == "keep":
-            print(f"kept {keep(a.study, a.name, a.command, a.results, a.variants, a.seeds)}")
+            print(f"kept {keep([a.study, *a.also], a.name, a.command, a.results, a.variants, a.seeds)}")
             return 0
         texts = {path: path.read_text() for path in a.files}
         new = {path: render(text, a.results, str(path)) for path, text in texts.items()}  # all, before writing any

@@ -3,7 +3,9 @@ keeps a summary that `benchmarks/tables.py` turns into the docs' table, naming t
 
 from __future__ import annotations
 
+import csv
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -34,8 +36,41 @@ def test_a_table_trains_keeps_and_renders_with_its_missing_runs(tmp_path):
     assert render.returncode == 0, render.stderr
     text = page.read_text()
     assert "recipe: Ultralytics' defaults but" in text and "optimizer AdamW" in text
-    assert "Not finished: tal seed 1, tal seed 2, fss seed 1, fss seed 2, fss-o2o seed 1, fss-o2o seed 2 missing" in text
+    assert (
+        "Not finished: tal seed 1, tal seed 2, fss seed 1, fss seed 2, fss-o2o seed 1, fss-o2o seed 2 missing" in text
+    )
     variants = [line.split(" | ")[0].strip("| ") for line in text.splitlines() if line.startswith("| ")][1:]
     assert variants == ["fss", "tal", "fss-o2o"]
     again = script("paper_tables.py", "yolo26", *flags, "--project", str(tmp_path / "p"))  # resumes: nothing trains
     assert again.returncode == 0 and "done before with these arguments" in again.stdout + again.stderr
+
+
+def test_keep_merges_a_later_project_and_refuses_runs_that_disagree(tmp_path):
+    """`keep STUDY --also LATER`: rows of both, a run found in both stored once; a run whose numbers differ between
+    the two is named, exit 2, nothing written."""
+    flags = ["--seeds", "0", "--epochs", "1", "--images", "16", "--imgsz", "64", "--batch", "4"]
+    assert script("paper_tables.py", "yolo26", *flags, "--project", str(tmp_path / "a")).returncode == 0
+    shutil.copytree(tmp_path / "a", tmp_path / "b")  # the same runs (as a deterministic rerun gives)
+    with open(tmp_path / "b" / "summary.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    extra = {**rows[0], "variant": "tal-again", "folder": rows[0]["folder"]}
+    with open(tmp_path / "b" / "summary.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows([*rows, extra])
+    done = script("tables.py", "keep", str(tmp_path / "a"), "both", "--also", str(tmp_path / "b"), "--command", "x",
+                  "--results", str(tmp_path / "r"))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    with open(tmp_path / "r" / "both" / "summary.csv", newline="") as f:
+        kept = list(csv.DictReader(f))
+    assert [r["variant"] for r in kept] == ["tal", "fss", "fss-o2o", "tal-again"]
+    assert kept[-1]["folder"] == f"../b/{rows[0]['folder']}"
+    rows[1]["AP"] = str(float(rows[1]["AP"]) + 0.01)  # fss seed 0 disagrees
+    with open(tmp_path / "b" / "summary.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    bad = script("tables.py", "keep", str(tmp_path / "a"), "bad", "--also", str(tmp_path / "b"), "--command", "x",
+                 "--results", str(tmp_path / "r"))  # fmt: skip
+    assert bad.returncode == 2 and "fss seed 0 differs from its run in" in bad.stderr, bad.stderr
+    assert len(bad.stderr.splitlines()) == 1 and not (tmp_path / "r" / "bad").exists()

@@ -45,7 +45,9 @@ def test_a_table_is_made_from_the_stored_summary(tmp_path):
     assert fss[4] == f"{statistics.mean((0.12, 0.21, 0.33)):.3f} ± {statistics.stdev((0.12, 0.21, 0.33)):.3f}"
     assert fss[5] == f"{statistics.mean(d):+.1f} ± {half:.1f}" == "+2.0 ± 2.5"
     d95 = [100 * (a - b) for a, b in zip((0.05, 0.07, 0.15), (0.04, 0.08, 0.12))]
-    assert fss[6] == "0.090" and fss[7] == f"{statistics.mean(d95):+.1f} ± {T_975_2 * statistics.stdev(d95) / 3**0.5:.1f}"
+    assert (
+        fss[6] == "0.090" and fss[7] == f"{statistics.mean(d95):+.1f} ± {T_975_2 * statistics.stdev(d95) / 3**0.5:.1f}"
+    )
     assert fss[8] == "2.00" and [c.strip() for c in rows["tal"]][5:9] == ["-", "0.080", "-", "4.50"]
     again = tables("readme", "--files", str(readme), "--results", str(RESULTS), "--check")
     assert again.returncode == 0, again.stdout  # regenerating changes nothing
@@ -81,7 +83,10 @@ def test_reference_variant_recipe_and_missing_runs(tmp_path):
     done = tables("readme", "--files", str(readme), "--results", str(RESULTS))
     assert done.returncode == 0, done.stderr
     text = readme.read_text()
-    assert "recipe: Ultralytics' defaults but (batch 8, epochs 20, imgsz 128, lr0 0.005, mosaic 0.0, optimizer AdamW)" in text
+    assert (
+        "recipe: Ultralytics' defaults but (batch 8, epochs 20, imgsz 128, lr0 0.005, mosaic 0.0, optimizer AdamW)"
+        in text
+    )
     assert "Ultralytics' default recipe" not in text
     assert "Not finished: tal seed 2, fss seed 2, dw seed 2 missing" in text
     rows = [line.strip("|").split(" | ") for line in text.splitlines() if line.startswith("| ") and "---" not in line]
