@@ -10,6 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ultralytics_fss.demo import DATA_SEED
+from ultralytics_fss.synthetic import dataset_name
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -26,6 +29,8 @@ def test_a_table_trains_keeps_and_renders_with_its_missing_runs(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     meta = json.loads((results / "yolo26" / "study.json").read_text())
     assert meta["model"] == "yolo26n.yaml" and meta["runs"] == 3
+    demo_data = dataset_name(images=16, imgsz=64, objects=(8, 20), size=(0.08, 0.2), seed=DATA_SEED, task="detect")
+    assert (tmp_path / "p" / "data" / demo_data / "data.yaml").is_file()  # the demo's data, at this size
     assert meta["train_args"]["optimizer"] == "AdamW" and meta["train_args"]["mosaic"] == 0.0  # the fast recipe
     assert meta["planned"] == {"variants": ["tal", "fss", "fss-o2o"], "seeds": [0, 1, 2]}
     assert meta["command"].startswith("python benchmarks/paper_tables.py yolo26 --seeds 0 --epochs 1")
