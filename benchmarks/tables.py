@@ -24,7 +24,8 @@ of every further metric, and the mean positives per GT in the last epoch.
 
 `--variants`/`--seeds` name the study's planned grid when it has not finished: the caption then lists the missing
 runs, and the command given resumes them. `--also FOLDER...` stores the rows of later projects of the same design
-beside the study's (a screen of remedies next to the study it pairs with); a run present in both must agree.
+beside the study's (a screen of remedies next to the study it pairs with; a folder may be one call's summary,
+`PROJECT/summaries/ID`, when later calls rewrote the project's own); a run present in both must agree.
 """
 
 from __future__ import annotations
@@ -108,6 +109,8 @@ def keep(
                     continue
                 seen[key] = (summary, values)
                 run = folder / raw["folder"]
+                if not run.is_dir() and folder.parent.name == "summaries":  # compare's copy of one call's summary
+                    run = folder.parent.parent / raw["folder"]
                 record = json.loads((run / "compare.json").read_text())["record"]
                 if records and (record["train_args"], record["model"]) != (
                     records[0]["train_args"],

@@ -70,6 +70,10 @@ def test_keep_merges_a_later_project_and_refuses_runs_that_disagree(tmp_path):
         kept = list(csv.DictReader(f))
     assert [r["variant"] for r in kept] == ["tal", "fss", "fss-o2o", "tal-again"]
     assert kept[-1]["folder"] == f"../b/{rows[0]['folder']}"
+    (call,) = (tmp_path / "a" / "summaries").iterdir()  # one call's summary, its runs in the project above
+    again = script("tables.py", "keep", str(call), "call", "--command", "x", "--results", str(tmp_path / "r"))
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "r" / "call" / "summary.csv").read_text().count("\n") == 4  # header + 3 runs
     rows[1]["AP"] = str(float(rows[1]["AP"]) + 0.01)  # fss seed 0 disagrees
     with open(tmp_path / "b" / "summary.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
