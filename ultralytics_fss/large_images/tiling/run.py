@@ -123,6 +123,15 @@ def _signal_to_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def _signal_workers(executor: ProcessPoolExecutor, signum: int) -> None:
+    """Send `signum` to every worker process of `executor` still alive."""
+    for p in list((getattr(executor, "_processes", None) or {}).values()):
+        try:
+            os.kill(p.pid, signum)
+        except OSError:  # already gone
+            pass
+
+
 def _run_pool(
     jobs: list[ImageJob],
     cfg: TileConfig,
@@ -151,14 +160,13 @@ def _run_pool(
                 job = running.pop(future)
                 finished(job, future.result())  # re-raises a worker's KeyboardInterrupt, or BrokenProcessPool
     except BrokenProcessPool:
+        # The pool's SIGTERM makes a busy survivor report its interruption through the result queue, whose lock the
+        # dead worker may have held: it would block forever and the shutdown with it. Survivors are killed outright.
+        _signal_workers(executor, signal.SIGKILL)
         executor.shutdown(wait=True, cancel_futures=True)
         raise WorkerDied([j for j in running.values() if not out.record_path(j.split, j.stem).is_file()]) from None
     except BaseException:
-        for p in list(getattr(executor, "_processes", {}).values()):  # stop busy workers now, idle ones ignore it
-            try:
-                os.kill(p.pid, signal.SIGINT)
-            except OSError:
-                pass
+        _signal_workers(executor, signal.SIGINT)  # stop busy workers now, idle ones ignore it
         raise
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
