@@ -34,7 +34,7 @@ from ultralytics.utils import LOGGER  # noqa: E402
 
 from ultralytics_fss.evidence.compare import run_all  # noqa: E402
 from ultralytics_fss.evidence.runs import add_arguments, fast_recipe  # noqa: E402
-from ultralytics_fss.synthetic import dataset_name, make_dataset  # noqa: E402
+from ultralytics_fss.synthetic import DEMO_SEED, dataset_name, make_dataset  # noqa: E402
 
 TABLES = {  # name: (model or None for yolo11n, variants)
     "table2": (None, ["tal", "fss", "maxiou", "atss", "simota", "gfl", "sel"]),
@@ -42,9 +42,7 @@ TABLES = {  # name: (model or None for yolo11n, variants)
     "table4": (None, list(TABLE4)),
     "yolo26": ("yolo26n.yaml", ["tal", "fss", "fss-o2o"]),
 }
-DEMO_DATA = dict(
-    objects=(8, 20), size=(0.08, 0.2), seed=1234, task="detect"
-)  # the demo's (its DATA_SEED; + images, imgsz)
+DEMO_DATA = dict(objects=(8, 20), size=(0.08, 0.2), seed=DEMO_SEED, task="detect")  # the demo's (+ images, imgsz)
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
